@@ -1,0 +1,1 @@
+"""Analytics stage: per-series windows and detectors that raise ONSET/ABATED violations."""

@@ -1,0 +1,1 @@
+"""The application: settings, CLI, process roles, embedded Redis and the demo."""

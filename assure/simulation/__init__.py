@@ -1,0 +1,1 @@
+"""A simulated VNF workload: traffic, per-VNFC load and Prometheus exporters."""

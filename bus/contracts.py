@@ -1,0 +1,217 @@
+"""The message contracts that flow between stages, and their versioned encoding.
+
+Each message type carries a tag (``<kind>.v<version>``) in its encoded form,
+so a consumer can tell what it holds and refuse what it does not know.
+Messages are packed with msgpack; :func:`encode` and :func:`decode` are the
+only way on or off the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+import msgspec
+
+
+class ContractError(ValueError):
+    """An encoded message could not be decoded into a known contract."""
+
+
+# --------------------------------------------------------------------------
+# Samples
+# --------------------------------------------------------------------------
+class Sample(msgspec.Struct, array_like=True, frozen=True):
+    """One timestamped value of one series.
+
+    A series is a KPI name plus labels; the labels resolve it to an object:
+    ``vnf`` and ``vnfc`` (instance ids), ``vnfd``, ``host``, ``server``.
+    """
+
+    kpi: str
+    labels: dict[str, str]
+    ts: float
+    value: float
+
+
+class SampleBatch(msgspec.Struct, tag="samples.v1", frozen=True):
+    """Many samples written in one stream entry (never one entry per sample)."""
+
+    source: str
+    """Which collector source produced the batch (e.g. ``vim``, ``scrape``)."""
+    collected_at: float
+    samples: list[Sample]
+
+
+# --------------------------------------------------------------------------
+# Targets, violations
+# --------------------------------------------------------------------------
+class TargetKind(enum.StrEnum):
+    VNF = "vnf"
+    VNFC = "vnfc"
+    HOST = "host"
+
+
+class Target(msgspec.Struct, frozen=True):
+    """What a violation or decision is about."""
+
+    kind: TargetKind
+    id: str
+    """The VNF instance id, VNFC instance id or host name."""
+    vnf: str | None = None
+    """The VNF instance the target belongs to (for VNF and VNFC targets)."""
+    vnfd: str | None = None
+    """The VNFD id of that VNF instance."""
+    host: str | None = None
+    """The host the target runs on, where known."""
+
+    def key(self) -> str:
+        """A stable text form, e.g. ``vnfc:abc``, used in ids and keys."""
+        return f"{self.kind.value}:{self.id}"
+
+
+class ViolationStatus(enum.StrEnum):
+    ONSET = "ONSET"
+    ABATED = "ABATED"
+
+
+class Evidence(msgspec.Struct, frozen=True):
+    """Why the analytics stage says a condition holds (or no longer holds)."""
+
+    value: float | None
+    """The aggregated value that was compared (None for missing data)."""
+    values: dict[str, float]
+    """The per-object values behind the aggregate (e.g. per VNFC)."""
+    window_s: float
+    """How long the condition held (ONSET) or the evaluation window."""
+    threshold: float | None
+    clear: float | None = None
+    """The clear (hysteresis) threshold, when the condition has one."""
+    description: str = ""
+    """One human sentence, e.g. ``avg(cpu) 82.1 > 75 for 30s``."""
+
+
+class Violation(msgspec.Struct, tag="violation.v1", frozen=True):
+    """A condition of a policy holding on a target: ONSET once, ABATED once."""
+
+    id: str
+    """Stable for one episode: ONSET and its ABATED share the id."""
+    status: ViolationStatus
+    policy: str
+    condition: str
+    target: Target
+    evidence: Evidence
+    started_at: float
+    """When the condition started to hold (before its ``for`` duration)."""
+    at: float
+    """When this event (ONSET or ABATED) was raised."""
+    request_id: str
+    """Correlates everything that follows from this event in logs."""
+    source: Literal["analytics", "alertmanager"] = "analytics"
+    labels: dict[str, str] = {}
+
+
+# --------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------
+class Action(enum.StrEnum):
+    SCALE_OUT = "scale_out"
+    SCALE_IN = "scale_in"
+    HEAL = "heal"
+    MIGRATE = "migrate"
+    NOTIFY = "notify"
+
+
+class GuardResult(msgspec.Struct, frozen=True):
+    """The verdict of one guard on one decision."""
+
+    guard: str
+    """e.g. ``cooldown``, ``max_instances``, ``min_instances``."""
+    passed: bool
+    detail: str = ""
+
+
+class Decision(msgspec.Struct, tag="decision.v1", frozen=True):
+    """What the policy stage chose to do about a violation.
+
+    Its ``id`` is the idempotency key of the operation it causes: the
+    actuator runs at most one operation per decision id.
+    """
+
+    id: str
+    violation_id: str
+    policy: str
+    action: Action
+    target: Target
+    parameters: dict[str, Any]
+    """e.g. ``{"aspect": "fw", "steps": 1}``, ``{"level": "reboot"}``,
+    ``{"destination": None, "live": True}``."""
+    guards: list[GuardResult]
+    approved: bool
+    """False when a guard denied it; denied decisions are recorded, not run."""
+    reason: str
+    decided_at: float
+    request_id: str
+
+
+# --------------------------------------------------------------------------
+# Operation results (modelled on ETSI SOL003 VnfLcmOpOcc)
+# --------------------------------------------------------------------------
+class OpState(enum.StrEnum):
+    STARTING = "STARTING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED_TEMP = "FAILED_TEMP"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    FAILED = "FAILED"
+
+    @property
+    def final(self) -> bool:
+        return self in (OpState.COMPLETED, OpState.ROLLED_BACK, OpState.FAILED)
+
+
+class OpResult(msgspec.Struct, tag="op_result.v1", frozen=True):
+    """The outcome of an operation the actuator ran for a decision."""
+
+    op_id: str
+    """The LCM operation occurrence id."""
+    decision_id: str
+    vnf: str
+    operation: str
+    """SOL003 name: ``SCALE``, ``HEAL``, ``MIGRATE``, ``INSTANTIATE``, ..."""
+    action: Action
+    target: Target
+    state: OpState
+    started_at: float
+    finished_at: float | None
+    detail: dict[str, Any] = {}
+    """e.g. the VNFCs added or removed, the destination host."""
+    error: str | None = None
+    request_id: str = ""
+
+
+Message = SampleBatch | Violation | Decision | OpResult
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)
+
+
+def encode(message: Message) -> bytes:
+    """Pack a message for the wire (msgpack, tagged with kind and version)."""
+    return _encoder.encode(message)
+
+
+def decode(data: bytes) -> Message:
+    """Unpack a message; raises :class:`ContractError` naming what is wrong."""
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ContractError(f"undecodable message: {exc}") from exc
+
+
+def to_builtins(message: Message) -> dict[str, Any]:
+    """A JSON-ready dict of a message (for logs, the API and ``--json``)."""
+    result = msgspec.to_builtins(message)
+    assert isinstance(result, dict)
+    return result

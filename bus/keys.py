@@ -1,0 +1,74 @@
+"""Redis key naming: every key under one prefix, with hash tags for Redis Cluster.
+
+Keys that are touched together in one command or transaction share a hash
+tag (the part in braces), so they land in the same cluster slot: all keys
+of one VNF instance share ``{vnf:<id>}``; each stream has its own tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STREAMS = ("samples", "violations", "decisions", "op_results")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Builds every key the project uses from one configurable prefix."""
+
+    prefix: str = "nfva"
+    """Prepended to every key, so several deployments can share one Redis."""
+
+    def stream(self, name: str) -> str:
+        """A stream: ``samples``, ``violations``, ``decisions``, ``op_results``."""
+        return f"{self.prefix}:{{stream:{name}}}"
+
+    def dead_letters(self, name: str) -> str:
+        """Where entries of stream ``name`` go when they cannot be handled."""
+        return f"{self.prefix}:{{stream:{name}}}:dead"
+
+    # --- inventory -------------------------------------------------------
+    def vnf_index(self) -> str:
+        """Set of all VNF instance ids."""
+        return f"{self.prefix}:{{inventory}}:vnfs"
+
+    def vnf(self, vnf_id: str) -> str:
+        """One VNF instance record (JSON), VNFCs included."""
+        return f"{self.prefix}:{{vnf:{vnf_id}}}:record"
+
+    def vnf_lease(self, vnf_id: str) -> str:
+        """The per-VNF actuation lease: one operation at a time per VNF."""
+        return f"{self.prefix}:{{vnf:{vnf_id}}}:lease"
+
+    def vnf_ops(self, vnf_id: str) -> str:
+        """Sorted set of the VNF's LCM operation occurrence ids by start time."""
+        return f"{self.prefix}:{{vnf:{vnf_id}}}:ops"
+
+    def op(self, vnf_id: str, op_id: str) -> str:
+        """One LCM operation occurrence (JSON)."""
+        return f"{self.prefix}:{{vnf:{vnf_id}}}:op:{op_id}"
+
+    def op_index(self) -> str:
+        """Sorted set of ``vnf_id/op_id`` of all operations by start time."""
+        return f"{self.prefix}:{{inventory}}:ops"
+
+    def vnfd_index(self) -> str:
+        """Hash of onboarded VNFDs: vnfd id -> descriptor (JSON)."""
+        return f"{self.prefix}:{{catalogue}}:vnfds"
+
+    # --- stage state -----------------------------------------------------
+    def idempotency(self, decision_id: str) -> str:
+        """Marks a decision as taken by the actuator (value: operation id)."""
+        return f"{self.prefix}:{{decision:{decision_id}}}:op"
+
+    def guard_state(self, policy: str, target: str) -> str:
+        """Hash of the guard bookkeeping of one policy on one target."""
+        return f"{self.prefix}:{{guard:{policy}:{target}}}"
+
+    def violation_state(self, violation_id: str) -> str:
+        """The last known state of one violation (ONSET or ABATED)."""
+        return f"{self.prefix}:{{violation:{violation_id}}}"
+
+    def health(self, role: str, worker: str) -> str:
+        """Liveness key of one worker, refreshed on a timer, expiring on its own."""
+        return f"{self.prefix}:{{health}}:{role}:{worker}"

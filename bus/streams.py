@@ -1,0 +1,239 @@
+"""Redis Streams: publishing, and consumer-group workers that never lose an entry.
+
+A :class:`StreamConsumer` reads its group's new entries with XREADGROUP and
+acknowledges each one (XACK) only after its handler returned. An entry whose
+handler raised stays pending; once it has been idle for ``claim_idle_ms``
+any consumer of the group takes it over (XAUTOCLAIM) and tries again, so
+entries held by a crashed worker are handled by the others. After
+``max_deliveries`` attempts, or when it cannot be decoded at all, an entry
+is moved to the stream's dead-letter stream and acknowledged, so one bad
+entry cannot block the group. Streams are trimmed on every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from bus.contracts import ContractError, Message, decode, encode
+
+log = logging.getLogger(__name__)
+
+FIELD = b"m"
+"""The one field of an entry: the encoded message."""
+
+
+def consumer_name(role: str) -> str:
+    """A consumer name unique to this process: ``<role>-<host>-<pid>-<rand>``."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class StreamPublisher:
+    """Appends messages to one stream, trimming it to about ``maxlen`` entries."""
+
+    def __init__(self, redis: Any, stream_key: str, *, maxlen: int = 100_000) -> None:
+        self._redis = redis
+        self.stream_key = stream_key
+        self._maxlen = maxlen
+
+    async def publish(self, message: Message) -> str:
+        """Append one message; returns its entry id."""
+        entry_id = await self._redis.xadd(
+            self.stream_key, {FIELD: encode(message)}, maxlen=self._maxlen, approximate=True
+        )
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def publish_many(self, messages: Sequence[Message]) -> list[str]:
+        """Append several messages in one round trip."""
+        if not messages:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.xadd(
+                    self.stream_key,
+                    {FIELD: encode(message)},
+                    maxlen=self._maxlen,
+                    approximate=True,
+                )
+            ids = await pipe.execute()
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """How a consumer-group worker reads, retries and gives up."""
+
+    batch: int = 100
+    """Entries read per XREADGROUP / XAUTOCLAIM call."""
+    block_ms: int = 500
+    """How long one read waits for new entries (milliseconds)."""
+    claim_idle_ms: int = 15_000
+    """An entry pending this long (milliseconds) is taken over by any consumer."""
+    max_deliveries: int = 5
+    """After this many failed attempts an entry goes to the dead-letter stream."""
+    dead_letter_maxlen: int = 10_000
+    """The dead-letter stream is trimmed to about this many entries."""
+
+
+class StreamConsumer:
+    """One consumer of a consumer group on one stream."""
+
+    def __init__(
+        self,
+        redis: Any,
+        stream_key: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        *,
+        settings: ConsumerSettings | None = None,
+        dead_letter_key: str | None = None,
+    ) -> None:
+        self._redis = redis
+        self.stream_key = stream_key
+        self.group = group
+        self.consumer = consumer
+        self._handler = handler
+        self.settings = settings or ConsumerSettings()
+        self.dead_letter_key = dead_letter_key or f"{stream_key}:dead"
+        self._claim_cursor = "0-0"
+        self.handled = 0
+        """Entries handled and acknowledged by this consumer."""
+        self.failed = 0
+        """Handler failures (the entry stays pending and is retried)."""
+        self.dead_lettered = 0
+
+    async def ensure_group(self) -> None:
+        """Create the group (and the stream) if missing; start from the beginning."""
+        try:
+            await self._redis.xgroup_create(self.stream_key, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read, handle and acknowledge until ``stop`` is set."""
+        await self.ensure_group()
+        while not stop.is_set():
+            await self.run_once()
+
+    async def run_once(self) -> int:
+        """One round: take over stale pending entries, then read new ones.
+
+        Returns how many entries were processed (handled or dead-lettered).
+        """
+        processed = await self.reclaim()
+        response = await self._redis.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream_key: ">"},
+            count=self.settings.batch,
+            block=self.settings.block_ms,
+        )
+        for _stream, entries in response or []:
+            for entry_id, fields in entries:
+                processed += await self._process(entry_id, fields, deliveries=1)
+        return processed
+
+    async def reclaim(self) -> int:
+        """Take over entries idle longer than ``claim_idle_ms`` and process them."""
+        result = await self._redis.xautoclaim(
+            self.stream_key,
+            self.group,
+            self.consumer,
+            min_idle_time=self.settings.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.settings.batch,
+        )
+        next_cursor, entries = result[0], result[1]
+        self._claim_cursor = (
+            next_cursor.decode() if isinstance(next_cursor, bytes) else str(next_cursor)
+        )
+        processed = 0
+        for entry_id, fields in entries:
+            if fields is None:  # deleted by trimming while pending
+                await self._redis.xack(self.stream_key, self.group, entry_id)
+                continue
+            deliveries = await self._deliveries(entry_id)
+            processed += await self._process(entry_id, fields, deliveries=deliveries)
+        return processed
+
+    async def _deliveries(self, entry_id: bytes) -> int:
+        pending = await self._redis.xpending_range(
+            self.stream_key, self.group, min=entry_id, max=entry_id, count=1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def _process(self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int) -> int:
+        raw = fields.get(FIELD)
+        try:
+            if raw is None:
+                raise ContractError(f"entry has no {FIELD!r} field")
+            message = decode(raw)
+        except ContractError as exc:
+            await self._dead_letter(entry_id, fields, f"undecodable: {exc}")
+            return 1
+        if deliveries > self.settings.max_deliveries:
+            await self._dead_letter(entry_id, fields, f"failed {deliveries - 1} times")
+            return 1
+        try:
+            await self._handler(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Left pending on purpose: after claim_idle_ms a consumer takes it
+            # over and retries; after max_deliveries it is dead-lettered.
+            self.failed += 1
+            log.exception(
+                "handler failed on %s entry %r (attempt %d of %d); it stays pending",
+                self.stream_key,
+                entry_id,
+                deliveries,
+                self.settings.max_deliveries,
+            )
+            return 0
+        await self._redis.xack(self.stream_key, self.group, entry_id)
+        self.handled += 1
+        return 1
+
+    async def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], why: str) -> None:
+        log.error("dead-lettering %s entry %r: %s", self.stream_key, entry_id, why)
+        payload = dict(fields)
+        payload[b"error"] = why.encode()
+        payload[b"origin_id"] = entry_id
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                self.dead_letter_key,
+                payload,
+                maxlen=self.settings.dead_letter_maxlen,
+                approximate=True,
+            )
+            pipe.xack(self.stream_key, self.group, entry_id)
+            await pipe.execute()
+        self.dead_lettered += 1
+
+
+async def read_all(redis: Any, stream_key: str, start: str = "0-0") -> list[tuple[str, Message]]:
+    """Every decodable entry of a stream after ``start`` (for tools and tests)."""
+    out: list[tuple[str, Message]] = []
+    low = "-" if start == "0-0" else f"({start}"
+    for entry_id, fields in await redis.xrange(stream_key, min=low):
+        raw = fields.get(FIELD)
+        if raw is None:
+            continue
+        try:
+            out.append((entry_id.decode(), decode(raw)))
+        except ContractError:
+            continue
+    return out

@@ -1,0 +1,1 @@
+"""Collector stage: VIM telemetry and Prometheus scrapes into batched samples on the bus."""

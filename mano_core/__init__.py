@@ -1,0 +1,1 @@
+"""MANO core: descriptors, catalogue, inventory, LCM operation occurrences, VNFM and VIM drivers."""

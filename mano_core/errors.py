@@ -1,0 +1,46 @@
+"""The exception tree of mano_core, documented in one place.
+
+- :class:`ManoError`: base of everything raised here.
+  - :class:`NotFound`: a VNF, VNFC, server, host or descriptor does not exist.
+  - :class:`InvalidRequest`: a request that can never succeed as asked
+    (scale beyond the VNFD's bounds, unknown aspect, bad descriptor).
+  - :class:`VimError`: the VIM refused or failed an operation. Drivers
+    translate their backend's exceptions into one of:
+    - :class:`TemporaryVimError`: try again after ``retry_after`` seconds
+      (overload, a conflicting task still running, a network blip).
+    - :class:`PermanentVimError`: retrying will not help (no valid host,
+      quota exhausted, image missing).
+
+Only the actuator decides retries and escalation; everything below it says
+which kind of failure it saw and nothing more.
+"""
+
+from __future__ import annotations
+
+
+class ManoError(Exception):
+    """Base of every error raised by mano_core."""
+
+
+class NotFound(ManoError):
+    """The named object does not exist."""
+
+
+class InvalidRequest(ManoError):
+    """The request can never succeed as asked."""
+
+
+class VimError(ManoError):
+    """The VIM refused or failed an operation."""
+
+
+class TemporaryVimError(VimError):
+    """A VIM failure that may pass: retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentVimError(VimError):
+    """A VIM failure that retrying will not fix."""

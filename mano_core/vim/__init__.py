@@ -1,0 +1,1 @@
+"""VIM drivers behind one protocol: :class:`~mano_core.vim.base.VimDriver`."""

@@ -1,0 +1,1 @@
+"""Policy stage: KPI policies from YAML, guards, and decisions about violations."""
