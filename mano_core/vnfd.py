@@ -14,6 +14,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class DescriptorError(ValueError):
@@ -121,12 +122,27 @@ class Vnfd(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Vnfd:
-        vdu_ids = [v.id for v in self.vdus]
-        if len(set(vdu_ids)) != len(vdu_ids):
-            raise ValueError(f"VDU ids must be unique, got {vdu_ids}")
-        for aspect in self.scaling_aspects:
-            if aspect.vdu not in vdu_ids:
-                raise ValueError(f"scaling aspect {aspect.id!r} names unknown VDU {aspect.vdu!r}")
+        # Reported as a ValidationError with the exact place (``vdus[1].id``,
+        # ``scaling_aspects[0].vdu``) rather than a ValueError, which pydantic
+        # would pin on the whole document.
+        problems: list[InitErrorDetails] = []
+        seen: set[str] = set()
+        for i, vdu in enumerate(self.vdus):
+            if vdu.id in seen:
+                problems.append(_problem(("vdus", i, "id"), vdu.id, "duplicate VDU id '{value}'"))
+            seen.add(vdu.id)
+        for i, aspect in enumerate(self.scaling_aspects):
+            if aspect.vdu not in seen:
+                problems.append(
+                    _problem(
+                        ("scaling_aspects", i, "vdu"),
+                        aspect.vdu,
+                        "scaling aspect '{aspect}' names unknown VDU '{value}'",
+                        aspect=aspect.id,
+                    )
+                )
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
     def vdu(self, vdu_id: str) -> Vdu:
@@ -140,6 +156,14 @@ class Vnfd(_Strict):
             if aspect.id == aspect_id:
                 return aspect
         raise KeyError(aspect_id)
+
+
+def _problem(
+    loc: tuple[int | str, ...], value: str, template: str, **context: str
+) -> InitErrorDetails:
+    """One problem at ``loc``; ``template`` names ``{value}`` and ``context`` keys."""
+    error = PydanticCustomError("reference", template, {"value": value, **context})
+    return InitErrorDetails(type=error, loc=loc, input=value)
 
 
 def format_place(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,87 @@
+"""The inventory of VNF instances and their VNFCs, as JSON records in Redis.
+
+Each VNF instance is one record (``keys.vnf(id)``, VNFCs included) and its id
+is in the set ``keys.vnf_index()``. A record is always written whole, so a
+reader never sees half of a change. The VNFM is the only writer; collectors,
+analytics and policy read it to resolve topology.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import msgspec
+
+from bus.keys import Keys
+from mano_core.errors import NotFound
+from mano_core.models import VnfcInstance, VnfInstance
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(VnfInstance)
+
+
+class Inventory:
+    """VNF instance records by id."""
+
+    def __init__(self, redis: Any, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def save(self, vnf: VnfInstance) -> None:
+        """Write the whole record of ``vnf`` (created or replaced)."""
+        # The record and the index live in different hash slots, so this is a
+        # plain pipeline: record first, so an indexed id always has a record
+        # (readers skip an id whose record is gone).
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.vnf(vnf.id), _encoder.encode(vnf))
+            pipe.sadd(self._keys.vnf_index(), vnf.id)
+            await pipe.execute()
+
+    async def find(self, vnf_id: str) -> VnfInstance | None:
+        """The VNF instance ``vnf_id``, or None."""
+        raw = await self._redis.get(self._keys.vnf(vnf_id))
+        return None if raw is None else _decoder.decode(raw)
+
+    async def get(self, vnf_id: str) -> VnfInstance:
+        """The VNF instance ``vnf_id``; raises :class:`NotFound`."""
+        vnf = await self.find(vnf_id)
+        if vnf is None:
+            raise NotFound(f"VNF instance {vnf_id!r} does not exist")
+        return vnf
+
+    async def list(self) -> list[VnfInstance]:
+        """Every VNF instance, oldest first (two round trips, whatever the count)."""
+        ids = sorted(_text(i) for i in await self._redis.smembers(self._keys.vnf_index()))
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for vnf_id in ids:
+                pipe.get(self._keys.vnf(vnf_id))
+            raws = await pipe.execute()
+        vnfs = [_decoder.decode(raw) for raw in raws if raw is not None]
+        return sorted(vnfs, key=lambda v: (v.created_at, v.id))
+
+    async def delete(self, vnf_id: str) -> None:
+        """Remove the VNF instance ``vnf_id`` (no error when it is already gone)."""
+        # Index first: a reader listing meanwhile skips the id, never a dangling one.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.srem(self._keys.vnf_index(), vnf_id)
+            pipe.delete(self._keys.vnf(vnf_id))
+            await pipe.execute()
+
+    async def find_vnfc(self, vnfc_id: str) -> tuple[VnfInstance, VnfcInstance] | None:
+        """The VNFC ``vnfc_id`` and the VNF instance it belongs to, or None."""
+        for vnf in await self.list():
+            vnfc = vnf.vnfc(vnfc_id)
+            if vnfc is not None:
+                return vnf, vnfc
+        return None
+
+    async def vnfcs_on_host(self, host: str) -> builtins.list[tuple[VnfInstance, VnfcInstance]]:
+        """Every VNFC placed on compute host ``host``, with its VNF instance."""
+        return [(vnf, vnfc) for vnf in await self.list() for vnfc in vnf.vnfcs if vnfc.host == host]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,135 @@
+"""The servers behind VNFCs: how one is asked for, recorded, and waited on.
+
+A VNFC's server is created from its VDU (:func:`server_spec`), carrying the
+VNF and VNFC ids in its metadata so that it can always be found again; its
+VNFC record says where it runs and where it is scraped (:func:`vnfc_on`).
+:func:`wait_for` polls the VIM, in clock time, until servers reach what an
+operation needs (:func:`active`, :func:`recovered`, :func:`moved_from`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from bus.clock import Clock
+from mano_core.errors import ManoError, PermanentVimError
+from mano_core.models import VnfcInstance, VnfInstance
+from mano_core.vim.base import Flavor, ServerInfo, ServerSpec, ServerStatus, VimDriver
+from mano_core.vnfd import Vdu
+
+Check = Callable[[ServerInfo], bool]
+"""True when the server is where it should be; raises when it never will be."""
+
+
+class OperationTimeout(ManoError):
+    """Servers did not get where an operation needs them in time."""
+
+
+def server_spec(
+    vnf: VnfInstance, vdu: Vdu, vnfc_id: str, *, avoid: Sequence[str] = ()
+) -> ServerSpec:
+    """The server of VNFC ``vnfc_id`` of ``vdu``, kept away from the VDU's other VNFCs.
+
+    ``avoid`` adds servers not listed yet (created by the same operation).
+    """
+    others = [c.server_id for c in vnf.vnfcs_of(vdu.id) if c.id != vnfc_id]
+    flavour = vdu.flavour
+    return ServerSpec(
+        name=f"{vnf.name}-{vnfc_id}",
+        flavor=Flavor(
+            name=flavour.name or f"{flavour.vcpus}c-{flavour.ram_mb}m-{flavour.disk_gb}g",
+            vcpus=flavour.vcpus,
+            ram_mb=flavour.ram_mb,
+            disk_gb=flavour.disk_gb,
+        ),
+        image=vdu.image,
+        metadata={"vnf": vnf.id, "vnfc": vnfc_id, "vdu": vdu.id},
+        # Soft anti-affinity: one host failure should not take the whole VDU.
+        different_host=(*others, *avoid),
+    )
+
+
+def vnfc_on(server: ServerInfo, vdu: Vdu, vnfc_id: str, created_at: float) -> VnfcInstance:
+    """The record of VNFC ``vnfc_id`` running on ``server``."""
+    metrics_url = None
+    if vdu.monitoring is not None and server.address is not None:
+        m = vdu.monitoring
+        metrics_url = f"{m.scheme}://{server.address}:{m.port}{m.path}"
+    return VnfcInstance(
+        id=vnfc_id,
+        vdu=vdu.id,
+        server_id=server.id,
+        host=server.host,
+        address=server.address,
+        metrics_url=metrics_url,
+        created_at=created_at,
+    )
+
+
+async def wait_for(
+    vim: VimDriver,
+    clock: Clock,
+    server_ids: Sequence[str],
+    check: Check,
+    *,
+    poll_s: float,
+    timeout_s: float,
+) -> dict[str, ServerInfo]:
+    """Poll until ``check`` holds for every server; raises :class:`OperationTimeout`."""
+    deadline = clock.now() + timeout_s
+    pending = list(dict.fromkeys(server_ids))
+    reached: dict[str, ServerInfo] = {}
+    while True:
+        for server_id in list(pending):
+            server = await vim.get_server(server_id)
+            if check(server):
+                reached[server_id] = server
+                pending.remove(server_id)
+        if not pending:
+            return reached
+        if clock.now() >= deadline:
+            raise OperationTimeout(f"servers {', '.join(pending)} not ready after {timeout_s:g}s")
+        await clock.sleep(poll_s)
+
+
+def active(server: ServerInfo) -> bool:
+    """ACTIVE; ERROR fails at once."""
+    if server.status is ServerStatus.ERROR:
+        raise PermanentVimError(f"server {server.id} went to ERROR: {server.fault or 'no fault'}")
+    return server.status is ServerStatus.ACTIVE
+
+
+def recovered() -> Check:
+    """ACTIVE again; ERROR fails only once the server has been seen out of ERROR.
+
+    A VIM may go on showing the old ERROR for a while after accepting a hard
+    reboot or rebuild (Nova keeps ``vm_state`` ERROR until the task ends).
+    """
+    left_error = False
+
+    def check(server: ServerInfo) -> bool:
+        nonlocal left_error
+        if server.status is ServerStatus.ERROR:
+            return active(server) if left_error else False
+        left_error = True
+        return server.status is ServerStatus.ACTIVE
+
+    return check
+
+
+def moved_from(source: str | None) -> Check:
+    """ACTIVE on a host other than ``source``; ACTIVE back on ``source`` after moving fails."""
+    moving = False
+
+    def check(server: ServerInfo) -> bool:
+        nonlocal moving
+        if not active(server):
+            moving = True
+            return False
+        if server.host != source:
+            return True
+        if moving:
+            raise PermanentVimError(f"migration of server {server.id} ended back on {source}")
+        return False
+
+    return check

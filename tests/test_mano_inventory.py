@@ -1,0 +1,128 @@
+"""The catalogue and the inventory on a real Redis: what collectors and policies read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus.keys import Keys
+from mano_core.catalogue import Catalogue
+from mano_core.errors import NotFound
+from mano_core.inventory import Inventory
+from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
+from mano_core.vnfd import load_vnfd
+
+VFW = Path(__file__).resolve().parents[1] / "assure" / "defaults" / "vnfds" / "vfw.yaml"
+
+
+def vnfc(vnfc_id: str, host: str) -> VnfcInstance:
+    return VnfcInstance(
+        id=vnfc_id,
+        vdu="fw",
+        server_id=f"srv-{vnfc_id}",
+        host=host,
+        address="127.9.9.1",
+        metrics_url="http://127.9.9.1:9273/metrics",
+        created_at=1.0,
+    )
+
+
+def vnf(vnf_id: str, created_at: float, vnfcs: list[VnfcInstance]) -> VnfInstance:
+    return VnfInstance(
+        id=vnf_id,
+        name=f"name-{vnf_id}",
+        vnfd_id="vfw",
+        vim="sim",
+        state=InstantiationState.INSTANTIATED,
+        scale_levels={"fw-scale": 0},
+        vnfcs=vnfcs,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+async def test_an_onboarded_vnfd_reads_back_equal(redis: Any, keys: Keys) -> None:
+    catalogue = Catalogue(redis, keys)
+    vfw = load_vnfd(VFW)
+    await catalogue.onboard(vfw)
+    assert await catalogue.get("vfw") == vfw
+    assert await catalogue.list() == [vfw]
+
+
+async def test_onboarding_the_same_id_again_replaces_the_descriptor(redis: Any, keys: Keys) -> None:
+    catalogue = Catalogue(redis, keys)
+    vfw = load_vnfd(VFW)
+    await catalogue.onboard(vfw)
+    await catalogue.onboard(vfw.model_copy(update={"version": "2.0"}))
+    assert [v.version for v in await catalogue.list()] == ["2.0"]
+
+
+async def test_an_unknown_vnfd_is_not_found(redis: Any, keys: Keys) -> None:
+    with pytest.raises(NotFound, match="nope"):
+        await Catalogue(redis, keys).get("nope")
+
+
+async def test_a_saved_vnf_reads_back_equal_and_is_listed(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    record = vnf("a", 10.0, [vnfc("a1", "h1"), vnfc("a2", "h2")])
+    await inventory.save(record)
+    assert await inventory.get("a") == record
+    assert await inventory.list() == [record]
+
+
+async def test_list_returns_vnfs_oldest_first(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    for vnf_id, created in (("late", 30.0), ("early", 10.0), ("middle", 20.0)):
+        await inventory.save(vnf(vnf_id, created, []))
+    assert [v.id for v in await inventory.list()] == ["early", "middle", "late"]
+
+
+async def test_a_missing_vnf_is_none_or_not_found(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    assert await inventory.find("ghost") is None
+    with pytest.raises(NotFound, match="ghost"):
+        await inventory.get("ghost")
+
+
+async def test_saving_again_replaces_the_vnfcs(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 10.0, [vnfc("a1", "h1"), vnfc("a2", "h2")]))
+    await inventory.save(vnf("a", 10.0, [vnfc("a1", "h1")]))
+    assert [c.id for c in (await inventory.get("a")).vnfcs] == ["a1"]
+    assert await inventory.find_vnfc("a2") is None
+
+
+async def test_a_deleted_vnf_is_gone_from_lookups_and_lists(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 10.0, [vnfc("a1", "h1")]))
+    await inventory.save(vnf("b", 20.0, [vnfc("b1", "h1")]))
+    await inventory.delete("a")
+    await inventory.delete("a")  # deleting twice is harmless
+    assert await inventory.find("a") is None
+    assert [v.id for v in await inventory.list()] == ["b"]
+    assert await inventory.find_vnfc("a1") is None
+
+
+async def test_a_vnfc_is_found_with_its_vnf(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 10.0, [vnfc("a1", "h1")]))
+    await inventory.save(vnf("b", 20.0, [vnfc("b1", "h2"), vnfc("b2", "h1")]))
+    found = await inventory.find_vnfc("b2")
+    assert found is not None
+    assert (found[0].id, found[1].id) == ("b", "b2")
+
+
+async def test_vnfcs_on_a_host_span_vnfs(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 10.0, [vnfc("a1", "h1"), vnfc("a2", "h2")]))
+    await inventory.save(vnf("b", 20.0, [vnfc("b1", "h2"), vnfc("b2", "h1")]))
+    on_h1 = await inventory.vnfcs_on_host("h1")
+    assert [(v.id, c.id) for v, c in on_h1] == [("a", "a1"), ("b", "b2")]
+    assert await inventory.vnfcs_on_host("h9") == []
+
+
+async def test_prefixes_keep_deployments_apart(redis: Any, keys: Keys) -> None:
+    await Inventory(redis, keys).save(vnf("a", 10.0, []))
+    assert await Inventory(redis, Keys(prefix=keys.prefix + "-other")).list() == []
