@@ -69,6 +69,14 @@ class Keys:
         """The last known state of one violation (ONSET or ABATED)."""
         return f"{self.prefix}:{{violation:{violation_id}}}"
 
+    def detector_state(self) -> str:
+        """Hash of the analytics detectors' open episodes (pending or firing).
+
+        Field: ``<condition key>|<target key>``; value: the state as JSON. One
+        hash tag, so a restarted worker loads every open episode in one call.
+        """
+        return f"{self.prefix}:{{analytics}}:detectors"
+
     def health(self, role: str, worker: str) -> str:
         """Liveness key of one worker, refreshed on a timer, expiring on its own."""
         return f"{self.prefix}:{{health}}:{role}:{worker}"

@@ -1,0 +1,71 @@
+"""Target discovery: what to scrape and how to label it, read from the inventory each cycle.
+
+Nothing is cached between cycles: every cycle takes one snapshot of the
+inventory (:class:`Topology`), so a VNFC added by a scale-out is scraped on
+the next cycle and a removed one is dropped, without a restart. The same
+snapshot maps VIM server ids to the VNFC running on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol
+
+from mano_core.models import VnfcInstance, VnfInstance
+
+
+class InventoryReader(Protocol):
+    """The part of :class:`mano_core.inventory.Inventory` the collector reads."""
+
+    async def list(self) -> list[VnfInstance]: ...
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One Prometheus endpoint to scrape and the labels its samples get."""
+
+    url: str
+    labels: Mapping[str, str]
+    """``vnf``, ``vnfc``, ``vnfd`` and ``host`` (when known)."""
+
+    @property
+    def name(self) -> str:
+        """How errors name the target: the VNFC id and the URL."""
+        vnfc = self.labels.get("vnfc")
+        return f"vnfc {vnfc} ({self.url})" if vnfc else self.url
+
+
+def vnfc_labels(vnf: VnfInstance, vnfc: VnfcInstance) -> dict[str, str]:
+    """The labels of every series about ``vnfc``."""
+    labels = {"vnf": vnf.id, "vnfc": vnfc.id, "vnfd": vnf.vnfd_id}
+    if vnfc.host:
+        labels["host"] = vnfc.host
+    return labels
+
+
+@dataclass(frozen=True)
+class Topology:
+    """One snapshot of the inventory, as the collector needs it."""
+
+    targets: tuple[ScrapeTarget, ...] = ()
+    servers: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    """VIM server id -> the labels of the VNFC running on it."""
+
+    @classmethod
+    def of(cls, vnfs: Iterable[VnfInstance]) -> Topology:
+        targets: list[ScrapeTarget] = []
+        servers: dict[str, Mapping[str, str]] = {}
+        for vnf in vnfs:
+            for vnfc in vnf.vnfcs:
+                labels = MappingProxyType(vnfc_labels(vnf, vnfc))
+                servers[vnfc.server_id] = labels
+                if vnfc.metrics_url:
+                    targets.append(ScrapeTarget(vnfc.metrics_url, labels))
+        return cls(tuple(targets), MappingProxyType(servers))
+
+
+async def discover(inventory: InventoryReader) -> Topology:
+    """A fresh snapshot of the inventory (one read of all VNF records)."""
+    return Topology.of(await inventory.list())

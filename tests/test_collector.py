@@ -1,0 +1,272 @@
+"""The collector service against real Redis, real exporters over HTTP and the simulated VIM."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from assure.simulation.exporter import VnfcExporter
+from bus.clock import ScaledClock
+from bus.contracts import SampleBatch
+from bus.keys import Keys
+from bus.streams import read_all
+from collector.service import Collector
+from mano_core.inventory import Inventory
+from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
+from mano_core.vim.base import HOST_CPU, SERVER_CPU, Flavor, ServerSpec
+from mano_core.vim.simulated import SimHost, SimulatedVim
+from tests.test_scrape import BAD_TEXT, http_server, text_handler
+
+FLAVOR = Flavor("small", 1, 512)
+
+
+@dataclass
+class World:
+    """Redis, an inventory, a simulated VIM and a clock, as the collector sees them."""
+
+    redis: Any
+    keys: Keys
+    inventory: Inventory
+    vim: SimulatedVim
+    clock: ScaledClock
+
+    def collector(self, **options: Any) -> Collector:
+        return Collector(self.redis, self.keys, self.inventory, self.vim, self.clock, **options)
+
+    async def batches(self) -> list[SampleBatch]:
+        entries = await read_all(self.redis, self.keys.stream("samples"))
+        return [m for _, m in entries if isinstance(m, SampleBatch)]
+
+    async def server(self, name: str) -> tuple[str, str, str]:
+        """A new ACTIVE server: ``(server id, address, host)``."""
+        created = await self.vim.create_server(ServerSpec(name, FLAVOR, "img"))
+        info = await self.vim.get_server(created.id)
+        assert info.address is not None and info.host is not None
+        return info.id, info.address, info.host
+
+
+@pytest.fixture
+async def world(redis: Any, keys: Keys) -> AsyncIterator[World]:
+    clock = ScaledClock(speed=100)
+    vim = SimulatedVim(
+        clock, [SimHost("host-a", 64, 65536), SimHost("host-b", 64, 65536)], boot_s=0.0
+    )
+    yield World(redis, keys, Inventory(redis, keys), vim, clock)
+    await vim.aclose()
+
+
+def vnfc(vnfc_id: str, server_id: str, host: str, url: str | None) -> VnfcInstance:
+    return VnfcInstance(vnfc_id, "fw", server_id, host, None, url, 0.0)
+
+
+def vnf(vnf_id: str, vnfcs: list[VnfcInstance], vnfd: str = "fw-vnfd") -> VnfInstance:
+    return VnfInstance(
+        vnf_id, vnf_id, vnfd, "sim", InstantiationState.INSTANTIATED, {}, vnfcs, 0.0, 0.0
+    )
+
+
+async def started_exporter(address: str) -> VnfcExporter:
+    exporter = VnfcExporter(address, 0)
+    await exporter.start()
+    return exporter
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait until ``check`` holds; the deadline only turns a hang into a failure."""
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_one_cycle_writes_one_batch_per_source_with_labelled_samples(world: World) -> None:
+    exporters = []
+    vnfcs = []
+    for i in range(3):
+        server_id, address, host = await world.server(f"fw-{i}")
+        exporter = await started_exporter(address)
+        exporter.set("vnf_cpu_utilisation", 10.0 * (i + 1))
+        exporters.append(exporter)
+        vnfcs.append(vnfc(f"vnfc-{i}", server_id, host, exporter.url))
+    await world.inventory.save(vnf("vnf-1", vnfcs))
+    collector = world.collector()
+    try:
+        scrape, vim = await collector.collect_once()
+    finally:
+        await collector.stop()
+        for exporter in exporters:
+            await exporter.stop()
+
+    batches = await world.batches()
+    assert sorted(b.source for b in batches) == ["scrape", "vim"]  # not one entry per sample
+    scraped = next(b for b in batches if b.source == "scrape")
+    assert len(scraped.samples) == scrape.samples == 3 * (4 + 3)  # 4 KPIs + up, duration, count
+    assert scrape.errors == {} and vim.errors == {}
+    cpu = {
+        s.labels["vnfc"]: (s.value, s.labels)
+        for s in scraped.samples
+        if s.kpi == "vnf_cpu_utilisation"
+    }
+    assert {k: v for k, (v, _) in cpu.items()} == {"vnfc-0": 10.0, "vnfc-1": 20.0, "vnfc-2": 30.0}
+    _, labels = cpu["vnfc-1"]
+    assert labels == {"vnf": "vnf-1", "vnfc": "vnfc-1", "vnfd": "fw-vnfd", "host": vnfcs[1].host}
+
+
+async def test_vim_telemetry_of_a_server_is_labelled_with_its_vnfc_and_vnf(world: World) -> None:
+    server_id, _, host = await world.server("fw-0")
+    stray_id, _, _ = await world.server("not-a-vnfc")
+    world.vim.set_server_cpu(server_id, 66.0)
+    await world.inventory.save(vnf("vnf-1", [vnfc("vnfc-0", server_id, host, None)]))
+    collector = world.collector()
+    try:
+        report = await collector.vim_cycle()
+    finally:
+        await collector.stop()
+
+    (batch,) = await world.batches()
+    assert batch.source == "vim" and report.samples == len(batch.samples)
+    servers = {s.labels["server"]: s for s in batch.samples if s.kpi == SERVER_CPU}
+    ours = servers[server_id]
+    assert ours.value == 66.0
+    assert ours.labels["vnf"] == "vnf-1" and ours.labels["vnfc"] == "vnfc-0"
+    assert ours.labels["vnfd"] == "fw-vnfd" and ours.labels["host"] == host
+    assert "vnfc" not in servers[stray_id].labels  # the VIM knows it, the inventory does not
+    hosts = {s.labels["host"] for s in batch.samples if s.kpi == HOST_CPU}
+    assert hosts == {"host-a", "host-b"}
+    up = [s for s in batch.samples if s.kpi == "collector_vim_up"]
+    assert [(s.labels, s.value) for s in up] == [({"vim": world.vim.name}, 1.0)]
+
+
+async def test_broken_targets_are_reported_and_the_cycle_goes_on(world: World) -> None:
+    good = await started_exporter("127.77.6.1")
+    gone = await started_exporter("127.77.6.2")
+    await gone.stop()
+    async with http_server("127.77.6.3", text_handler(BAD_TEXT)) as bad_url:
+        await world.inventory.save(
+            vnf(
+                "vnf-1",
+                [
+                    vnfc("vnfc-good", "s1", "host-a", good.url),
+                    vnfc("vnfc-gone", "s2", "host-a", gone.url),
+                    vnfc("vnfc-bad", "s3", "host-b", bad_url),
+                ],
+            )
+        )
+        collector = world.collector()
+        try:
+            report = await collector.scrape_cycle()
+        finally:
+            await collector.stop()
+            await good.stop()
+
+    assert len(report.errors) == 2
+    bad_error = next(e for e in report.errors.values() if "vnfc-bad" in e)
+    assert "line 4" in bad_error and bad_url in bad_error
+    assert any("vnfc-gone" in e and "cannot connect" in e for e in report.errors.values())
+    (batch,) = await world.batches()
+    up = {s.labels["vnfc"]: s.value for s in batch.samples if s.kpi == "up"}
+    assert up == {"vnfc-good": 1.0, "vnfc-gone": 0.0, "vnfc-bad": 0.0}
+    assert any(s.kpi == "vnf_cpu_utilisation" for s in batch.samples)
+
+
+async def test_targets_follow_the_inventory_without_a_restart(world: World) -> None:
+    first = await started_exporter("127.77.6.4")
+    second = await started_exporter("127.77.6.5")
+    record = vnf("vnf-1", [vnfc("vnfc-a", "s1", "host-a", first.url)])
+    await world.inventory.save(record)
+    collector = world.collector(scrape_interval_s=5.0, vim_interval_s=3600.0)
+    seen_from = 0
+
+    async def latest_vnfcs() -> set[str]:
+        batches = [b for b in await world.batches() if b.source == "scrape"]
+        return {s.labels["vnfc"] for s in batches[-1].samples} if batches else set()
+
+    async def scraped_exactly(expected: set[str]) -> bool:
+        nonlocal seen_from
+        # Only batches written after the inventory changed count.
+        batches = [b for b in await world.batches() if b.source == "scrape"][seen_from:]
+        return any({s.labels["vnfc"] for s in b.samples} == expected for b in batches)
+
+    await collector.start()
+    try:
+        await eventually(lambda: scraped_exactly({"vnfc-a"}), "vnfc-a scraped")
+
+        record.vnfcs.append(vnfc("vnfc-b", "s2", "host-b", second.url))
+        seen_from = len(await world.batches())
+        await world.inventory.save(record)
+        await eventually(lambda: scraped_exactly({"vnfc-a", "vnfc-b"}), "vnfc-b scraped")
+
+        record.vnfcs = [c for c in record.vnfcs if c.id != "vnfc-a"]
+        seen_from = len(await world.batches())
+        await world.inventory.save(record)
+        await eventually(lambda: scraped_exactly({"vnfc-b"}), "vnfc-a dropped")
+        # ...and it stays dropped.
+        written = len(await world.batches())
+        await eventually(lambda: _more_batches_than(world, written + 2), "two more scrape cycles")
+        assert await latest_vnfcs() == {"vnfc-b"}
+    finally:
+        await collector.stop()
+        await first.stop()
+        await second.stop()
+    # Stopped means stopped: no cycle writes afterwards.
+    written = len(await world.batches())
+    await asyncio.sleep(0.2)
+    assert len(await world.batches()) == written
+
+
+async def _more_batches_than(world: World, count: int) -> bool:
+    return len(await world.batches()) > count
+
+
+async def test_scheduled_cycles_never_overlap(world: World) -> None:
+    """A slow target makes a cycle outlast its interval; the next waits for it."""
+    in_flight = 0
+    peak = 0
+    requests = 0
+
+    async def slow(_request: web.Request) -> web.Response:
+        nonlocal in_flight, peak, requests
+        in_flight += 1
+        requests += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0.15)
+        finally:
+            in_flight -= 1
+        return web.Response(text="vnf_cpu_utilisation 1\n")
+
+    async with http_server("127.77.6.6", slow) as url:
+        await world.inventory.save(vnf("vnf-1", [vnfc("vnfc-slow", "s1", "host-a", url)]))
+        # Interval 5 s of clock = 0.05 s wall, three times shorter than one scrape.
+        collector = world.collector(scrape_interval_s=5.0, vim_interval_s=3600.0)
+        await collector.start()
+        try:
+
+            async def three_scrapes() -> bool:
+                return requests >= 3
+
+            await eventually(three_scrapes, "three scrapes of the slow target")
+        finally:
+            await collector.stop()
+    assert peak == 1
+    batches = [b for b in await world.batches() if b.source == "scrape"]
+    assert all(
+        [s.value for s in b.samples if s.kpi == "up"] == [1.0] for b in batches
+    )  # each cycle waited for its scrape instead of racing the next
+
+
+async def test_an_empty_inventory_writes_only_the_vim_batch(world: World) -> None:
+    collector = world.collector()
+    try:
+        scrape, vim = await collector.collect_once()
+    finally:
+        await collector.stop()
+    assert scrape.samples == 0 and scrape.entry_id is None
+    assert vim.entry_id is not None
+    assert [b.source for b in await world.batches()] == ["vim"]
