@@ -1,0 +1,274 @@
+"""The analytics stage: samples in, conditions evaluated on the clock, violations out.
+
+:class:`Analytics` consumes ``SampleBatch`` entries of the samples stream
+(consumer group ``group``), keeps the latest value of each watched series
+in memory, and every ``eval_interval_s`` of clock time evaluates every
+condition against the inventory's topology. It publishes ONSET and ABATED
+events to the violations stream, and keeps the open episodes in Redis so a
+restarted worker carries on where the last one stopped.
+
+Every worker keeps its own series in memory, so the samples of one VNF must
+all reach the same worker: run one analytics worker per consumer group.
+Events are published before the state that records them, so a crash in
+between re-sends them (at least once, same violation ids) rather than losing
+them. Open episodes of conditions no longer configured are left untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from analytics.detectors import (
+    DetectorState,
+    Step,
+    check_conditions,
+    step_absent,
+    step_threshold,
+    step_unseen,
+)
+from analytics.events import evidence_of, violation
+from analytics.readings import Reading, ReadingBuilder, Silence
+from analytics.state import StateKey, StateStore
+from analytics.windows import LatestValues
+from bus.clock import Clock
+from bus.conditions import ConditionSpec
+from bus.contracts import Message, SampleBatch, TargetKind, Violation, ViolationStatus
+from bus.keys import Keys
+from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
+from mano_core.models import VnfInstance
+
+log = logging.getLogger(__name__)
+
+# Redis being unreachable for a while is expected (restarts, failover): the
+# loops retry on the next tick. Any other error is a bug and stops the stage.
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class InventoryReader(Protocol):
+    """The part of :class:`mano_core.inventory.Inventory` analytics reads."""
+
+    async def list(self) -> list[VnfInstance]: ...
+
+
+class Analytics:
+    """Evaluates KPI conditions and raises ONSET/ABATED violations."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        inventory: InventoryReader,
+        clock: Clock,
+        conditions: Sequence[ConditionSpec],
+        *,
+        group: str = "analytics",
+        consumer: str | None = None,
+        eval_interval_s: float = 1.0,
+        stale_after_s: float = 15.0,
+        consumer_settings: ConsumerSettings | None = None,
+        maxlen: int = 100_000,
+    ) -> None:
+        check_conditions(conditions)
+        if eval_interval_s <= 0 or stale_after_s <= 0:
+            raise ValueError("eval_interval_s and stale_after_s must be positive")
+        self._redis = redis
+        self._keys = keys
+        self._inventory = inventory
+        self._clock = clock
+        self.conditions = tuple(conditions)
+        self.group = group
+        self.consumer = consumer or consumer_name("analytics")
+        self.eval_interval_s = eval_interval_s
+        self.stale_after_s = stale_after_s
+        self._consumer_settings = consumer_settings
+        self._latest = LatestValues({cond.kpi for cond in self.conditions})
+        self._publisher = StreamPublisher(redis, keys.stream("violations"), maxlen=maxlen)
+        self._store = StateStore(redis, keys)
+        self._open: dict[str, dict[str, DetectorState]] | None = None
+        self._watching_since: float | None = None
+        self._needs_inventory = any(
+            cond.kind == "absent" or cond.scope is not TargetKind.HOST for cond in self.conditions
+        )
+        absent_for = [cond.for_s for cond in self.conditions if cond.kind == "absent"]
+        # Series older than this can change no outcome: stale for thresholds,
+        # and silent longer than any absent condition's for_s.
+        self._retention_s = 2 * max([stale_after_s, *absent_for])
+        self._pruned_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.samples_ingested = 0
+        """Samples kept (newest of their series, of a watched KPI)."""
+
+    # --- ingestion -----------------------------------------------------------
+    async def ingest(self, batch: SampleBatch) -> int:
+        """Take in a batch of samples; returns how many were kept."""
+        kept = 0
+        for sample in batch.samples:
+            kept += self._latest.add(sample)
+        self.samples_ingested += kept
+        return kept
+
+    async def _handle(self, message: Message) -> None:
+        if isinstance(message, SampleBatch):
+            await self.ingest(message)
+        else:
+            # Retrying cannot turn it into samples: acknowledge and move on.
+            log.warning("ignoring a %s on the samples stream", type(message).__name__)
+
+    # --- evaluation ----------------------------------------------------------
+    async def evaluate(self, now: float | None = None) -> list[Violation]:
+        """Evaluate every condition at ``now`` (default: the clock's time).
+
+        Publishes the new ONSET/ABATED events to the violations stream and
+        returns them. Absence counts from this worker's first evaluation at
+        the earliest, since it cannot know what arrived before it started.
+        """
+        async with self._lock:
+            now = self._clock.now() if now is None else now
+            if self._open is None:
+                self._open = _by_condition(await self._store.load())
+            if self._watching_since is None:
+                self._watching_since = now
+            vnfs = await self._inventory.list() if self._needs_inventory else []
+            builder = ReadingBuilder(self._latest, vnfs, now, self.stale_after_s)
+            pass_ = _Pass(now)
+            for cond in self.conditions:
+                self._evaluate(cond, builder, pass_)
+            # Events first: a crash before the state is written re-sends the
+            # same events under the same ids (duplicates are harmless
+            # downstream); the other order could lose them.
+            if pass_.events:
+                await self._publisher.publish_many(pass_.events)
+            await self._store.apply(pass_.changes)
+            self._commit(pass_.changes)
+            self._prune(now)
+        for event in pass_.events:
+            log.info(
+                "%s %s %s on %s: %s",
+                event.status.value,
+                event.id,
+                f"{event.policy}/{event.condition}",
+                event.target.key(),
+                event.evidence.description,
+            )
+        return pass_.events
+
+    def _evaluate(self, cond: ConditionSpec, builder: ReadingBuilder, pass_: _Pass) -> None:
+        assert self._open is not None and self._watching_since is not None
+        states = self._open.get(cond.key, {})
+        now = pass_.now
+        seen: set[str]
+        if cond.kind == "threshold":
+            readings = builder.readings(cond)
+            for key, reading in readings.items():
+                old = states.get(key)
+                pass_.record(cond, key, old, step_threshold(cond, old, reading, now), reading)
+            seen = set(readings)
+        else:
+            silences = builder.silences(cond, self._watching_since)
+            for key, silence in silences.items():
+                old = states.get(key)
+                pass_.record(cond, key, old, step_absent(cond, old, silence, now), silence)
+            seen = set(silences)
+        for key, old in states.items():
+            if key not in seen:
+                pass_.record(cond, key, old, step_unseen(old), None)
+
+    def _commit(self, changes: dict[StateKey, DetectorState | None]) -> None:
+        assert self._open is not None
+        for (cond_key, target_key), state in changes.items():
+            states = self._open.setdefault(cond_key, {})
+            if state is None:
+                states.pop(target_key, None)
+            else:
+                states[target_key] = state
+
+    def _prune(self, now: float) -> None:
+        if self._pruned_at is not None and now - self._pruned_at < self.stale_after_s:
+            return
+        self._pruned_at = now
+        self._latest.prune(now - self._retention_s)
+
+    # --- the service loop ----------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume samples and evaluate on the clock until ``stop`` is set."""
+        consumer = StreamConsumer(
+            self._redis,
+            self._keys.stream("samples"),
+            self.group,
+            self.consumer,
+            self._handle,
+            settings=self._consumer_settings,
+            dead_letter_key=self._keys.dead_letters("samples"),
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._consume(consumer, stop))
+            tasks.create_task(self._evaluate_every(stop))
+
+    async def _consume(self, consumer: StreamConsumer, stop: asyncio.Event) -> None:
+        ready = False
+        while not stop.is_set():
+            try:
+                if not ready:
+                    await consumer.ensure_group()
+                    ready = True
+                await consumer.run_once()
+            except _TRANSIENT as exc:
+                log.warning("reading samples failed (%s); retrying", exc)
+                await self._pause(stop, self.eval_interval_s)
+
+    async def _evaluate_every(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.evaluate()
+            except _TRANSIENT as exc:
+                # Nothing was committed in memory: the next tick recomputes the
+                # same transitions and sends their events then.
+                log.warning("evaluation failed (%s); retrying next tick", exc)
+            await self._pause(stop, self.eval_interval_s)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self._clock.to_wall(seconds))
+
+
+class _Pass:
+    """The state changes and events of one evaluation, applied only once all succeeded."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.changes: dict[StateKey, DetectorState | None] = {}
+        self.events: list[Violation] = []
+
+    def record(
+        self,
+        cond: ConditionSpec,
+        target_key: str,
+        old: DetectorState | None,
+        step: Step,
+        observed: Reading | Silence | None,
+    ) -> None:
+        """Note the step of one target; ``observed`` is what it showed (None: unseen)."""
+        if step.state != old:
+            self.changes[(cond.key, target_key)] = step.state
+        if step.event is None:
+            return
+        firing = step.state if step.event is ViolationStatus.ONSET else old
+        assert firing is not None, "an event always belongs to a firing episode"
+        evidence = evidence_of(cond, firing, step.event, observed, self.now)
+        self.events.append(violation(cond, firing, step.event, evidence, self.now))
+
+
+def _by_condition(
+    states: dict[StateKey, DetectorState],
+) -> dict[str, dict[str, DetectorState]]:
+    out: dict[str, dict[str, DetectorState]] = {}
+    for (cond_key, target_key), state in states.items():
+        out.setdefault(cond_key, {})[target_key] = state
+    return out
