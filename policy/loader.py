@@ -1,0 +1,245 @@
+"""Loading KPI policy files: parse, validate, report every problem with its place, skip bad files.
+
+A file is the unit of loading: it loads whole (all its documents) or not at
+all, so a half-read file never leaves an operator guessing which of its
+policies are live. Loading never raises for a bad file; each problem is one
+:class:`Problem`, formatted ``FILE:LINE: PLACE: PROBLEM``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from policy.places import Document, Loc, format_place, read_documents, syntax_line, syntax_message
+from policy.schema import KpiPolicy, field_names
+
+PathLike = str | Path
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one policy file."""
+
+    file: str
+    place: str
+    """A dotted path such as ``spec.conditions[0].threshold``, or ``(yaml)``,
+    ``(document)``, ``(file)`` for problems of the file as a whole."""
+    line: int | None
+    """1-based line, where it can be found."""
+    message: str
+
+    def format(self) -> str:
+        """``FILE:LINE: PLACE: PROBLEM`` on one line (``FILE: PLACE: PROBLEM`` without a line)."""
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.place}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The problem as a JSON-ready dict (``policy validate --json``)."""
+        return {"file": self.file, "line": self.line, "place": self.place, "message": self.message}
+
+
+@dataclass
+class LoadResult:
+    """The policies that loaded and the problems of the files that did not."""
+
+    policies: list[KpiPolicy] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)
+    """Where each loaded policy is defined: name -> ``FILE:LINE``."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class ParsedFile:
+    """One file's policies, or its problems (a file with problems loads nothing)."""
+
+    path: str
+    policies: list[tuple[KpiPolicy, int | None]]
+    """Each policy with the line of its ``metadata.name``."""
+    problems: list[Problem]
+
+
+def policy_files(source: PathLike | Iterable[PathLike]) -> list[Path]:
+    """The files ``source`` names: a directory's ``*.yaml``/``*.yml`` (sorted), or the files."""
+    items = [source] if isinstance(source, str | Path) else list(source)
+    files: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES))
+        else:
+            files.append(path)  # a missing file is reported when it is read
+    return files
+
+
+def load_policies(source: PathLike | Iterable[PathLike]) -> LoadResult:
+    """Load every policy of a directory or of the given files.
+
+    Bad files are reported in ``problems`` and skipped; the others load. A
+    policy name already loaded from an earlier file (in sorted order) is a
+    problem of the later file.
+    """
+    result = LoadResult()
+    for parsed in (parse_file(path) for path in policy_files(source)):
+        if parsed.problems:
+            result.problems.extend(parsed.problems)
+            continue
+        duplicates = _duplicate_names(parsed, result.origins)
+        if duplicates:
+            result.problems.extend(duplicates)
+            continue
+        for policy, line in parsed.policies:
+            result.policies.append(policy)
+            result.origins[policy.name] = f"{parsed.path}:{line}"
+    return result
+
+
+def validate_files(paths: PathLike | Iterable[PathLike]) -> list[Problem]:
+    """Every problem of the given files or directories (empty: all of them load)."""
+    return load_policies(paths).problems
+
+
+def _duplicate_names(parsed: ParsedFile, origins: dict[str, str]) -> list[Problem]:
+    seen = dict(origins)
+    problems: list[Problem] = []
+    for policy, line in parsed.policies:
+        if policy.name in seen:
+            problems.append(
+                Problem(
+                    parsed.path,
+                    "metadata.name",
+                    line,
+                    f"duplicate policy name {policy.name!r} "
+                    f"(already defined at {seen[policy.name]})",
+                )
+            )
+        else:
+            seen[policy.name] = f"{parsed.path}:{line}"
+    return problems
+
+
+def parse_file(path: PathLike) -> ParsedFile:
+    """Read and validate one file; its problems are returned, never raised."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return ParsedFile(name, [], [Problem(name, "(file)", None, f"cannot read: {reason}")])
+    return parse_text(text, name)
+
+
+def parse_text(text: str, source: str = "<string>") -> ParsedFile:
+    """Validate every document of YAML ``text`` as a KpiPolicy."""
+    try:
+        documents = read_documents(text)
+    except yaml.YAMLError as exc:
+        problem = Problem(source, "(yaml)", syntax_line(exc), syntax_message(exc))
+        return ParsedFile(source, [], [problem])
+    parsed = ParsedFile(source, [], [])
+    for document in documents:
+        _validate(document, parsed)
+    return parsed
+
+
+def _validate(document: Document, parsed: ParsedFile) -> None:
+    problems = [
+        Problem(parsed.path, format_place(loc), line, "key given twice (YAML would keep the last)")
+        for loc, line in document.duplicate_keys
+    ]
+    if not isinstance(document.data, dict):
+        problems.append(
+            Problem(
+                parsed.path,
+                "(document)",
+                document.line_of(()),
+                f"expected a KpiPolicy mapping, got {type(document.data).__name__}",
+            )
+        )
+        parsed.problems.extend(problems)
+        return
+    try:
+        policy = KpiPolicy.model_validate(document.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = _place(error, document.data)
+            problems.append(
+                Problem(parsed.path, format_place(loc), document.line_of(loc), _message(error))
+            )
+        problems.sort(key=lambda p: p.line or 0)
+    else:
+        if not problems:
+            parsed.policies.append((policy, document.line_of(("metadata", "name"))))
+    parsed.problems.extend(problems)
+
+
+def _place(error: ErrorDetails, data: Any) -> Loc:
+    """The error's location in the document's own terms.
+
+    Pydantic puts the tag of a tagged union into the location
+    (``spec.action.scale_out.aspect``); the file has no such key, so it goes.
+    A rule across fields carries its own place below the model in ``ctx["at"]``.
+    """
+    loc: list[str | int] = []
+    node = data
+    for part in error["loc"]:
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        loc.append(part)
+        node = _child(node, part)
+    ctx = error.get("ctx") or {}
+    if error["type"] == "policy_rule":
+        loc.extend(ctx.get("at", ()))
+    elif error["type"] == "union_tag_invalid":
+        loc.append(str(ctx.get("discriminator", "type")).strip("'"))
+    return tuple(loc)
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+_KNOWN_FIELDS = field_names()
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        unknown = str(error["loc"][-1])
+        return f"unknown field {unknown!r}" + _did_you_mean(unknown, _KNOWN_FIELDS)
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {error['input']!r}"
+    if kind == "union_tag_invalid":
+        tag = str(ctx.get("tag"))
+        expected = str(ctx.get("expected_tags", ""))
+        tags = {t.strip(" '") for t in expected.split(",")}
+        return f"unknown type {tag!r}, expected one of {expected}" + _did_you_mean(tag, tags)
+    if kind == "union_tag_not_found":
+        return f"required field {ctx.get('discriminator')} is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    # Pydantic capitalises its messages; ours read as clauses after the place.
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""

@@ -1,0 +1,139 @@
+"""Places in YAML documents: dotted paths such as ``spec.conditions[0].threshold`` and their lines.
+
+Documents are read with PyYAML's safe loader, keeping both the composed node
+tree (which knows lines) and the plain data built from it (which the schema
+validates), so any error location can be turned back into a line number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Loc = tuple[str | int, ...]
+"""A location inside a document: mapping keys and sequence indexes."""
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file, its data and where each of its places is."""
+
+    index: int
+    """0-based position of the document in its file."""
+    data: Any
+    lines: dict[Loc, int]
+    """1-based line of every place (for a mapping entry, the line of its key)."""
+    duplicate_keys: list[tuple[Loc, int]] = field(default_factory=list)
+    """Keys given twice in one mapping (YAML keeps the last silently)."""
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of ``loc``, else of its nearest ancestor that exists (a missing field)."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(loc[:end])
+            if line is not None:
+                return line
+        return None
+
+
+def read_documents(text: str) -> list[Document]:
+    """Every non-empty document of ``text``; raises :class:`yaml.YAMLError` with a mark."""
+    loader = yaml.SafeLoader(text)
+    documents: list[Document] = []
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            data = None if node is None else loader.construct_document(node)
+            if (
+                node is not None and data is not None
+            ):  # an empty document, e.g. after a trailing ---
+                lines: dict[Loc, int] = {}
+                duplicates: list[tuple[Loc, int]] = []
+                _walk(node, (), lines, duplicates, set())
+                documents.append(Document(index, data, lines, duplicates))
+            index += 1
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _walk(
+    node: yaml.Node,
+    loc: Loc,
+    lines: dict[Loc, int],
+    duplicates: list[tuple[Loc, int]],
+    seen: set[int],
+) -> None:
+    # Aliases share nodes: visiting each node once keeps nested aliases
+    # (a "billion laughs" file) from making this walk explode.
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        # YAML keeps the last of a key given twice, so that is the one placed;
+        # each earlier occurrence is reported as a duplicate at the later line.
+        entries: dict[str, list[tuple[yaml.Node, yaml.Node]]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            entries.setdefault(str(key_node.value), []).append((key_node, value_node))
+        for key, occurrences in entries.items():
+            here = (*loc, key)
+            for key_node, _ in occurrences[1:]:
+                duplicates.append((here, key_node.start_mark.line + 1))
+            key_node, value_node = occurrences[-1]
+            lines[here] = key_node.start_mark.line + 1
+            _walk(value_node, here, lines, duplicates, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*loc, index), lines, duplicates, seen)
+
+
+def format_place(loc: Loc) -> str:
+    """``("spec", "conditions", 0, "for")`` -> ``spec.conditions[0].for``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(document)"
+
+
+def syntax_line(exc: yaml.YAMLError) -> int | None:
+    """The 1-based line a YAML error points at, if it has one.
+
+    When the parser ran off the end of the file (an unclosed bracket or
+    quote), the end says nothing: the line where the construct began does.
+    """
+    problem = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context_mark", None)
+    mark = context if context is not None and _at_end(problem) else problem or context
+    return None if mark is None else int(mark.line) + 1
+
+
+def _at_end(mark: yaml.Mark | None) -> bool:
+    """Whether ``mark`` is missing or sits at the end of the input."""
+    if mark is None:
+        return True
+    if mark.buffer is None:
+        return False
+    # The reader appends a NUL to its buffer; a mark on it is the end of input.
+    return mark.pointer >= len(mark.buffer.rstrip("\0 \n\t\r"))
+
+
+def syntax_message(exc: yaml.YAMLError) -> str:
+    """A one-line description of a YAML error (without the multi-line excerpt)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        context = exc.context or ""
+        if context and exc.context_mark is not None:
+            context += f" started on line {exc.context_mark.line + 1}"
+        parts = [p for p in (context, exc.problem) if p]
+        if parts:
+            return "invalid YAML: " + " ".join(", ".join(parts).split())
+    return "invalid YAML: " + " ".join(str(exc).split())
