@@ -1,0 +1,320 @@
+"""The actuator runs decisions through a real VNFM and SimulatedVim, on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from actuator.idempotency import op_id_for
+from actuator.lease import VnfLease
+from bus.contracts import Action, OpState, Target, TargetKind
+from bus.keys import Keys
+from bus.streams import StreamPublisher
+from tests.actuator_support import (
+    FAST,
+    LEASE_TTL_S,
+    World,
+    decision,
+    make_world,
+    running,
+    until,
+    vnf_target,
+    vnfc_target,
+)
+
+SCALE: dict[str, Any] = {"aspect": "web-scale"}
+
+
+async def test_an_approved_scale_out_adds_a_vnfc_and_reports_completed(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    await StreamPublisher(redis, keys.stream("decisions")).publish(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+
+    async with running(world.actuator()):
+        await until(lambda: has_results(world, 1))
+        await until(lambda: no_pending(world))
+
+    [result] = await world.results()
+    after = await world.inventory.get(vnf.id)
+    assert result.state is OpState.COMPLETED
+    assert (result.decision_id, result.vnf, result.operation) == ("d1", vnf.id, "SCALE")
+    assert result.op_id == op_id_for("d1")
+    assert result.request_id == "r-d1"
+    assert len(after.vnfcs) == len(vnf.vnfcs) + 1
+    new = {c.id for c in after.vnfcs} - {c.id for c in vnf.vnfcs}
+    assert set(result.detail["added"]) == new
+    [op] = await world.actions(vnf.id)
+    assert (op.id, op.decision_id, op.state) == (op_id_for("d1"), "d1", OpState.COMPLETED)
+
+
+async def test_the_same_decision_delivered_twice_runs_one_operation(redis: Any, keys: Keys) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    twice = decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    publisher = StreamPublisher(redis, keys.stream("decisions"))
+    await publisher.publish_many([twice, twice])
+
+    async with running(world.actuator()):
+        await until(lambda: has_results(world, 1))
+        await until(lambda: no_pending(world))
+    # And once more, much later, by another worker: the recorded result comes back.
+    again = await world.actuator(consumer="late").execute(twice)
+
+    assert len(await world.actions(vnf.id)) == 1
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
+    [result] = await world.results()
+    assert again == result
+
+
+async def test_one_vnf_runs_one_operation_at_a_time_while_another_runs_in_parallel(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf_a = await world.vnf("lb-a")
+    vnf_b = await world.vnf("lb-b")
+    await StreamPublisher(redis, keys.stream("decisions")).publish_many(
+        [
+            decision("a1", Action.SCALE_OUT, vnf_target(vnf_a), **SCALE),
+            decision("a2", Action.SCALE_OUT, vnf_target(vnf_a), **SCALE),
+            decision("b1", Action.SCALE_OUT, vnf_target(vnf_b), **SCALE),
+        ]
+    )
+
+    async with running(world.actuator(concurrency=4)):
+        await until(lambda: has_results(world, 3))
+
+    assert {r.decision_id: r.state for r in await world.results()} == {
+        "a1": OpState.COMPLETED,
+        "a2": OpState.COMPLETED,
+        "b1": OpState.COMPLETED,
+    }
+    first, second = await world.actions(vnf_a.id)
+    [other] = await world.actions(vnf_b.id)
+    assert second.started_at >= first.state_entered_at, "the VNF's operations overlapped"
+    assert other.started_at < first.state_entered_at and first.started_at < other.state_entered_at
+    assert len((await world.inventory.get(vnf_a.id)).vnfcs) == len(vnf_a.vnfcs) + 2
+
+
+async def test_a_temporary_vim_failure_is_retried_and_completes(redis: Any, keys: Keys) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    world.vim.fail_next("create", temporary=True, count=1, retry_after=5.0)
+
+    result = await world.actuator().execute(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+
+    assert result is not None and result.state is OpState.COMPLETED
+    [op] = await world.actions(vnf.id)
+    states = [change.state for change in op.history]
+    assert states.count(OpState.FAILED_TEMP) == 1 and states[-1] is OpState.COMPLETED
+    failed_at, retried_at = (
+        next(c.at for c in op.history if c.state is OpState.FAILED_TEMP),
+        [c.at for c in op.history if c.state is OpState.PROCESSING][-1],
+    )
+    assert retried_at - failed_at >= 5.0, "retried before retry_after"
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
+
+
+async def test_an_operation_that_keeps_failing_temporarily_is_failed_after_max_attempts(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    world.vim.fail_next("create", temporary=True, count=10, retry_after=1.0)
+
+    result = await world.actuator(max_attempts=3).execute(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+
+    assert result is not None and result.state is OpState.FAILED
+    assert result.error is not None and "3 attempts" in result.error
+    [op] = await world.actions(vnf.id)
+    assert [c.state for c in op.history].count(OpState.FAILED_TEMP) == 3
+    assert [r.state for r in await world.results()] == [OpState.FAILED]
+
+
+async def test_a_permanent_vim_failure_ends_failed_or_rolled_back(redis: Any, keys: Keys) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    world.vim.fail_next("create", temporary=False)
+
+    result = await world.actuator().execute(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+
+    assert result is not None
+    assert result.state in (OpState.FAILED, OpState.ROLLED_BACK)
+    assert result.error
+    [op] = await world.actions(vnf.id)
+    assert [c.state for c in op.history].count(OpState.PROCESSING) == 1, "a permanent error retried"
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs)
+    assert [r.state for r in await world.results()] == [result.state]
+
+
+async def test_a_lease_left_by_a_dead_worker_expires_by_itself_and_the_work_proceeds(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    dead = VnfLease(redis, keys, world.clock, vnf.id, ttl_s=LEASE_TTL_S, holder="dead-worker")
+    assert await dead.try_acquire()
+    taken_at = world.clock.now()
+
+    result = await world.actuator().execute(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+
+    assert result is not None and result.state is OpState.COMPLETED
+    [op] = await world.actions(vnf.id)
+    # Not a moment before the dead worker's lease ran out (5% for rounding).
+    assert op.started_at >= taken_at + 0.95 * LEASE_TTL_S
+    assert await dead.holder() is None, "the actuator's own lease was released"
+
+
+async def test_denied_decisions_are_acknowledged_and_not_run(redis: Any, keys: Keys) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    denied = decision("d1", Action.SCALE_OUT, vnf_target(vnf), approved=False, **SCALE)
+    await StreamPublisher(redis, keys.stream("decisions")).publish(denied)
+    actuator = world.actuator()
+
+    async with running(actuator):
+        await until(lambda: handled(actuator, 1))
+
+    assert await world.pending_decisions() == 0
+    assert await actuator.execute(denied) is None
+    assert await world.actions(vnf.id) == []
+    assert await world.results() == []
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs)
+
+
+async def test_a_decision_whose_vnf_or_vnfc_is_gone_fails_with_a_clear_error(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    gone_vnf = Target(kind=TargetKind.VNF, id="no-such-vnf", vnf="no-such-vnf")
+    await StreamPublisher(redis, keys.stream("decisions")).publish_many(
+        [
+            decision("d1", Action.HEAL, vnfc_target(vnf, "no-such-vnfc"), level="reboot"),
+            decision("d2", Action.SCALE_OUT, gone_vnf, **SCALE),
+            decision("d3", Action.SCALE_OUT, vnf_target(vnf), **SCALE),
+        ]
+    )
+
+    async with running(world.actuator()):
+        await until(lambda: has_results(world, 3))
+        await until(lambda: no_pending(world))
+
+    results = {r.decision_id: r for r in await world.results()}
+    assert results["d1"].state is OpState.FAILED
+    assert "no-such-vnfc" in (results["d1"].error or "")
+    assert results["d2"].state is OpState.FAILED
+    assert "no-such-vnf" in (results["d2"].error or "")
+    assert results["d3"].state is OpState.COMPLETED, "a bad decision stopped the others"
+
+
+async def test_heal_and_migrate_act_on_the_vnfc_and_notify_only_records(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    vnfc = vnf.vnfcs[0]
+    world.vim.crash_server(vnfc.server_id)
+    actuator = world.actuator()
+
+    healed = await actuator.execute(
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+    )
+    moved = await actuator.execute(
+        decision("d2", Action.MIGRATE, vnfc_target(vnf, vnfc.id), destination=None, live=True)
+    )
+    noted = await actuator.execute(decision("d3", Action.NOTIFY, vnfc_target(vnf, vnfc.id)))
+
+    assert healed is not None and (healed.operation, healed.state) == ("HEAL", OpState.COMPLETED)
+    [server] = [s for s in world.vim.servers() if s.id == vnfc.server_id]
+    assert server.status == "ACTIVE"
+    assert moved is not None and (moved.operation, moved.state) == ("MIGRATE", OpState.COMPLETED)
+    after = (await world.inventory.get(vnf.id)).vnfc(vnfc.id)
+    assert after is not None and after.host != vnfc.host
+    assert noted is not None and (noted.operation, noted.state) == ("NOTIFY", OpState.COMPLETED)
+    assert len(await world.actions(vnf.id)) == 2, "notify ran an operation"
+    assert [r.decision_id for r in await world.results()] == ["d1", "d2", "d3"]
+
+
+async def test_a_decision_left_by_a_stopped_worker_is_taken_over_and_finishes_the_same_op(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    await StreamPublisher(redis, keys.stream("decisions")).publish(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+    quick = dataclasses.replace(FAST, claim_idle_ms=200)
+
+    # The first worker stops while the operation is under way.
+    first = asyncio.create_task(
+        world.actuator(consumer="first", settings=quick).run(asyncio.Event())
+    )
+
+    async def under_way() -> bool:
+        op = await world.ops.find(vnf.id, op_id_for("d1"))
+        return op is not None and op.state is OpState.PROCESSING
+
+    await until(under_way)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert await world.pending_decisions() == 1, "the unfinished decision was acknowledged"
+
+    async with running(world.actuator(consumer="second", settings=quick)):
+        await until(lambda: has_results(world, 1))
+        await until(lambda: no_pending(world))
+
+    [result] = await world.results()
+    assert result.state is OpState.COMPLETED
+    [op] = await world.actions(vnf.id)
+    assert op.id == op_id_for("d1")
+    assert "interrupted" in [c.detail.split(":")[0] for c in op.history]
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
+    assert len(world.vim.servers()) == len(vnf.vnfcs) + 1, "a server was leaked or doubled"
+
+
+async def test_a_decision_under_way_is_not_taken_over_by_another_worker(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    # The operation waits out a temporary failure: 0.5 s of wall time, far
+    # longer than the 100 ms after which an idle pending entry is taken over.
+    world.vim.fail_next("create", temporary=True, retry_after=100.0)
+    await StreamPublisher(redis, keys.stream("decisions")).publish(
+        decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+    )
+    quick = dataclasses.replace(FAST, claim_idle_ms=100)
+    a = world.actuator(consumer="a", settings=quick)
+    b = world.actuator(consumer="b", settings=quick)
+
+    async with running(a), running(b):
+        await until(lambda: has_results(world, 1))
+        await until(lambda: no_pending(world))
+
+    assert a.consumer.handled + b.consumer.handled == 1, "the entry was delivered twice"
+    assert [r.state for r in await world.results()] == [OpState.COMPLETED]
+
+
+async def has_results(world: World, count: int) -> bool:
+    return len(await world.results()) >= count
+
+
+async def no_pending(world: World) -> bool:
+    return await world.pending_decisions() == 0
+
+
+async def handled(actuator: Any, count: int) -> bool:
+    return bool(actuator.consumer.handled >= count)
