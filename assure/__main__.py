@@ -1,0 +1,5 @@
+"""``python -m assure`` runs the ``nfv-assure`` command line."""
+
+from assure.cli import main
+
+main()

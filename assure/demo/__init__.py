@@ -1,0 +1,1 @@
+"""``nfv-assure demo``: a closed loop on the embedded defaults, in accelerated time."""

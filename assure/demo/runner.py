@@ -1,0 +1,287 @@
+"""Runs the demo scenario against the real platform and judges what it did.
+
+The platform runs as in production (private Redis, collector scraping real
+HTTP exporters, analytics, policy engine, actuator) on a simulated VIM, in
+accelerated time. The runner plays the world around it: it offers traffic,
+injects the planned faults, keeps the ground truth of the KPI objective,
+and watches the platform's streams to tell what it detected and did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assure.demo.plan import ScenarioPlan
+from assure.demo.progress import Progress
+from assure.demo.report import ActionOutcome, DemoReport
+from assure.platform import ROLES, Platform, simulated_vim
+from assure.settings import Settings
+from assure.simulation.workload import Workload
+from bus.clock import ScaledClock
+from bus.contracts import Decision, OpResult, OpState, Violation, ViolationStatus, decode
+from bus.streams import FIELD
+from mano_core.vim.simulated import SimulatedVim
+
+VNFD_ID = "vfw"
+TICK_S = 1.0
+"""Scenario seconds between two workload updates."""
+GRACE_S = 30.0
+"""Scenario seconds to keep watching after the last expected action, to catch extra ones."""
+
+
+@dataclass
+class Observed:
+    """What the platform said on its streams, keyed for matching."""
+
+    violations: dict[str, Violation] = field(default_factory=dict)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    results: list[OpResult] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    """The running scenario: the platform under test and the simulated world around it."""
+
+    platform: Platform
+    vim: SimulatedVim
+    workload: Workload
+    vnf_id: str
+    vnf_name: str
+    clock: ScaledClock
+    t0: float
+    """Scenario start, in clock time."""
+    expected: list[ActionOutcome] = field(default_factory=list)
+
+    def expect(self, action: str, fault: str, vnfc: str | None, at: float) -> None:
+        label = vnfc or self.vnf_name
+        self.expected.append(ActionOutcome(action, fault, self.vnf_id, vnfc, at, label=label))
+
+
+class StreamWatcher:
+    """Reads new entries of the platform's event streams without joining their groups."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._redis = platform.redis
+        self._last = {
+            platform.keys.stream(name): "0-0" for name in ("violations", "decisions", "op_results")
+        }
+
+    async def poll(self) -> list[Violation | Decision | OpResult]:
+        out: list[Violation | Decision | OpResult] = []
+        for key, last in self._last.items():
+            response = await self._redis.xread({key: last}, count=500)
+            for _stream, entries in response or []:
+                for entry_id, fields in entries:
+                    self._last[key] = entry_id.decode()
+                    message = decode(fields[FIELD])
+                    if isinstance(message, Violation | Decision | OpResult):
+                        out.append(message)
+        return out
+
+
+class DemoRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        plan: ScenarioPlan,
+        progress: Progress,
+        *,
+        speed: float = 20.0,
+        policies: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.plan = plan
+        self.progress = progress
+        self.speed = speed
+        self.policies = policies
+        self.observed = Observed()
+        self.states: list[tuple[float, float, bool]] = []
+        """(scenario time, seconds covered, objective met) of every tick."""
+
+    async def run(self) -> DemoReport:
+        wall0 = time.monotonic()
+        report = DemoReport(seed=self.plan.seed)
+        clock = ScaledClock(self.speed)
+        vim = simulated_vim(self.settings, clock, seed=self.plan.seed)
+        platform = await Platform.open(self.settings, clock, vim)
+        workload: Workload | None = None
+        stop = asyncio.Event()
+        roles: asyncio.Task[None] | None = None
+        try:
+            await platform.onboard_dir(self.settings.policy.vnfd_dir)
+            loaded = platform.load_policies(self.policies)
+            for problem in loaded.problems:
+                self.progress.warn(f"policy skipped: {problem.format()}")
+            if not loaded.policies:
+                report.problems.append("no valid policy loaded: nothing can act")
+                return report
+            self.progress.info(
+                f"loaded {len(loaded.policies)} policies: "
+                + ", ".join(p.metadata.name for p in loaded.policies)
+            )
+            vnfd = await platform.catalogue.get(VNFD_ID)
+            vnf, op = await platform.vnfm.instantiate(VNFD_ID, "vfw-1")
+            if op.state != OpState.COMPLETED:
+                report.problems.append(f"instantiation of {VNFD_ID} ended {op.state}: {op.error}")
+                return report
+            self.progress.info(
+                f"instantiated VNF {vnf.name} ({vnf.id}) with {len(vnf.vnfcs)} VNFCs on "
+                + ", ".join(sorted({c.host or "?" for c in vnf.vnfcs}))
+            )
+            self.progress.names[vnf.id] = vnf.name
+            workload = Workload(vim, platform.inventory, vnfd, vnf.id, seed=self.plan.noise_seed)
+            workload.offered_rps = self.plan.base_rps
+            roles = asyncio.create_task(platform.run_roles(ROLES, stop, loaded))
+            world = World(platform, vim, workload, vnf.id, vnf.name, clock, clock.now())
+            await self._play(world, report, roles)
+        finally:
+            stop.set()
+            if roles is not None:
+                try:
+                    await roles
+                except Exception as exc:  # reported, and the run fails
+                    report.problems.append(f"platform stopped with an error: {exc!r}")
+            if workload is not None:
+                await workload.aclose()
+            await platform.aclose()
+            report.wall_seconds = time.monotonic() - wall0
+        return report
+
+    async def _play(self, world: World, report: DemoReport, roles: asyncio.Task[None]) -> None:
+        watcher = StreamWatcher(world.platform)
+        faults = self._faults(world)
+        finished_at: float | None = None
+        last_progress = -1e9
+        last_tick = 0.0
+        while True:
+            t = world.clock.now() - world.t0
+            if roles.done():
+                report.problems.append("the platform's roles stopped before the scenario ended")
+                break
+            while faults and faults[0][0] <= t:
+                _, inject = faults.pop(0)
+                await inject(t)
+            state = await world.workload.tick(world.clock.now())
+            self.states.append((t, t - last_tick, state.objective_met))
+            last_tick = t
+            for event in await watcher.poll():
+                self._observe(event, world.t0)
+            if t - last_progress >= 10.0:
+                self.progress.kpis(t, state)
+                last_progress = t
+            self._match(world.expected, world.t0)
+            if (
+                finished_at is None
+                and not faults
+                and all(a.completed_at is not None for a in world.expected)
+            ):
+                finished_at = t
+            if (finished_at is not None and t >= finished_at + GRACE_S) or t >= self.plan.deadline:
+                break
+            await world.clock.sleep(TICK_S)
+        report.actions = world.expected
+        self._account(report, world.t0)
+
+    def _faults(self, world: World) -> list[tuple[float, Callable[[float], Awaitable[None]]]]:
+        """The planned faults in time order, each a coroutine that injects it."""
+        plan, vim, workload = self.plan, world.vim, world.workload
+
+        def traffic(
+            rps: float, what: str, expect: str | None
+        ) -> Callable[[float], Awaitable[None]]:
+            async def inject(t: float) -> None:
+                self.progress.fault(t, f"{what}: {workload.offered_rps:.0f} -> {rps:.0f} rps")
+                workload.offered_rps = rps
+                if expect is not None:
+                    world.expect(expect, what, None, t)
+
+            return inject
+
+        async def crash(t: float) -> None:
+            vnf = await world.platform.inventory.get(world.vnf_id)
+            victim = vnf.vnfcs[plan.seed % len(vnf.vnfcs)]
+            vim.crash_server(victim.server_id)
+            self.progress.fault(t, f"VNFC {victim.id} crashed (server {victim.server_id})")
+            world.expect("heal", "VNFC crash", victim.id, t)
+
+        async def degrade(t: float) -> None:
+            vnf = await world.platform.inventory.get(world.vnf_id)
+            by_host: dict[str, list[str]] = {}
+            for c in vnf.vnfcs:
+                by_host.setdefault(c.host or "?", []).append(c.id)
+            host = max(sorted(by_host), key=lambda h: len(by_host[h]))
+            vim.degrade_host(host)
+            self.progress.fault(t, f"host {host} degraded; it carries {', '.join(by_host[host])}")
+            for vnfc_id in by_host[host]:
+                world.expect("migrate", f"host {host} degraded", vnfc_id, t)
+
+        return [
+            (plan.surge_at, traffic(plan.surge_rps, "traffic surge", "scale_out")),
+            (plan.surge_end_at, traffic(plan.after_surge_rps, "surge over", None)),
+            (plan.crash_at, crash),
+            (plan.degrade_at, degrade),
+            (plan.drop_at, traffic(plan.drop_rps, "traffic drop", "scale_in")),
+        ]
+
+    def _observe(self, event: Violation | Decision | OpResult, t0: float) -> None:
+        obs = self.observed
+        if isinstance(event, Violation):
+            if event.status == ViolationStatus.ONSET:
+                obs.violations[event.id] = event
+            self.progress.violation(event.at - t0, event)
+        elif isinstance(event, Decision):
+            obs.decisions[event.id] = event
+            self.progress.decision(event.decided_at - t0, event)
+        else:
+            obs.results.append(event)
+            at = (event.finished_at or event.started_at) - t0
+            self.progress.result(at, event)
+
+    def _match(self, expected: list[ActionOutcome], t0: float) -> None:
+        """Pair each expected action with the operation that carried it out."""
+        used = {id(a) for a in expected if a.completed_at is not None}
+        for result in self.observed.results:
+            if not result.state.final:
+                continue
+            for outcome in expected:
+                if id(outcome) in used or outcome.action != result.action.value:
+                    continue
+                if outcome.vnfc is not None and result.target.id != outcome.vnfc:
+                    continue
+                if result.started_at - t0 < outcome.fault_at:
+                    continue
+                decision = self.observed.decisions.get(result.decision_id)
+                violation = (
+                    self.observed.violations.get(decision.violation_id) if decision else None
+                )
+                outcome.detected_at = violation.at - t0 if violation else None
+                outcome.completed_at = (result.finished_at or result.started_at) - t0
+                outcome.state = result.state.value
+                used.add(id(outcome))
+                break
+
+    def _account(self, report: DemoReport, t0: float) -> None:
+        report.objective_broken_seconds = sum(dt for _, dt, met in self.states if not met)
+        for outcome in report.actions:
+            end = outcome.completed_at if outcome.completed_at is not None else float("inf")
+            outcome.objective_broken_seconds = sum(
+                dt for t, dt, met in self.states if not met and outcome.fault_at <= t <= end
+            )
+        expected_keys = {(a.action, a.vnfc) for a in report.actions if a.completed_at is not None}
+        for result in self.observed.results:
+            decision = self.observed.decisions.get(result.decision_id)
+            if decision is None or not decision.approved:
+                continue
+            key_vnfc = (result.action.value, result.target.id)
+            key_vnf = (result.action.value, None)
+            if key_vnfc in expected_keys or key_vnf in expected_keys:
+                expected_keys.discard(key_vnfc if key_vnfc in expected_keys else key_vnf)
+                continue
+            report.unexpected.append(
+                f"{result.action.value} on {result.target.key()} at "
+                f"{(result.started_at - t0):.0f}s ({result.state.value}): {decision.reason}"
+            )

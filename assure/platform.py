@@ -1,0 +1,219 @@
+"""The assembled platform: shared parts built once, and the stage roles run on them.
+
+:class:`Platform` owns the Redis connection (starting a private
+``redis-server`` when no URL is configured), the catalogue, inventory, LCM
+operation store, VIM driver and VNFM. :meth:`Platform.run_roles` runs any
+subset of the stage roles (``collector``, ``analytics``, ``policy``,
+``actuator``) in this process until told to stop; each role talks to the
+others only through Redis, so roles can also run in separate processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actuator.service import Actuator
+from analytics.service import Analytics
+from assure.embedded_redis import EmbeddedRedis
+from assure.settings import Settings
+from bus.clock import Clock
+from bus.keys import Keys
+from bus.redis import connect
+from collector.service import Collector
+from mano_core.catalogue import Catalogue
+from mano_core.inventory import Inventory
+from mano_core.lcm import OpOccStore
+from mano_core.vim.base import VimDriver
+from mano_core.vim.simulated import SimHost, SimulatedVim
+from mano_core.vnfd import DescriptorError, Vnfd, load_vnfd
+from mano_core.vnfm import Vnfm
+from policy.conditions import conditions_of
+from policy.engine import PolicyEngine
+from policy.loader import LoadResult, load_policies
+
+log = logging.getLogger(__name__)
+
+ROLES = ("collector", "analytics", "policy", "actuator")
+
+
+class PlatformError(RuntimeError):
+    """The platform cannot start as configured; the message says why."""
+
+
+def simulated_vim(settings: Settings, clock: Clock, seed: int = 0) -> SimulatedVim:
+    """The built-in VIM simulator sized by the settings."""
+    vim = settings.vim
+    hosts = [SimHost(f"compute-{i + 1}", vim.host_vcpus, vim.host_ram_mb) for i in range(vim.hosts)]
+    return SimulatedVim(
+        clock,
+        hosts,
+        boot_s=vim.boot,
+        reboot_s=vim.reboot,
+        migrate_s=vim.migrate,
+        seed=seed,
+    )
+
+
+@dataclass
+class Platform:
+    """Everything the roles share; build it with :meth:`open`, release with :meth:`aclose`."""
+
+    settings: Settings
+    clock: Clock
+    redis: Any
+    keys: Keys
+    vim: VimDriver
+    catalogue: Catalogue
+    inventory: Inventory
+    ops: OpOccStore
+    vnfm: Vnfm
+    embedded: EmbeddedRedis | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock, vim: VimDriver | None = None) -> Platform:
+        embedded: EmbeddedRedis | None = None
+        url = settings.redis.url
+        if url is None:
+            embedded = EmbeddedRedis()
+            url = await embedded.start()
+        redis = connect(url, cluster=settings.redis.cluster)
+        try:
+            await redis.ping()
+        except Exception as exc:
+            await redis.aclose()
+            if embedded is not None:
+                await embedded.stop()
+            raise PlatformError(f"cannot reach Redis at {url}: {exc}") from exc
+        keys = Keys(prefix=settings.redis.prefix)
+        if vim is None:
+            if settings.vim.driver != "simulated":
+                raise PlatformError(f"VIM driver {settings.vim.driver!r} is not available yet")
+            vim = simulated_vim(settings, clock)
+        catalogue = Catalogue(redis, keys)
+        inventory = Inventory(redis, keys)
+        ops = OpOccStore(redis, keys, clock)
+        vnfm = Vnfm(vim, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout)
+        return cls(
+            settings=settings,
+            clock=clock,
+            redis=redis,
+            keys=keys,
+            vim=vim,
+            catalogue=catalogue,
+            inventory=inventory,
+            ops=ops,
+            vnfm=vnfm,
+            embedded=embedded,
+        )
+
+    async def onboard_dir(self, directory: Path) -> list[Vnfd]:
+        """Onboard every ``*.yaml`` VNFD of ``directory``; a bad file stops start-up."""
+        try:
+            vnfds = await asyncio.to_thread(_read_vnfds, directory)
+        except DescriptorError as exc:
+            raise PlatformError(str(exc)) from exc
+        for vnfd in vnfds:
+            await self.catalogue.onboard(vnfd)
+        return vnfds
+
+    def load_policies(self, source: Path | None = None) -> LoadResult:
+        return load_policies(source or self.settings.policy.policy_dir)
+
+    async def run_roles(
+        self,
+        roles: Sequence[str],
+        stop: asyncio.Event,
+        policies: LoadResult | None = None,
+    ) -> None:
+        """Run ``roles`` until ``stop`` is set; a role that crashes stops the others."""
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise PlatformError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(ROLES)}")
+        if policies is None:
+            policies = self.load_policies()
+        tasks: list[asyncio.Task[None]] = []
+        s = self.settings
+        if "collector" in roles:
+            collector = Collector(
+                self.redis,
+                self.keys,
+                self.inventory,
+                self.vim,
+                self.clock,
+                scrape_interval_s=s.collector.scrape_interval,
+                vim_interval_s=s.collector.vim_interval,
+                scrape_timeout_s=s.collector.scrape_timeout,
+                maxlen=s.redis.samples_maxlen,
+            )
+            tasks.append(asyncio.create_task(_run_collector(collector, stop), name="collector"))
+        if "analytics" in roles:
+            analytics = Analytics(
+                self.redis,
+                self.keys,
+                self.inventory,
+                self.clock,
+                conditions_of(policies.policies),
+                eval_interval_s=s.analytics.eval_interval,
+                stale_after_s=s.analytics.stale_after,
+            )
+            tasks.append(asyncio.create_task(analytics.run(stop), name="analytics"))
+        if "policy" in roles:
+            engine = PolicyEngine(
+                self.redis,
+                self.keys,
+                self.inventory,
+                self.catalogue,
+                self.clock,
+                policies.policies,
+            )
+            tasks.append(asyncio.create_task(engine.run(stop), name="policy"))
+        if "actuator" in roles:
+            actuator = Actuator(
+                self.redis,
+                self.keys,
+                self.vnfm,
+                self.clock,
+                lease_ttl_s=s.actuator.lease_ttl,
+                max_attempts=s.actuator.max_attempts,
+            )
+            tasks.append(asyncio.create_task(actuator.run(stop), name="actuator"))
+        if not tasks:
+            return
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    stop.set()
+                    raise PlatformError(f"role {task.get_name()} failed") from task.exception()
+        finally:
+            stop.set()
+            for task in tasks:
+                if not task.done():
+                    try:
+                        await asyncio.wait_for(asyncio.shield(task), 10)
+                    except TimeoutError:
+                        task.cancel()
+
+    async def aclose(self) -> None:
+        await self.vim.aclose()
+        await self.redis.aclose()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+
+def _read_vnfds(directory: Path) -> list[Vnfd]:
+    return [load_vnfd(path) for path in sorted(directory.glob("*.yaml"))]
+
+
+async def _run_collector(collector: Collector, stop: asyncio.Event) -> None:
+    await collector.start()
+    try:
+        await stop.wait()
+    finally:
+        await collector.stop()

@@ -1,0 +1,221 @@
+"""Settings: one typed object built once at start-up from a file and the environment.
+
+Sources, later ones winning: the embedded defaults, ``assure.yaml`` (or the
+file named by ``--config`` / ``NFVA_CONFIG``), then environment variables
+(``REDIS_URL``, ``NFVA_<GROUP>_<FIELD>``, e.g. ``NFVA_COLLECTOR_SCRAPE_INTERVAL=10s``).
+Nothing reads the environment at import time: :func:`load_settings` takes
+the environment as an argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from bus.units import parse_duration
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+
+
+class SettingsError(ValueError):
+    """A settings file or variable is invalid; the message names the place."""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str | None = None
+    """Where Redis is (``redis://host:6379/0``); unset: start a private redis-server."""
+    prefix: str = "nfva"
+    """Prefix of every key, so several deployments can share one Redis."""
+    cluster: bool = False
+    """True when ``url`` names a node of a Redis Cluster."""
+    stream_maxlen: int = 100_000
+    """Event streams (violations, decisions, results) keep about this many entries."""
+    samples_maxlen: int = 2_000
+    """The samples stream keeps about this many batches (each holds a whole cycle)."""
+
+
+@dataclass(frozen=True)
+class VimSettings:
+    driver: Literal["simulated", "openstack"] = "simulated"
+    """Which VIM driver: the built-in simulator, or OpenStack via openstacksdk."""
+    hosts: int = 3
+    """Simulated VIM: number of compute hosts."""
+    host_vcpus: int = 16
+    """Simulated VIM: vCPUs per host."""
+    host_ram_mb: int = 65_536
+    """Simulated VIM: RAM per host (MB)."""
+    boot: float = 20.0
+    """Simulated VIM: seconds a server takes to boot."""
+    reboot: float = 10.0
+    """Simulated VIM: seconds a reboot takes."""
+    migrate: float = 8.0
+    """Simulated VIM: seconds a live migration takes."""
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    scrape_interval: float = 5.0
+    """Seconds between two scrapes of every VNFC exporter."""
+    vim_interval: float = 5.0
+    """Seconds between two reads of VIM telemetry."""
+    scrape_timeout: float = 2.0
+    """Seconds before a scrape gives up (the target then counts as down)."""
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    eval_interval: float = 1.0
+    """Seconds between two evaluations of every condition."""
+    stale_after: float = 15.0
+    """A series with no sample for this long is left out of aggregates."""
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    policy_dir: Path = DEFAULTS_DIR / "policies"
+    """Directory of KPI policy files (``*.yaml``)."""
+    vnfd_dir: Path = DEFAULTS_DIR / "vnfds"
+    """Directory of VNF descriptors onboarded at start-up."""
+
+
+@dataclass(frozen=True)
+class ActuatorSettings:
+    lease_ttl: float = 600.0
+    """Seconds a per-VNF lease lives unless renewed (longer than any operation)."""
+    max_attempts: int = 3
+    """Attempts of an operation that fails temporarily before it is failed."""
+    op_timeout: float = 300.0
+    """Seconds an operation may wait for the VIM before it is rolled back."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    """Address the REST API listens on."""
+    port: int = 8080
+    """Port the REST API listens on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    vim: VimSettings = field(default_factory=VimSettings)
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    actuator: ActuatorSettings = field(default_factory=ActuatorSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+
+
+_DURATION_FIELDS = {
+    ("vim", "boot"),
+    ("vim", "reboot"),
+    ("vim", "migrate"),
+    ("collector", "scrape_interval"),
+    ("collector", "vim_interval"),
+    ("collector", "scrape_timeout"),
+    ("analytics", "eval_interval"),
+    ("analytics", "stale_after"),
+    ("actuator", "lease_ttl"),
+    ("actuator", "op_timeout"),
+}
+
+
+def _convert(group: str, name: str, kind: Any, value: Any, place: str) -> Any:
+    """Turn a file or environment value into the field's type, or explain why not."""
+    if (group, name) in _DURATION_FIELDS:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise SettingsError(f"{place}: {exc}") from exc
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None or value == "":
+            return None
+        kind = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(kind)
+    if origin is Literal:
+        if value not in typing.get_args(kind):
+            choices = ", ".join(map(str, typing.get_args(kind)))
+            raise SettingsError(f"{place}: {value!r} is not one of {choices}")
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(f"{value!r} is not a boolean")
+            return text in {"1", "true", "yes", "on"}
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError(f"{value!r} is not an integer")
+            return int(value)
+        if kind is Path:
+            return Path(value).expanduser()
+        if kind is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError(f"{value!r} is not text")
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{place}: {exc}") from exc
+    raise SettingsError(f"{place}: unsupported setting type {kind!r}")  # pragma: no cover
+
+
+def _group_types(group_cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(group_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(group_cls)}
+
+
+def load_settings(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from ``path`` (optional) and ``env`` (default: none)."""
+    env = env or {}
+    values: dict[str, dict[str, Any]] = {f.name: {} for f in dataclasses.fields(Settings)}
+    group_classes = typing.get_type_hints(Settings)
+
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot read: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: invalid YAML: {exc}") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path}: expected a mapping of setting groups")
+        for group, body in data.items():
+            if group not in values:
+                known = ", ".join(values)
+                raise SettingsError(f"{path}: {group}: unknown group (known: {known})")
+            if not isinstance(body, dict):
+                raise SettingsError(f"{path}: {group}: expected a mapping")
+            types_ = _group_types(group_classes[group])
+            for name, raw in body.items():
+                if name not in types_:
+                    raise SettingsError(f"{path}: {group}.{name}: unknown setting")
+                values[group][name] = _convert(
+                    group, name, types_[name], raw, f"{path}: {group}.{name}"
+                )
+
+    for group, cls in group_classes.items():
+        for name, kind in _group_types(cls).items():
+            var = f"NFVA_{group}_{name}".upper()
+            if var in env:
+                values[group][name] = _convert(group, name, kind, env[var], var)
+    if env.get("REDIS_URL"):
+        values["redis"]["url"] = env["REDIS_URL"]
+
+    return Settings(**{g: group_classes[g](**v) for g, v in values.items()})
