@@ -11,7 +11,9 @@ Any other move raises :class:`~mano_core.errors.InvalidRequest`. Each
 occurrence is a JSON record at ``keys.op(vnf, op)``, indexed by start time in
 ``keys.vnf_ops(vnf)`` and ``keys.op_index()``. A transition is a
 compare-and-set on the stored state, so two workers cannot both move one
-occurrence out of the same state.
+occurrence out of the same state. A finished occurrence (COMPLETED,
+ROLLED_BACK, FAILED) is kept for ``retention_s`` and then expires, and the
+indexes drop entries older than that, so the record stays bounded.
 """
 
 from __future__ import annotations
@@ -46,10 +48,16 @@ _decoder = msgspec.json.Decoder(LcmOpOcc)
 class OpOccStore:
     """LCM operation occurrences of every VNF instance."""
 
-    def __init__(self, redis: Any, keys: Keys, clock: Clock) -> None:
+    def __init__(
+        self, redis: Any, keys: Keys, clock: Clock, *, retention_s: float = 7 * 86_400.0
+    ) -> None:
+        if retention_s <= 0:
+            raise ValueError(f"retention_s must be positive, got {retention_s}")
         self._redis = redis
         self._keys = keys
         self._clock = clock
+        self.retention_s = retention_s
+        """Clock seconds a finished occurrence is kept."""
 
     async def create(
         self,
@@ -77,9 +85,13 @@ class OpOccStore:
         # SET NX makes "create or return the existing" safe between workers.
         if not await self._redis.set(key, _encoder.encode(op), nx=True):
             return await self.get(vnf_id, op.id)
+        horizon = now - self.retention_s
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._keys.vnf_ops(vnf_id), {op.id: now})
             pipe.zadd(self._keys.op_index(), {f"{vnf_id}/{op.id}": now})
+            # Index entries older than the retention point at expired records.
+            pipe.zremrangebyscore(self._keys.vnf_ops(vnf_id), "-inf", horizon)
+            pipe.zremrangebyscore(self._keys.op_index(), "-inf", horizon)
             await pipe.execute()
         return op
 
@@ -130,7 +142,9 @@ class OpOccStore:
                         "it was moved by someone else"
                     )
                 pipe.multi()
-                pipe.set(key, _encoder.encode(updated))
+                # Redis expiry runs on wall time; the retention is clock time.
+                expiry_ms = int(self._clock.to_wall(self.retention_s) * 1000) or 1
+                pipe.set(key, _encoder.encode(updated), px=expiry_ms if state.final else None)
                 await pipe.execute()
             except WatchError as exc:
                 raise InvalidRequest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -121,3 +122,23 @@ async def test_list_is_newest_first_per_vnf_and_overall(ops: OpOccStore) -> None
     assert [o.id for o in await ops.list("a")] == [o.id for o in newest_first if o.vnf_id == "a"]
     assert [o.id for o in await ops.list(limit=2)] == [o.id for o in newest_first[:2]]
     assert await ops.list("nobody") == []
+
+
+async def test_finished_occurrences_expire_after_the_retention_and_leave_the_index(
+    redis: Any, keys: Keys
+) -> None:
+    clock = ScaledClock(speed=1000.0)
+    store = OpOccStore(redis, keys, clock, retention_s=100.0)  # 0.1 s of wall time
+    done = await store.create("v1", LcmOperation.SCALE, {})
+    done = await store.transition(done, OpState.PROCESSING)
+    running = await store.create("v1", LcmOperation.HEAL, {})
+    await store.transition(done, OpState.COMPLETED)
+    assert 0 < await redis.pttl(keys.op("v1", done.id)) <= 100
+    assert await redis.pttl(keys.op("v1", running.id)) == -1, "unfinished ones never expire"
+    await asyncio.sleep(0.3)
+    later = await store.create("v1", LcmOperation.MIGRATE, {})
+    assert await redis.exists(keys.op("v1", done.id)) == 0, "the finished one expired"
+    assert await store.find("v1", running.id) is not None, "the unfinished one is kept"
+    # The indexes list what started within the retention.
+    assert [op.id for op in await store.list("v1")] == [later.id]
+    assert await redis.zrange(keys.op_index(), 0, -1) == [f"v1/{later.id}".encode()]
