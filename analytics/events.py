@@ -25,7 +25,10 @@ def number(value: float) -> str:
         return str(value)
     if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-3):
         return f"{value:.3g}"
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    # One decimal is what a KPI reading needs (82.4%); small values keep
+    # three significant digits (0.0125 s).
+    text = f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
     return "0" if text == "-0" else text
 
 

@@ -36,20 +36,21 @@ def _settings(ctx: click.Context) -> Settings:
 )
 @click.option(
     "--log-level",
-    default="WARNING",
-    show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    help="Log level of the diagnostic log (on stderr).",
+    help="Level of the diagnostic log on stderr [default: WARNING; ERROR for demo, "
+    "whose progress lines already tell what happens].",
 )
 @click.version_option(package_name="nfv-assure")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, log_level: str) -> None:
+def main(ctx: click.Context, config: Path | None, log_level: str | None) -> None:
     """nfv-assure: closed-loop assurance for NFV MANO.
 
     Watches VNF and infrastructure KPIs, detects when one breaks its
     objective, and scales, heals or migrates the VNF through the VNFM and VIM.
     Start with 'nfv-assure demo'.
     """
+    if log_level is None:
+        log_level = "ERROR" if ctx.invoked_subcommand == "demo" else "WARNING"
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,

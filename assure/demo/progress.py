@@ -8,6 +8,9 @@ from rich.markup import escape
 from assure.simulation.workload import WorkloadState
 from bus.contracts import Decision, OpResult, OpState, Target, Violation, ViolationStatus
 
+SHOWN_DETAIL = ("added", "removed", "scale_level", "level", "host", "from_host", "to_host")
+"""What of an operation's result a progress line shows (server ids are noise here)."""
+
 
 class Progress:
     """Writes one line per thing that happens, stamped with scenario time."""
@@ -74,7 +77,7 @@ class Progress:
         detail = ", ".join(
             f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in r.detail.items()
-            if k != "vnfc" and v not in (None, [], "")
+            if k in SHOWN_DETAIL and v not in (None, [], "")
         )
         detail = f" [dim]({escape(detail)})[/dim]" if detail else ""
         error = f" error: {escape(r.error)}" if r.error else ""
