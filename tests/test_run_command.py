@@ -1,0 +1,55 @@
+"""``nfv-assure run``: the stages as a long-running service, stopped by a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from bus.keys import Keys
+
+
+async def test_run_starts_every_stage_on_redis_and_stops_cleanly_on_sigterm(
+    redis: Any, redis_url: str, keys: Keys
+) -> None:
+    env = {**os.environ, "REDIS_URL": redis_url, "NFVA_REDIS_PREFIX": keys.prefix}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "assure", "run",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        groups: dict[str, set[str]] = {}
+        for _ in range(200):
+            for stream in ("samples", "violations", "decisions"):
+                if await redis.exists(keys.stream(stream)):
+                    info = await redis.xinfo_groups(keys.stream(stream))
+                    groups[stream] = {g["name"].decode() for g in info}
+            if len(groups) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert groups == {
+            "samples": {"analytics"},
+            "violations": {"policy"},
+            "decisions": {"actuator"},
+        }, "each stage joined its consumer group"
+        assert await redis.hexists(keys.vnfd_index(), "vfw"), "the shipped VNFD was onboarded"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_split_roles_that_share_the_simulated_vim_are_refused() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "assure", "run", "--role", "collector"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"},
+    )
+    assert result.returncode == 2
+    assert "must run together" in result.stderr
