@@ -102,8 +102,14 @@ def result_of(decision: Decision, op: LcmOpOcc) -> OpResult:
     )
 
 
-def refused(decision: Decision, vnf: str, op_id: str, error: str, now: float) -> OpResult:
-    """A FAILED result for a decision no operation could be run for."""
+def result_without_op(
+    decision: Decision, vnf: str, op_id: str, now: float, *, error: str | None = None
+) -> OpResult:
+    """The result of a decision no operation was run for, ended at ``now``.
+
+    FAILED with ``error`` when none could be run for it; otherwise COMPLETED,
+    as a notify decision is: recorded, nothing run.
+    """
     return OpResult(
         op_id=op_id,
         decision_id=decision.id,
@@ -111,26 +117,10 @@ def refused(decision: Decision, vnf: str, op_id: str, error: str, now: float) ->
         operation=OPERATION_OF[decision.action],
         action=decision.action,
         target=decision.target,
-        state=OpState.FAILED,
+        state=OpState.FAILED if error is not None else OpState.COMPLETED,
         started_at=now,
         finished_at=now,
+        detail={} if error is not None else {"reason": decision.reason},
         error=error,
-        request_id=decision.request_id,
-    )
-
-
-def notified(decision: Decision, vnf: str, op_id: str, now: float) -> OpResult:
-    """The result of a notify decision: recorded, nothing run."""
-    return OpResult(
-        op_id=op_id,
-        decision_id=decision.id,
-        vnf=vnf,
-        operation=OPERATION_OF[Action.NOTIFY],
-        action=Action.NOTIFY,
-        target=decision.target,
-        state=OpState.COMPLETED,
-        started_at=now,
-        finished_at=now,
-        detail={"reason": decision.reason},
         request_id=decision.request_id,
     )

@@ -18,8 +18,11 @@ parallel. Decisions for the same VNF queue behind each other on a per-VNF
 lock in this process and on the per-VNF Redis lease across processes, so one
 VNF sees one operation at a time. (The price: if every loop waits on the same
 VNF, others wait too; ``concurrency`` bounds that.) While a decision is in
-flight, :class:`~actuator.keepalive.PendingKeepalive` keeps its entry from
-looking abandoned, so other workers do not take it over mid-operation.
+flight, the consumer's keepalive (:meth:`~bus.streams.StreamConsumer.keepalive`,
+one for all the loops) re-claims its entry every third of ``claim_idle_ms``,
+so it never looks abandoned and other workers do not take it over
+mid-operation; a decision whose handler failed is not kept alive, and is
+retried as any failed entry is.
 
 A decision taken over from a dead worker is safe to run again: its operation
 id is derived from its id, so under the lease the actuator finds the same
@@ -38,15 +41,13 @@ The lease is held, and renewed, for the whole time, waits included.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from typing import Any
 
 from actuator.idempotency import DecisionRecord, IdempotencyStore
-from actuator.keepalive import PendingKeepalive
 from actuator.lease import VnfLease
 from actuator.locks import KeyedLocks
-from actuator.operations import notified, refused, result_of, start_operation, vnf_of
+from actuator.operations import result_of, result_without_op, start_operation, vnf_of
 from bus.clock import Clock
 from bus.contracts import Action, Decision, Message, OpResult, OpState
 from bus.keys import Keys
@@ -112,34 +113,24 @@ class Actuator:
             settings=settings,
             dead_letter_key=keys.dead_letters("decisions"),
         )
-        self._keepalive = PendingKeepalive(
-            redis,
-            keys.stream("decisions"),
-            group,
-            self.consumer_name,
-            in_progress=self._in_progress,
-            clock=clock,
-            claim_idle_ms=settings.claim_idle_ms,
-        )
         self._results = StreamPublisher(redis, keys.stream("op_results"), maxlen=results_maxlen)
         self._vnf_locks = KeyedLocks()
         self._inflight: dict[str, asyncio.Task[OpResult]] = {}
-        self._handling: collections.Counter[str] = collections.Counter()
 
     # --- the consumer loop -------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume decisions until ``stop`` is set; decisions in flight are finished first."""
         await self.consumer.ensure_group()
-        # Runs until the loops have finished their last decisions, not just until stop.
-        keepalive = asyncio.create_task(self._keepalive.run())
-        loops = [asyncio.create_task(self._loop(stop)) for _ in range(self.concurrency)]
-        try:
-            await asyncio.gather(*loops)
-        finally:
-            pending = [*loops, keepalive, *self._inflight.values()]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        # Kept alive until the loops have finished their last decisions, not just until stop.
+        async with self.consumer.keepalive():
+            loops = [asyncio.create_task(self._loop(stop)) for _ in range(self.concurrency)]
+            try:
+                await asyncio.gather(*loops)
+            finally:
+                pending = [*loops, *self._inflight.values()]
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -149,16 +140,7 @@ class Actuator:
         if not isinstance(message, Decision):
             log.warning("ignoring a %s on the decisions stream", type(message).__name__)
             return
-        self._handling[message.id] += 1
-        try:
-            await self.execute(message)
-        finally:
-            self._handling[message.id] -= 1
-            if self._handling[message.id] <= 0:
-                del self._handling[message.id]
-
-    def _in_progress(self, message: Message) -> bool:
-        return isinstance(message, Decision) and message.id in self._handling
+        await self.execute(message)
 
     # --- executing one decision ---------------------------------------------
     async def execute(self, decision: Decision) -> OpResult | None:
@@ -185,12 +167,12 @@ class Actuator:
         if record.result is not None:
             return record.result
         if decision.action is Action.NOTIFY:
-            return await self._publish(record, notified(decision, vnf, record.op_id, self._now()))
+            notified = result_without_op(decision, vnf, record.op_id, self._now())
+            return await self._publish(record, notified)
         if not vnf:
             error = f"decision targets {decision.target.key()}, which names no VNF instance"
-            return await self._publish(
-                record, refused(decision, vnf, record.op_id, error, self._now())
-            )
+            refused = result_without_op(decision, vnf, record.op_id, self._now(), error=error)
+            return await self._publish(record, refused)
         lease = VnfLease(
             self._redis,
             self._keys,
@@ -268,7 +250,7 @@ class Actuator:
                 op, OpState.FAILED, detail="refused on retry", error=error
             )
             return result_of(decision, op)
-        return refused(decision, vnf, op_id, error, self._now())
+        return result_without_op(decision, vnf, op_id, self._now(), error=error)
 
     async def _publish(self, record: DecisionRecord, result: OpResult) -> OpResult:
         # Publish first, then record: a crash in between publishes the result

@@ -8,20 +8,34 @@ entries held by a crashed worker are handled by the others. After
 ``max_deliveries`` attempts, or when it cannot be decoded at all, an entry
 is moved to the stream's dead-letter stream and acknowledged, so one bad
 entry cannot block the group. Streams are trimmed on every write.
+
+A handler may run far longer than ``claim_idle_ms``. So that its entry is
+not taken over meanwhile, the consumer's keepalive re-claims the entries
+whose handler is running to the consumer itself every third of
+``claim_idle_ms`` (``XCLAIM ... JUSTID``), which resets their idle time
+without counting a delivery. An entry whose handler failed is no longer in
+flight: it goes idle and is retried as above. If the worker dies, the
+keepalive dies with it and its entries are taken over as usual. Entries
+read in a batch are kept alive only once their handler starts, so a batch's
+handling should fit in ``claim_idle_ms`` (or read one entry at a time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bus.contracts import ContractError, Message, decode, encode
 
@@ -79,7 +93,11 @@ class ConsumerSettings:
     block_ms: int = 500
     """How long one read waits for new entries (milliseconds)."""
     claim_idle_ms: int = 15_000
-    """An entry pending this long (milliseconds) is taken over by any consumer."""
+    """An entry pending this long (milliseconds) is taken over by any consumer.
+
+    Entries whose handler is running are re-claimed every third of this
+    (wall time), so they never reach it.
+    """
     max_deliveries: int = 5
     """After this many failed attempts an entry goes to the dead-letter stream."""
     dead_letter_maxlen: int = 10_000
@@ -113,6 +131,8 @@ class StreamConsumer:
         self.failed = 0
         """Handler failures (the entry stays pending and is retried)."""
         self.dead_lettered = 0
+        # Entry id -> how many of this consumer's loops are running its handler.
+        self._in_flight: collections.Counter[bytes] = collections.Counter()
 
     async def ensure_group(self) -> None:
         """Create the group (and the stream) if missing; start from the beginning."""
@@ -125,8 +145,67 @@ class StreamConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Read, handle and acknowledge until ``stop`` is set."""
         await self.ensure_group()
-        while not stop.is_set():
-            await self.run_once()
+        async with self.keepalive():
+            while not stop.is_set():
+                await self.run_once()
+
+    @contextlib.asynccontextmanager
+    async def keepalive(self) -> AsyncIterator[None]:
+        """Keep this consumer's in-flight entries from going idle for the body's duration.
+
+        :meth:`run` does this itself; a caller that drives :meth:`run_once`
+        from its own loops (several at once, even) wraps them in one of these,
+        and leaves it only after the loops ended, so their last entries stay
+        kept alive until handled. Redis being unreachable is retried on the
+        next tick; any other error stops the body and propagates (in an
+        :class:`ExceptionGroup`, as does an error of the body).
+        """
+        async with asyncio.TaskGroup() as tasks:
+            keeper = tasks.create_task(self._keep_alive(), name=f"keepalive {self.consumer}")
+            try:
+                yield
+            finally:
+                keeper.cancel()
+
+    async def _keep_alive(self) -> NoReturn:
+        # Wall time, as Redis counts idle time; a missed tick leaves one more
+        # before claim_idle_ms is reached.
+        interval_s = self.settings.claim_idle_ms / 3000
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self._touch_in_flight()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning(
+                    "could not keep %s entries of %s alive; retrying: %s",
+                    self.stream_key,
+                    self.consumer,
+                    exc,
+                )
+
+    async def _touch_in_flight(self) -> None:
+        """Re-claim the in-flight entries still pending for this consumer (resets idle time)."""
+        in_flight = list(self._in_flight)
+        if not in_flight:
+            return
+        # Only those still ours: one another consumer took over (after missed
+        # ticks) is its to keep now, and one acknowledged is not pending.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id in in_flight:
+                pipe.xpending_range(
+                    self.stream_key,
+                    self.group,
+                    min=entry_id,
+                    max=entry_id,
+                    count=1,
+                    consumername=self.consumer,
+                )
+            pending = await pipe.execute()
+        ours = [entry_id for entry_id, found in zip(in_flight, pending, strict=True) if found]
+        if ours:
+            await self._redis.xclaim(
+                self.stream_key, self.group, self.consumer, 0, ours, justid=True
+            )
 
     async def run_once(self) -> int:
         """One round: take over stale pending entries, then read new ones.
@@ -187,6 +266,7 @@ class StreamConsumer:
         if deliveries > self.settings.max_deliveries:
             await self._dead_letter(entry_id, fields, f"failed {deliveries - 1} times")
             return 1
+        self._in_flight[entry_id] += 1
         try:
             await self._handler(message)
         except asyncio.CancelledError:
@@ -203,6 +283,11 @@ class StreamConsumer:
                 self.settings.max_deliveries,
             )
             return 0
+        finally:
+            # Out of flight either way: a failed entry must go idle to be retried.
+            self._in_flight[entry_id] -= 1
+            if self._in_flight[entry_id] <= 0:
+                del self._in_flight[entry_id]
         await self._redis.xack(self.stream_key, self.group, entry_id)
         self.handled += 1
         return 1

@@ -290,13 +290,14 @@ async def test_a_decision_under_way_is_not_taken_over_by_another_worker(
 ) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
-    # The operation waits out a temporary failure: 0.5 s of wall time, far
-    # longer than the 100 ms after which an idle pending entry is taken over.
-    world.vim.fail_next("create", temporary=True, retry_after=100.0)
+    # The operation waits out a temporary failure: 1.5 s of wall time, far
+    # longer than the 400 ms after which an idle pending entry is taken over
+    # (and roomy enough for the keepalive on a busy machine).
+    world.vim.fail_next("create", temporary=True, retry_after=300.0)
     await StreamPublisher(redis, keys.stream("decisions")).publish(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
     )
-    quick = dataclasses.replace(FAST, claim_idle_ms=100)
+    quick = dataclasses.replace(FAST, claim_idle_ms=400)
     a = world.actuator(consumer="a", settings=quick)
     b = world.actuator(consumer="b", settings=quick)
 

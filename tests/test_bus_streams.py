@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from bus.contracts import Message, Sample, SampleBatch
@@ -10,6 +11,7 @@ from bus.keys import Keys
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, read_all
 
 FAST = ConsumerSettings(batch=10, block_ms=50, claim_idle_ms=100, max_deliveries=3)
+ONE_AT_A_TIME = dataclasses.replace(FAST, batch=1, claim_idle_ms=200)
 
 
 def batch(n: int) -> SampleBatch:
@@ -112,6 +114,75 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(redis: Any, keys:
     dead = await redis.xrange(worker.dead_letter_key)
     assert len(dead) == 1
     assert b"failed 3 times" in dead[0][1][b"error"]
+    assert (await redis.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_an_entry_whose_handler_runs_long_is_not_taken_over_by_another_worker(
+    redis: Any, keys: Keys
+) -> None:
+    stream = keys.stream("decisions")
+    await StreamPublisher(redis, stream).publish(batch(1))
+    delivered_to: list[str] = []
+    owner_when_done: list[tuple[bytes, int]] = []
+    started = asyncio.Event()
+
+    async def runs_long(message: Message) -> None:
+        delivered_to.append("a")
+        started.set()
+        await asyncio.sleep(1.0)  # wall time: five times claim_idle_ms
+        [entry] = await redis.xpending_range(stream, "g", min="-", max="+", count=1)
+        owner_when_done.append((entry["consumer"], entry["times_delivered"]))
+
+    async def takes_over(message: Message) -> None:
+        delivered_to.append("b")
+
+    worker_a = StreamConsumer(redis, stream, "g", "a", runs_long, settings=ONE_AT_A_TIME)
+    worker_b = StreamConsumer(redis, stream, "g", "b", takes_over, settings=ONE_AT_A_TIME)
+    await worker_a.ensure_group()
+    stop = asyncio.Event()
+    task_a = asyncio.create_task(worker_a.run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()  # A finishes the entry it is handling, kept alive to the end, then stops.
+    while not task_a.done():
+        await worker_b.run_once()
+        await asyncio.sleep(0.02)
+    await task_a
+
+    assert delivered_to == ["a"], "the entry was taken over while its handler ran"
+    assert owner_when_done == [(b"a", 1)], "still A's, and re-claiming counted no delivery"
+    assert (worker_a.handled, worker_b.handled) == (1, 0)
+    assert (await redis.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_an_entry_whose_handler_failed_is_taken_over_though_its_worker_lives_on(
+    redis: Any, keys: Keys
+) -> None:
+    stream = keys.stream("decisions")
+    await StreamPublisher(redis, stream).publish(batch(1))
+    seen: list[int] = []
+
+    async def fails(message: Message) -> None:
+        raise RuntimeError("downstream unavailable")
+
+    async def handles(message: Message) -> None:
+        seen.append(number(message))
+
+    worker_a = StreamConsumer(redis, stream, "g", "a", fails, settings=ONE_AT_A_TIME)
+    worker_b = StreamConsumer(redis, stream, "g", "b", handles, settings=ONE_AT_A_TIME)
+    await worker_a.ensure_group()
+    loop = asyncio.get_running_loop()
+    async with worker_a.keepalive():
+        await worker_a.run_once()
+        assert worker_a.failed == 1
+        failed_at = loop.time()
+        while not seen and loop.time() < failed_at + 5:
+            await worker_b.run_once()
+            await asyncio.sleep(0.02)
+        taken_after_s = loop.time() - failed_at
+
+    assert seen == [1], "the failed entry was kept alive instead of retried"
+    assert taken_after_s >= ONE_AT_A_TIME.claim_idle_ms / 1000 * 0.9
+    assert worker_b.handled == 1
     assert (await redis.xpending(stream, "g"))["pending"] == 0
 
 
