@@ -109,7 +109,10 @@ def demo(ctx: click.Context, seed: int, policies: Path | None, as_json: bool, sp
     from assure.demo.runner import DemoRunner  # noqa: PLC0415
 
     settings = _settings(ctx)
-    console = Console(stderr=as_json, highlight=False, soft_wrap=True)
+    stream = sys.stderr if as_json else sys.stdout
+    # Piped output (CI logs, files) has no terminal width: 120 columns, not 80.
+    width = None if stream.isatty() else 120
+    console = Console(file=stream, highlight=False, soft_wrap=True, width=width)
     plan = make_plan(seed)
     runner = DemoRunner(settings, plan, Progress(console), speed=speed, policies=policies)
     report = asyncio.run(runner.run())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -86,13 +87,15 @@ class DemoReport:
         }
 
     def render(self, console: Console) -> None:
-        table = Table(title=f"nfv-assure demo, seed {self.seed}", title_justify="left")
-        for column in ("action", "target", "fault", "at", "detected", "done", "state", "broken"):
+        table = Table(
+            title=f"nfv-assure demo, seed {self.seed}", title_justify="left", box=box.SIMPLE_HEAD
+        )
+        for column in ("action", "target", "fault", "at", "detected", "done", "result", "broken"):
             table.add_column(column, no_wrap=True)
         for a in self.actions:
             detect = "-" if a.detected_at is None else f"+{a.detected_at - a.fault_at:.0f}s"
             done = "-" if a.completed_at is None else f"+{a.completed_at - a.fault_at:.0f}s"
-            style = "green" if a.ok else "red"
+            result = "[green]ok[/green]" if a.ok else f"[red]{a.state}[/red]"
             table.add_row(
                 a.action,
                 a.label or a.vnfc or a.vnf,
@@ -100,7 +103,7 @@ class DemoReport:
                 f"{a.fault_at:.0f}s",
                 detect,
                 done,
-                f"[{style}]{a.state}[/{style}]",
+                result,
                 format_duration(a.objective_broken_seconds),
             )
         console.print(table)

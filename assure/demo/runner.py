@@ -217,7 +217,7 @@ class DemoRunner:
             vim.degrade_host(host)
             self.progress.fault(t, f"host {host} degraded; it carries {', '.join(by_host[host])}")
             for vnfc_id in by_host[host]:
-                world.expect("migrate", f"host {host} degraded", vnfc_id, t)
+                world.expect("migrate", f"{host} degraded", vnfc_id, t)
 
         return [
             (plan.surge_at, traffic(plan.surge_rps, "traffic surge", "scale_out")),
