@@ -200,6 +200,8 @@ def load_settings(
             if group not in values:
                 known = ", ".join(values)
                 raise SettingsError(f"{path}: {group}: unknown group (known: {known})")
+            if body is None:  # a group whose settings are all commented out
+                body = {}
             if not isinstance(body, dict):
                 raise SettingsError(f"{path}: {group}: expected a mapping")
             types_ = _group_types(group_classes[group])

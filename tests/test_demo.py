@@ -94,3 +94,23 @@ def test_cli_json_run_with_a_malformed_policy_in_the_directory(tmp_path: Path) -
         assert {"action", "vnf", "vnfc", "fault_at", "detected_at", "completed_at"} <= set(a)
     assert isinstance(report["objective_broken_seconds"], float)
     assert "zz-broken.yaml" in result.stderr, "the bad file is reported, the rest still runs"
+
+
+def test_the_demo_fails_when_an_expected_action_does_not_happen(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(DEFAULTS_DIR / "policies", policies)
+    (policies / "vfw-heal.yaml").unlink()  # nothing will heal the crashed VNFC
+    result = subprocess.run(
+        [sys.executable, "-m", "assure", "demo", "--json", "--seed", "2",
+         "--speed", "40", "--policies", str(policies)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert report["ok"] is False
+    states = {a["action"]: a["state"] for a in report["actions"]}
+    assert states["heal"] == "MISSING"
+    assert states["scale_out"] == "COMPLETED", "the rest of the loop still worked"

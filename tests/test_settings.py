@@ -55,3 +55,8 @@ def test_bad_settings_name_the_place(
     config.write_text(text)
     with pytest.raises(SettingsError, match=named):
         load_settings(config, env)
+
+
+def test_the_documented_example_file_loads_and_shows_the_defaults() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "assure.example.yaml"
+    assert load_settings(example) == load_settings()
