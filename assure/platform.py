@@ -6,13 +6,21 @@ operation store, VIM driver and VNFM. :meth:`Platform.run_roles` runs any
 subset of the stage roles (``collector``, ``analytics``, ``policy``,
 ``actuator``) in this process until told to stop; each role talks to the
 others only through Redis, so roles can also run in separate processes.
+
+The policy and actuator roles share their work among all their workers
+(consumer groups). The collector and analytics roles run active/standby:
+each keeps the whole picture of what it watches, so only the worker that
+holds the role's leader lease runs it, and another takes over when that
+worker dies. Two replicas of ``nfv-assure run`` therefore never scrape
+twice, nor judge a VNF on half of its samples.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,9 @@ from assure.embedded_redis import EmbeddedRedis
 from assure.settings import Settings
 from bus.clock import Clock
 from bus.keys import Keys
+from bus.lease import Lease, LeaseLost
 from bus.redis import connect
+from bus.streams import consumer_name
 from collector.service import Collector
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
@@ -140,29 +150,42 @@ class Platform:
         tasks: list[asyncio.Task[None]] = []
         s = self.settings
         if "collector" in roles:
-            collector = Collector(
-                self.redis,
-                self.keys,
-                self.inventory,
-                self.vim,
-                self.clock,
-                scrape_interval_s=s.collector.scrape_interval,
-                vim_interval_s=s.collector.vim_interval,
-                scrape_timeout_s=s.collector.scrape_timeout,
-                maxlen=s.redis.samples_maxlen,
+
+            async def collect(role_stop: asyncio.Event) -> None:
+                collector = Collector(
+                    self.redis,
+                    self.keys,
+                    self.inventory,
+                    self.vim,
+                    self.clock,
+                    scrape_interval_s=s.collector.scrape_interval,
+                    vim_interval_s=s.collector.vim_interval,
+                    scrape_timeout_s=s.collector.scrape_timeout,
+                    maxlen=s.redis.samples_maxlen,
+                )
+                await _run_collector(collector, role_stop)
+
+            tasks.append(
+                asyncio.create_task(self._as_leader("collector", collect, stop), name="collector")
             )
-            tasks.append(asyncio.create_task(_run_collector(collector, stop), name="collector"))
         if "analytics" in roles:
-            analytics = Analytics(
-                self.redis,
-                self.keys,
-                self.inventory,
-                self.clock,
-                conditions_of(policies.policies),
-                eval_interval_s=s.analytics.eval_interval,
-                stale_after_s=s.analytics.stale_after,
+            conditions = conditions_of(policies.policies)
+
+            async def analyse(role_stop: asyncio.Event) -> None:
+                analytics = Analytics(
+                    self.redis,
+                    self.keys,
+                    self.inventory,
+                    self.clock,
+                    conditions,
+                    eval_interval_s=s.analytics.eval_interval,
+                    stale_after_s=s.analytics.stale_after,
+                )
+                await analytics.run(role_stop)
+
+            tasks.append(
+                asyncio.create_task(self._as_leader("analytics", analyse, stop), name="analytics")
             )
-            tasks.append(asyncio.create_task(analytics.run(stop), name="analytics"))
         if "policy" in roles:
             engine = PolicyEngine(
                 self.redis,
@@ -199,6 +222,39 @@ class Platform:
                         await asyncio.wait_for(asyncio.shield(task), 10)
                     except TimeoutError:
                         task.cancel()
+
+    async def _as_leader(
+        self,
+        role: str,
+        work: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Run ``work`` only while this process holds the role's leader lease.
+
+        Until it holds the lease it stands by, trying every third of the
+        lease's TTL; if it loses the lease (a stalled process whose lease
+        expired) the work is cancelled and it stands by again.
+        """
+        ttl = self.settings.ha.leader_ttl
+        lease = Lease(
+            self.redis,
+            self.keys.role_leader(role),
+            self.clock,
+            ttl_s=ttl,
+            holder=consumer_name(role),
+            poll_s=ttl / 3,
+            name=f"the {role} role",
+        )
+        while not stop.is_set():
+            if not await lease.try_acquire():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.clock.to_wall(lease.poll_s))
+                continue
+            log.info("this worker is now the active %s", role)
+            try:
+                await lease.hold(lambda: work(stop))
+            except LeaseLost:
+                log.warning("lost the %s role to another worker; standing by", role)
 
     async def aclose(self) -> None:
         await self.vim.aclose()

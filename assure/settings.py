@@ -97,6 +97,13 @@ class ActuatorSettings:
 
 
 @dataclass(frozen=True)
+class HaSettings:
+    leader_ttl: float = 15.0
+    """Collector and analytics run one active worker each, the others standing by:
+    a standby takes over at most this long after the active worker died."""
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     """Address the REST API listens on."""
@@ -112,6 +119,7 @@ class Settings:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     actuator: ActuatorSettings = field(default_factory=ActuatorSettings)
+    ha: HaSettings = field(default_factory=HaSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
@@ -126,6 +134,7 @@ _DURATION_FIELDS = {
     ("analytics", "stale_after"),
     ("actuator", "lease_ttl"),
     ("actuator", "op_timeout"),
+    ("ha", "leader_ttl"),
 }
 
 
@@ -196,12 +205,11 @@ def load_settings(
             data = {}
         if not isinstance(data, dict):
             raise SettingsError(f"{path}: expected a mapping of setting groups")
-        for group, body in data.items():
+        for group, given in data.items():
             if group not in values:
                 known = ", ".join(values)
                 raise SettingsError(f"{path}: {group}: unknown group (known: {known})")
-            if body is None:  # a group whose settings are all commented out
-                body = {}
+            body = {} if given is None else given  # a group all commented out is empty
             if not isinstance(body, dict):
                 raise SettingsError(f"{path}: {group}: expected a mapping")
             types_ = _group_types(group_classes[group])

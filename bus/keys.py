@@ -77,6 +77,10 @@ class Keys:
         """
         return f"{self.prefix}:{{analytics}}:detectors"
 
+    def role_leader(self, role: str) -> str:
+        """The lease of the active worker of a role that runs active/standby."""
+        return f"{self.prefix}:{{role:{role}}}:leader"
+
     def health(self, role: str, worker: str) -> str:
         """Liveness key of one worker, refreshed on a timer, expiring on its own."""
         return f"{self.prefix}:{{health}}:{role}:{worker}"
