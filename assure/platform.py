@@ -33,7 +33,7 @@ from bus.clock import Clock
 from bus.keys import Keys
 from bus.lease import Lease, LeaseLost
 from bus.redis import connect
-from bus.streams import consumer_name
+from bus.streams import consumer_name, is_transient
 from collector.service import Collector
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
@@ -246,7 +246,14 @@ class Platform:
             name=f"the {role} role",
         )
         while not stop.is_set():
-            if not await lease.try_acquire():
+            try:
+                acquired = await lease.try_acquire()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("cannot reach Redis to claim the %s role (%s); retrying", role, exc)
+                acquired = False
+            if not acquired:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.clock.to_wall(lease.poll_s))
                 continue

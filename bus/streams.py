@@ -18,6 +18,12 @@ flight: it goes idle and is retried as above. If the worker dies, the
 keepalive dies with it and its entries are taken over as usual. Entries
 read in a batch are kept alive only once their handler starts, so a batch's
 handling should fit in ``claim_idle_ms`` (or read one entry at a time).
+
+A worker outlives Redis trouble: :meth:`StreamConsumer.serve` retries, with
+a capped back-off, when Redis is unreachable, loading, out of memory or
+read-only (a failover), and re-creates its group when Redis lost it (a
+restart without persistence). What was read and not acknowledged before
+the trouble stays pending and is handled again: delivery is at least once.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bus.contracts import ContractError, Message, decode, encode
@@ -43,6 +49,37 @@ log = logging.getLogger(__name__)
 
 FIELD = b"m"
 """The one field of an entry: the encoded message."""
+
+TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
+"""Redis errors that pass by themselves: retry, never give up the worker."""
+
+_PASSING_REPLIES = ("OOM", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING")
+"""Error replies of a Redis that is full or failing over: they pass too."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a Redis error is one to wait out rather than fail on."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith(_PASSING_REPLIES)
+
+
+class Backoff:
+    """Capped exponential back-off in wall seconds, waiting on a stop event."""
+
+    def __init__(self, first_s: float = 0.1, cap_s: float = 5.0) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self.failures = 0
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        delay = min(self.cap_s, self.first_s * 2**self.failures)
+        self.failures += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
 
 
 def consumer_name(role: str) -> str:
@@ -143,11 +180,47 @@ class StreamConsumer:
                 raise
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Read, handle and acknowledge until ``stop`` is set."""
-        await self.ensure_group()
+        """Read, handle and acknowledge until ``stop`` is set, through Redis trouble."""
         async with self.keepalive():
-            while not stop.is_set():
+            await self.serve(stop)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Call :meth:`run_once` until ``stop`` is set, riding out Redis trouble.
+
+        Redis unreachable, loading, full or failing over: wait (capped
+        back-off) and retry. The group gone (Redis restarted empty): create
+        it again. Anything else propagates. Several loops may serve one
+        consumer at once (inside one :meth:`keepalive`).
+        """
+        backoff = Backoff()
+        ready = False
+        while not stop.is_set():
+            try:
+                if not ready:
+                    await self.ensure_group()
+                    ready = True
                 await self.run_once()
+            except ResponseError as exc:
+                if str(exc).startswith("NOGROUP"):
+                    log.warning(
+                        "group %s of %s is gone; creating it again", self.group, self.stream_key
+                    )
+                    ready = False
+                elif is_transient(exc):
+                    await self._wait_out(exc, backoff, stop)
+                else:
+                    raise
+            except TRANSIENT_ERRORS as exc:
+                await self._wait_out(exc, backoff, stop)
+            else:
+                if backoff.failures:
+                    log.warning("%s reads %s again", self.consumer, self.stream_key)
+                backoff.reset()
+
+    async def _wait_out(self, exc: Exception, backoff: Backoff, stop: asyncio.Event) -> None:
+        if backoff.failures == 0:  # once per outage, not once per retry
+            log.warning("%s cannot read %s (%s); retrying", self.consumer, self.stream_key, exc)
+        await backoff.wait(stop)
 
     @contextlib.asynccontextmanager
     async def keepalive(self) -> AsyncIterator[None]:
@@ -175,7 +248,7 @@ class StreamConsumer:
             await asyncio.sleep(interval_s)
             try:
                 await self._touch_in_flight()
-            except (RedisConnectionError, RedisTimeoutError) as exc:
+            except TRANSIENT_ERRORS as exc:
                 log.warning(
                     "could not keep %s entries of %s alive; retrying: %s",
                     self.stream_key,

@@ -20,7 +20,7 @@ def free_port() -> int:
 class RedisServer:
     """Starts ``redis-server`` on 127.0.0.1 and a free port; stops it on ``stop``."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -28,7 +28,7 @@ class RedisServer:
                 "which installs it, or 'apt-get install redis-server'"
             )
         self.dir = tempfile.TemporaryDirectory(prefix="nfva-redis-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             [

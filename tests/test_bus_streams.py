@@ -214,3 +214,53 @@ async def test_streams_are_trimmed_to_their_bound(redis: Any, keys: Keys) -> Non
     length = await redis.xlen(stream)
     # Approximate trimming removes whole macro-nodes, so allow one node's slack.
     assert 100 <= length <= 300
+
+
+async def test_a_worker_rides_out_a_redis_restart_that_loses_its_group(keys: Keys) -> None:
+    from bus.redis import connect
+    from tests.redis_server import RedisServer
+
+    server = RedisServer()
+    client = connect(server.url, retry_on_timeout=False)
+    seen: list[int] = []
+
+    async def handle(message: Message) -> None:
+        seen.append(number(message))
+
+    stream = keys.stream("violations")
+    publisher = StreamPublisher(client, stream)
+    worker = StreamConsumer(client, stream, "g", "w", handle, settings=FAST)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await publisher.publish(batch(1))
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        assert seen == [1]
+
+        # Redis goes away, and comes back empty (no persistence): the stream
+        # and the group are gone. The worker must neither die nor stop.
+        port = server.port
+        server.stop()
+        await asyncio.sleep(0.5)
+        assert not task.done(), "the worker survives Redis being unreachable"
+        server = RedisServer(port=port)
+        for _ in range(200):
+            try:
+                await publisher.publish(batch(2))
+                break
+            except Exception:
+                await asyncio.sleep(0.05)
+        for _ in range(200):
+            if 2 in seen:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == [1, 2], "the group was created again and work goes on"
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()
+        server.stop()
