@@ -303,6 +303,8 @@ def ops(ctx: click.Context, vnf_id: str | None, limit: int, as_json: bool) -> No
 
 def _with_redis(settings: Settings, action: Any) -> None:
     """Run ``action(client, keys)`` against the configured Redis (REDIS_URL required)."""
+    from redis.exceptions import RedisError  # noqa: PLC0415
+
     from bus.keys import Keys  # noqa: PLC0415
     from bus.redis import connect  # noqa: PLC0415
 
@@ -322,5 +324,5 @@ def _with_redis(settings: Settings, action: Any) -> None:
 
     try:
         asyncio.run(go())
-    except OSError as exc:
+    except (OSError, RedisError) as exc:
         raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc

@@ -115,3 +115,10 @@ def test_bad_settings_are_a_usage_error_naming_the_variable() -> None:
     result = CliRunner().invoke(main, ["status"], env={"NFVA_VIM_HOSTS": "many"})
     assert result.exit_code == 2
     assert "NFVA_VIM_HOSTS" in result.output
+
+
+def test_an_unreachable_redis_is_one_clear_line_not_a_traceback() -> None:
+    result = CliRunner().invoke(main, ["status"], env={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.exit_code == 1
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.output
+    assert "Traceback" not in result.output
