@@ -4,6 +4,9 @@
   - :class:`NotFound`: a VNF, VNFC, server, host or descriptor does not exist.
   - :class:`InvalidRequest`: a request that can never succeed as asked
     (scale beyond the VNFD's bounds, unknown aspect, bad descriptor).
+  - :class:`CorruptRecord`: a stored record exists but cannot be read (written
+    by a newer version, or damaged). Readers of many records skip it and log
+    it; a lookup of that one record raises this.
   - :class:`VimError`: the VIM refused or failed an operation. Drivers
     translate their backend's exceptions into one of:
     - :class:`TemporaryVimError`: try again after ``retry_after`` seconds
@@ -28,6 +31,15 @@ class NotFound(ManoError):
 
 class InvalidRequest(ManoError):
     """The request can never succeed as asked."""
+
+
+class CorruptRecord(ManoError):
+    """A stored record exists but cannot be decoded."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+        """The Redis key of the record."""
 
 
 class VimError(ManoError):

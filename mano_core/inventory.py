@@ -4,18 +4,26 @@ Each VNF instance is one record (``keys.vnf(id)``, VNFCs included) and its id
 is in the set ``keys.vnf_index()``. A record is always written whole, so a
 reader never sees half of a change. The VNFM is the only writer; collectors,
 analytics and policy read it to resolve topology.
+
+A record that cannot be decoded (written by a newer version, or damaged) is
+one VNF's problem, not everyone's: :meth:`Inventory.list` and the lookups
+built on it skip it and log an error naming its key, while a lookup of that
+very VNF raises :class:`~mano_core.errors.CorruptRecord`.
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
 from typing import Any
 
 import msgspec
 
 from bus.keys import Keys
-from mano_core.errors import NotFound
+from mano_core.errors import CorruptRecord, NotFound
 from mano_core.models import VnfcInstance, VnfInstance
+
+log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(VnfInstance)
@@ -27,6 +35,9 @@ class Inventory:
     def __init__(self, redis: Any, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        # Keys of the undecodable records the last list() skipped: each is
+        # logged when it turns bad, not on every list (which runs every cycle).
+        self._skipped: set[str] = set()
 
     async def save(self, vnf: VnfInstance) -> None:
         """Write the whole record of ``vnf`` (created or replaced)."""
@@ -39,27 +50,44 @@ class Inventory:
             await pipe.execute()
 
     async def find(self, vnf_id: str) -> VnfInstance | None:
-        """The VNF instance ``vnf_id``, or None."""
-        raw = await self._redis.get(self._keys.vnf(vnf_id))
-        return None if raw is None else _decoder.decode(raw)
+        """The VNF instance ``vnf_id``, or None; raises :class:`CorruptRecord`."""
+        key = self._keys.vnf(vnf_id)
+        raw = await self._redis.get(key)
+        return None if raw is None else _decode(key, raw)
 
     async def get(self, vnf_id: str) -> VnfInstance:
-        """The VNF instance ``vnf_id``; raises :class:`NotFound`."""
+        """The VNF instance ``vnf_id``; raises :class:`NotFound` or :class:`CorruptRecord`."""
         vnf = await self.find(vnf_id)
         if vnf is None:
             raise NotFound(f"VNF instance {vnf_id!r} does not exist")
         return vnf
 
     async def list(self) -> list[VnfInstance]:
-        """Every VNF instance, oldest first (two round trips, whatever the count)."""
+        """Every readable VNF instance, oldest first (two round trips, whatever the count).
+
+        An undecodable record is skipped, and logged when it is first seen.
+        """
         ids = sorted(_text(i) for i in await self._redis.smembers(self._keys.vnf_index()))
         if not ids:
+            self._skipped = set()
             return []
+        keys = [self._keys.vnf(vnf_id) for vnf_id in ids]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for vnf_id in ids:
-                pipe.get(self._keys.vnf(vnf_id))
+            for key in keys:
+                pipe.get(key)
             raws = await pipe.execute()
-        vnfs = [_decoder.decode(raw) for raw in raws if raw is not None]
+        vnfs: builtins.list[VnfInstance] = []
+        skipped: set[str] = set()
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                continue
+            try:
+                vnfs.append(_decode(key, raw))
+            except CorruptRecord as exc:
+                skipped.add(key)
+                if key not in self._skipped:
+                    log.error("skipping VNF record %s until it is fixed: %s", key, exc)
+        self._skipped = skipped
         return sorted(vnfs, key=lambda v: (v.created_at, v.id))
 
     async def delete(self, vnf_id: str) -> None:
@@ -81,6 +109,13 @@ class Inventory:
     async def vnfcs_on_host(self, host: str) -> builtins.list[tuple[VnfInstance, VnfcInstance]]:
         """Every VNFC placed on compute host ``host``, with its VNF instance."""
         return [(vnf, vnfc) for vnf in await self.list() for vnfc in vnf.vnfcs if vnfc.host == host]
+
+
+def _decode(key: str, raw: bytes | str) -> VnfInstance:
+    try:
+        return _decoder.decode(raw)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise CorruptRecord(f"VNF record {key} cannot be decoded: {exc}", key) from exc
 
 
 def _text(value: bytes | str) -> str:

@@ -13,7 +13,10 @@ occurrence is a JSON record at ``keys.op(vnf, op)``, indexed by start time in
 compare-and-set on the stored state, so two workers cannot both move one
 occurrence out of the same state. A finished occurrence (COMPLETED,
 ROLLED_BACK, FAILED) is kept for ``retention_s`` and then expires, and the
-indexes drop entries older than that, so the record stays bounded.
+indexes drop entries older than that, so the record stays bounded. Once a
+VNF instance is gone (terminated, or its instantiation rolled back), its own
+index gets no more entries, so it is set to expire after ``retention_s`` too
+(:meth:`OpOccStore.retire`): its occurrences stay listable until then.
 """
 
 from __future__ import annotations
@@ -142,15 +145,22 @@ class OpOccStore:
                         "it was moved by someone else"
                     )
                 pipe.multi()
-                # Redis expiry runs on wall time; the retention is clock time.
-                expiry_ms = int(self._clock.to_wall(self.retention_s) * 1000) or 1
-                pipe.set(key, _encoder.encode(updated), px=expiry_ms if state.final else None)
+                expiry_ms = self._retention_ms() if state.final else None
+                pipe.set(key, _encoder.encode(updated), px=expiry_ms)
                 await pipe.execute()
             except WatchError as exc:
                 raise InvalidRequest(
                     f"operation {op.id} changed while moving it to {state}"
                 ) from exc
         return updated
+
+    async def retire(self, vnf_id: str) -> None:
+        """Let the index of VNF ``vnf_id``, which is gone, expire after the retention.
+
+        Its finished occurrences expire the same way; until then they stay
+        listable by VNF. No error when there is no index.
+        """
+        await self._redis.pexpire(self._keys.vnf_ops(vnf_id), self._retention_ms())
 
     async def find(self, vnf_id: str, op_id: str) -> LcmOpOcc | None:
         """The occurrence ``op_id`` of VNF ``vnf_id``, or None."""
@@ -181,6 +191,10 @@ class OpOccStore:
                 pipe.get(self._keys.op(owner, op_id))
             raws = await pipe.execute()
         return [_decoder.decode(raw) for raw in raws if raw is not None]
+
+    def _retention_ms(self) -> int:
+        # Redis expiry runs on wall time; the retention is clock time.
+        return int(self._clock.to_wall(self.retention_s) * 1000) or 1
 
 
 def _text(value: bytes | str) -> str:

@@ -17,10 +17,12 @@ so that one created just before a crash is found again, never leaked.
 
 Each change of a VNF's VNFCs is saved to the inventory at once: a new VNFC
 is listed as soon as its server is ACTIVE (not while it boots, which would
-look like a VNFC that stopped answering), and unlisted before its server is
-deleted, so collectors and analytics follow without raising false alarms.
-A server not (or no longer) listed is still found by its metadata, so a
-rollback or a terminate deletes it too.
+look like a VNFC that stopped answering), a recreated VNFC names its new
+server only once that is ACTIVE (and keeps its id and age), and a VNFC is
+unlisted before its server is deleted, so collectors and analytics follow
+without raising false alarms. A server not (or no longer) listed is still
+found by its metadata, so a rollback, a resumed operation or a terminate
+finds it too; a VNFC whose server a scale in could not delete is listed again.
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from bus.clock import Clock
 from mano_core.catalogue import Catalogue
-from mano_core.errors import InvalidRequest, NotFound
+from mano_core.errors import (
+    InvalidRequest,
+    NotFound,
+    PermanentVimError,
+    TemporaryVimError,
+    VimError,
+)
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.models import (
@@ -256,6 +264,7 @@ class Vnfm:
         async def undo() -> Result:
             removed = await self._remove_added(op.vnf_id, [a["vnfc"] for a in add])
             await self.inventory.delete(op.vnf_id)
+            await self.ops.retire(op.vnf_id)
             return {"removed": removed}
 
         return Plan(work, undo)
@@ -279,10 +288,22 @@ class Vnfm:
 
             return Plan(grow, shrink_back)
 
-        remove: list[dict[str, str]] = params["remove"]
+        remove: list[dict[str, Any]] = params["remove"]
 
         async def shrink(resumed: bool) -> Result:
-            await self._remove_vnfcs(op.vnf_id, remove)
+            try:
+                await self._remove_vnfcs(op.vnf_id, remove)
+            except TemporaryVimError:
+                raise  # resuming deletes the servers of the VNFCs already unlisted
+            except VimError as exc:
+                # A server that cannot be deleted still runs: list its VNFC
+                # again rather than leave it running unseen.
+                kept = await self._relist(op.vnf_id, params["vdu"], remove)
+                removed = [r["vnfc"] for r in remove if r["vnfc"] not in kept]
+                raise PermanentVimError(
+                    f"{exc}: scale in kept VNFC(s) {', '.join(kept) or 'none'} "
+                    f"(listed again), removed {', '.join(removed) or 'none'}"
+                ) from exc
             await self._save(_at_level(await self.inventory.get(op.vnf_id), aspect_id, level))
             return {"removed": [r["vnfc"] for r in remove], "scale_level": level}
 
@@ -364,6 +385,7 @@ class Vnfm:
             ]
             await self._remove_vnfcs(op.vnf_id, [*remove, *strays])
             await self.inventory.delete(op.vnf_id)
+            await self.ops.retire(op.vnf_id)
             servers = sorted({*known, *(s["server"] for s in strays)})
             return {"removed": [r["vnfc"] for r in remove], "servers": servers}
 
@@ -412,17 +434,33 @@ class Vnfm:
     async def _recreate(
         self, vnf: VnfInstance, vnfc: VnfcInstance, old_server: str, resumed: bool
     ) -> VnfInstance:
-        """Replace the VNFC's server by a new one; the VNFC keeps its id."""
+        """Replace the VNFC's server by a new one; the VNFC keeps its id and age.
+
+        The record names the new server only once it is ACTIVE; until then a
+        resumed attempt finds it by its metadata.
+        """
+        if vnfc.server_id != old_server:  # swapped by an earlier attempt: just wait
+            return await self._refresh(vnf, await self._wait([vnfc.server_id], active))
         vdu = await self._vdu(vnf, vnfc.vdu)
-        if vnfc.server_id == old_server:
-            await self._delete_server(old_server)
-            orphans = await self._orphans(vnf.id) if resumed else {}
-            replacement = orphans.get(vnfc.id)
-            if replacement is None or replacement.id == old_server:
-                replacement = await self.vim.create_server(server_spec(vnf, vdu, vnfc.id))
-            renewed = vnfc_on(replacement, vdu, vnfc.id, self._clock.now())
-            vnf = await self._save(_with_vnfc(vnf, renewed))
-        return await self._refresh(vnf, await self._wait([_vnfc(vnf, vnfc.id).server_id], active))
+        await self._delete_server(old_server)
+        # Unlisted servers of this VNFC: a resumed attempt's own replacement,
+        # or one left by an earlier recreate that failed (deleted: this
+        # attempt starts afresh).
+        unlisted = [
+            s
+            for s in await self.vim.list_servers()
+            if s.metadata.get("vnf") == vnf.id
+            and s.metadata.get("vnfc") == vnfc.id
+            and s.id != old_server
+        ]
+        replacement = max(unlisted, key=lambda s: s.created_at) if resumed and unlisted else None
+        for stray in unlisted:
+            if stray is not replacement:
+                await self._delete_server(stray.id)
+        if replacement is None:
+            replacement = await self.vim.create_server(server_spec(vnf, vdu, vnfc.id))
+        ready = (await self._wait([replacement.id], active))[replacement.id]
+        return await self._save(_with_vnfc(vnf, vnfc_on(ready, vdu, vnfc.id, vnfc.created_at)))
 
     async def _remove_vnfcs(self, vnf_id: str, remove: Sequence[dict[str, str]]) -> None:
         """Unlist the VNFCs of ``remove`` (at once), then delete their servers."""
@@ -434,6 +472,31 @@ class Vnfm:
             )
         for entry in remove:
             await self._delete_server(entry["server"])
+
+    async def _relist(
+        self, vnf_id: str, vdu_id: str, remove: Sequence[dict[str, Any]]
+    ) -> list[str]:
+        """List again the VNFCs of ``remove`` whose servers still exist; returns their ids."""
+        vnf = await self.inventory.get(vnf_id)
+        vdu = await self._vdu(vnf, vdu_id)
+        back: list[VnfcInstance] = []
+        for entry in remove:
+            if vnf.vnfc(entry["vnfc"]) is not None:
+                continue
+            try:
+                server = await self.vim.get_server(entry["server"])
+            except NotFound:
+                continue  # deleted after all
+            except VimError:
+                continue  # cannot tell: left unlisted (a terminate still finds it)
+            if server.status is ServerStatus.DELETED:
+                continue
+            # Scale-in parameters of older versions carry no created_at.
+            created_at = float(entry.get("created_at", server.created_at))
+            back.append(vnfc_on(server, vdu, entry["vnfc"], created_at))
+        if back:
+            await self._save(msgspec.structs.replace(vnf, vnfcs=[*vnf.vnfcs, *back]))
+        return [c.id for c in back]
 
     async def _remove_added(self, vnf_id: str, vnfc_ids: Sequence[str]) -> list[str]:
         """Undo additions: every server of these VNFCs, listed or orphaned, is deleted."""
@@ -544,7 +607,8 @@ def _scale_params(
         params["add"] = [_new_vnfc(vdu.id) for _ in range(delta)]
     else:
         newest = sorted(current, key=lambda c: (c.created_at, c.id), reverse=True)[:delta]
-        params["remove"] = [_ref(c) for c in newest]
+        # created_at: to list a VNFC again as it was if its server cannot be deleted.
+        params["remove"] = [{**_ref(c), "created_at": c.created_at} for c in newest]
     return params
 
 

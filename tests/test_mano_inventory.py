@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from bus.keys import Keys
 from mano_core.catalogue import Catalogue
-from mano_core.errors import NotFound
+from mano_core.errors import CorruptRecord, NotFound
 from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
 from mano_core.vnfd import load_vnfd
@@ -126,3 +128,46 @@ async def test_vnfcs_on_a_host_span_vnfs(redis: Any, keys: Keys) -> None:
 async def test_prefixes_keep_deployments_apart(redis: Any, keys: Keys) -> None:
     await Inventory(redis, keys).save(vnf("a", 10.0, []))
     assert await Inventory(redis, Keys(prefix=keys.prefix + "-other")).list() == []
+
+
+async def test_an_undecodable_record_is_skipped_by_lists_and_raised_by_lookups(
+    redis: Any, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One bad record (a newer version's state, or damage) must not hide the others.
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 10.0, [vnfc("a1", "h1")]))
+    newer = msgspec.json.encode(vnf("new", 20.0, [vnfc("n1", "h1")]))
+    newer = newer.replace(b'"INSTANTIATED"', b'"TERMINATING"')
+    await redis.set(keys.vnf("new"), newer)
+    await redis.set(keys.vnf("junk"), b"\xff{not json")
+    await redis.sadd(keys.vnf_index(), "new", "junk")
+    await inventory.save(vnf("b", 30.0, [vnfc("b1", "h1")]))
+
+    with caplog.at_level(logging.ERROR, logger="mano_core.inventory"):
+        assert [v.id for v in await inventory.list()] == ["a", "b"]
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert keys.vnf("new") in logged and keys.vnf("junk") in logged
+
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="mano_core.inventory"):
+        assert [(v.id, c.id) for v, c in await inventory.vnfcs_on_host("h1")] == [
+            ("a", "a1"),
+            ("b", "b1"),
+        ]
+        found = await inventory.find_vnfc("b1")
+        assert found is not None and found[0].id == "b"
+        assert await inventory.find_vnfc("n1") is None
+    assert caplog.records == [], "a record still bad is logged when it turns bad, not every time"
+
+    for bad in ("new", "junk"):
+        with pytest.raises(CorruptRecord, match=keys.vnf(bad)) as info:
+            await inventory.get(bad)
+        assert info.value.key == keys.vnf(bad)
+        with pytest.raises(CorruptRecord):
+            await inventory.find(bad)
+    assert (await inventory.get("a")).id == "a"
+
+    # Fixed (rewritten whole), it is listed again; deleted, it is gone.
+    await inventory.save(vnf("new", 20.0, [vnfc("n1", "h1")]))
+    await inventory.delete("junk")
+    assert [v.id for v in await inventory.list()] == ["a", "new", "b"]

@@ -142,3 +142,19 @@ async def test_finished_occurrences_expire_after_the_retention_and_leave_the_ind
     # The indexes list what started within the retention.
     assert [op.id for op in await store.list("v1")] == [later.id]
     assert await redis.zrange(keys.op_index(), 0, -1) == [f"v1/{later.id}".encode()]
+
+
+async def test_the_index_of_a_retired_vnf_expires_after_the_retention(
+    redis: Any, keys: Keys
+) -> None:
+    clock = ScaledClock(speed=1000.0)
+    store = OpOccStore(redis, keys, clock, retention_s=100.0)  # 0.1 s of wall time
+    op = await store.create("v1", LcmOperation.TERMINATE, {})
+    op = await store.transition(op, OpState.PROCESSING)
+    await store.retire("v1")
+    await store.transition(op, OpState.COMPLETED)
+    assert [o.id for o in await store.list("v1")] == [op.id], "listable while kept"
+    await store.retire("never-had-ops")  # nothing to retire: no error
+    await asyncio.sleep(0.3)
+    assert await redis.exists(keys.vnf_ops("v1"), keys.op("v1", op.id)) == 0
+    assert await store.list("v1") == []

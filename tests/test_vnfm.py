@@ -18,7 +18,7 @@ from mano_core.errors import InvalidRequest, NotFound
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.models import InstantiationState, LcmOpOcc, VnfInstance
-from mano_core.vim.base import ServerStatus
+from mano_core.vim.base import ServerInfo, ServerStatus
 from mano_core.vim.simulated import SimHost, SimulatedVim
 from mano_core.vnfd import RecoveryLevel, load_vnfd
 from mano_core.vnfm import Vnfm
@@ -66,6 +66,16 @@ def make(redis: Any, keys: Keys) -> Make:
 
 def states(op: LcmOpOcc) -> list[OpState]:
     return [h.state for h in op.history]
+
+
+async def booting_server(vim: SimulatedVim) -> ServerInfo:
+    """The first server seen booting, polled for up to a few seconds of wall time."""
+    for _ in range(2000):
+        booting = [s for s in vim.servers() if s.status is ServerStatus.BUILD]
+        if booting:
+            return booting[0]
+        await asyncio.sleep(0.002)
+    raise AssertionError("no server started to boot")
 
 
 async def test_instantiate_creates_the_initial_vnfcs_active_and_scrapeable(make: Make) -> None:
@@ -378,3 +388,117 @@ async def test_a_temporarily_failed_terminate_resumes_and_leaks_nothing(make: Ma
     assert op.state is OpState.COMPLETED
     assert mano.vim.servers() == []
     assert await mano.inventory.find(vnf.id) is None
+
+
+async def test_a_recreated_vnfc_names_its_new_server_only_once_active_and_keeps_its_age(
+    make: Make,
+) -> None:
+    mano: Mano = await make()
+    vnf = await mano.deploy()
+    out = await mano.vnfm.scale(vnf.id, ASPECT, "out")
+    (added,) = out.result["added"]
+    vnfc = vnf.vnfcs[0]  # the oldest
+    healing = asyncio.create_task(mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE))
+    saw_booting = False
+    while not healing.done():
+        listed = (await mano.vnf(vnf.id)).vnfcs  # read first: listing follows ACTIVE
+        status = {s.id: s.status for s in mano.vim.servers()}
+        # A booting server is never scraped as if its VNFC had died.
+        assert all(status.get(c.server_id) is not ServerStatus.BUILD for c in listed)
+        saw_booting = saw_booting or ServerStatus.BUILD in status.values()
+        await asyncio.sleep(0.005)
+    assert (await healing).state is OpState.COMPLETED
+    assert saw_booting
+    healed = (await mano.vnf(vnf.id)).vnfc(vnfc.id)
+    assert healed is not None
+    assert healed.server_id != vnfc.server_id
+    assert healed.created_at == vnfc.created_at
+    assert (await mano.vim.get_server(healed.server_id)).status is ServerStatus.ACTIVE
+    # Still the oldest: scale in takes the newest VNFC, not the recreated one.
+    back = await mano.vnfm.scale(vnf.id, ASPECT, "in")
+    assert back.result["removed"] == [added]
+
+
+async def test_a_recreate_interrupted_while_booting_resumes_with_the_same_server(
+    make: Make,
+) -> None:
+    mano: Mano = await make(timeout_s=30.0)  # abandoned after 30 clock s (0.15 s)
+    vnf = await mano.deploy()
+    vnfc = vnf.vnfcs[0]
+    healing = asyncio.create_task(
+        mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE, op_id="h-1")
+    )
+    await booting_server(mano.vim)
+    healing.cancel()  # the worker stops while the replacement boots
+    with pytest.raises(asyncio.CancelledError):
+        await healing
+    (booting,) = [s.id for s in mano.vim.servers() if s.status is ServerStatus.BUILD]
+    assert (await mano.vnf(vnf.id)).vnfc(vnfc.id) == vnfc
+    await asyncio.sleep(0.2)
+    op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE, op_id="h-1")
+    assert op.state is OpState.COMPLETED
+    healed = (await mano.vnf(vnf.id)).vnfc(vnfc.id)
+    assert healed is not None and healed.server_id == booting == op.result["server"]
+    assert {s.id for s in mano.vim.servers()} == {
+        c.server_id for c in (await mano.vnf(vnf.id)).vnfcs
+    }
+
+
+async def test_a_failed_recreate_leaks_no_server_to_the_next_one(make: Make) -> None:
+    mano: Mano = await make()
+    vnf = await mano.deploy()
+    vnfc = vnf.vnfcs[0]
+    healing = asyncio.create_task(mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE))
+    booting = await booting_server(mano.vim)
+    assert booting.host is not None
+    mano.vim.fail_host(booting.host)  # the replacement dies while it boots
+    failed = await healing
+    assert failed.state is OpState.FAILED
+    assert failed.error is not None and "went to ERROR" in failed.error
+
+    op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE)
+    assert op.state is OpState.COMPLETED
+    after = await mano.vnf(vnf.id)
+    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in after.vnfcs}
+
+
+async def test_a_scale_in_whose_delete_fails_keeps_the_vnfc_listed(make: Make) -> None:
+    # A server that cannot be deleted still runs: it must not run unseen.
+    mano: Mano = await make()
+    vnf = await mano.deploy()
+    await mano.vnfm.scale(vnf.id, ASPECT, "out")
+    grown = await mano.vnf(vnf.id)
+    mano.vim.fail_next("delete", temporary=False)
+    op = await mano.vnfm.scale(vnf.id, ASPECT, "in")
+    assert op.state is OpState.ROLLED_BACK
+    assert op.error is not None and "permanent failure of delete" in op.error
+    after = await mano.vnf(vnf.id)
+    assert sorted(after.vnfcs, key=lambda c: c.id) == sorted(grown.vnfcs, key=lambda c: c.id)
+    assert after.scale_levels[ASPECT] == 1
+    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in grown.vnfcs}
+
+    again = await mano.vnfm.scale(vnf.id, ASPECT, "in")
+    assert again.state is OpState.COMPLETED
+    shrunk = await mano.vnf(vnf.id)
+    assert (len(shrunk.vnfcs), shrunk.scale_levels[ASPECT]) == (2, 0)
+    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in shrunk.vnfcs}
+
+
+async def test_a_gone_vnf_leaves_its_operations_index_to_expire(
+    make: Make, redis: Any, keys: Keys
+) -> None:
+    mano: Mano = await make()
+    vnf = await mano.deploy()
+    assert await redis.pttl(keys.vnf_ops(vnf.id)) == -1, "a live VNF's index is kept"
+    op = await mano.vnfm.terminate(vnf.id)
+    assert op.state is OpState.COMPLETED
+    # Listable while its occurrences are kept, then gone with them.
+    assert [o.operation for o in await mano.ops.list(vnf.id)] == ["TERMINATE", "INSTANTIATE"]
+    retention_ms = mano.ops.retention_s / 200 * 1000
+    assert 0 < await redis.pttl(keys.vnf_ops(vnf.id)) <= retention_ms
+
+    # The same for an instantiation rolled back: that VNF never came to be.
+    small: Mano = await make([SimHost("h1", 2, 4096)])
+    never, rolled_back = await small.vnfm.instantiate("vfw", "fw-2")
+    assert rolled_back.state is OpState.ROLLED_BACK
+    assert await redis.pttl(keys.vnf_ops(never.id)) > 0
