@@ -11,11 +11,12 @@ Threshold: a breach starts PENDING at ``now``; a reading that is not a
 breach, or no fresh data at all, before ``for_s`` is over resets it (an
 alarm needs continuous evidence). FIRING ends only when the value crosses
 the clear threshold (hysteresis): values between clear and threshold, and
-missing data, keep it FIRING. Absence: a VNFC silent for ``for_s`` fires at
-once (its episode started when the silence began) and abates when a sample
-newer than that arrives; it is evaluated per VNFC whatever the condition's
-scope. A VNF or VNFC target that left the inventory
-abates a firing episode and drops a pending one.
+missing data, keep it FIRING. Absence: a VNFC that scrape batches went
+without for ``for_s`` (see :mod:`analytics.feed`) fires at once (its
+episode started when the silence began) and abates when a sample newer
+than that arrives; it is evaluated per VNFC whatever the condition's scope.
+A VNF or VNFC target that left the inventory abates a firing episode and
+drops a pending one.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def step_absent(
     if state is not None:
         returned = silence.last_sample is not None and silence.last_sample > state.since
         return Step(None, ViolationStatus.ABATED) if returned else Step(state)
-    if now - silence.since >= cond.for_s:
+    if silence.silent_s >= cond.for_s:
         pending = DetectorState(cond.key, silence.target, Phase.PENDING, since=silence.since)
         return _fire(pending, now)
     return Step(None)

@@ -32,9 +32,9 @@ def number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def subject(cond: ConditionSpec) -> str:
-    """What a threshold condition compares: ``avg(kpi)`` or, per VNFC, ``kpi``."""
-    if cond.scope is TargetKind.VNFC:
+def subject(cond: ConditionSpec, reading: Reading) -> str:
+    """What a threshold condition compares: ``avg(kpi)``, or ``kpi`` for one VNFC series."""
+    if cond.scope is TargetKind.VNFC and len(reading.values) <= 1:
         return cond.kpi
     return f"{cond.aggregate}({cond.kpi})"
 
@@ -55,7 +55,7 @@ def threshold_evidence(
         window_s=held,
         threshold=cond.threshold,
         clear=clear_of(cond),
-        description=f"{subject(cond)} {number(reading.value)} {how}",
+        description=f"{subject(cond, reading)} {number(reading.value)} {how}",
     )
 
 

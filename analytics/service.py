@@ -5,7 +5,13 @@
 in memory, and every ``eval_interval_s`` of clock time evaluates every
 condition against the inventory's topology. It publishes ONSET and ABATED
 events to the violations stream, and keeps the open episodes in Redis so a
-restarted worker carries on where the last one stopped.
+restarted worker carries on where the last one stopped. Each event's status
+is also recorded at ``keys.violation_state(id)`` (:mod:`analytics.publish`),
+so the policy stage can skip an ONSET that already abated.
+
+Absence is judged against the collector's scrape batches
+(:mod:`analytics.feed`): a collector outage suspends absent conditions
+instead of reporting every VNFC absent at once.
 
 Every worker keeps its own series in memory, so the samples of one VNF must
 all reach the same worker: run one analytics worker per consumer group.
@@ -22,8 +28,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from analytics.detectors import (
     DetectorState,
@@ -34,6 +39,8 @@ from analytics.detectors import (
     step_unseen,
 )
 from analytics.events import evidence_of, violation
+from analytics.feed import ScrapeFeed, ScrapeWindow
+from analytics.publish import ViolationPublisher
 from analytics.readings import Reading, ReadingBuilder, Silence
 from analytics.state import StateKey, StateStore
 from analytics.windows import LatestValues
@@ -41,14 +48,10 @@ from bus.clock import Clock
 from bus.conditions import ConditionSpec
 from bus.contracts import Message, SampleBatch, TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
-from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
+from bus.streams import ConsumerSettings, StreamConsumer, consumer_name, is_transient
 from mano_core.models import VnfInstance
 
 log = logging.getLogger(__name__)
-
-# Redis being unreachable for a while is expected (restarts, failover): the
-# loops retry on the next tick. Any other error is a bug and stops the stage.
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class InventoryReader(Protocol):
@@ -89,10 +92,13 @@ class Analytics:
         self.stale_after_s = stale_after_s
         self._consumer_settings = consumer_settings
         self._latest = LatestValues({cond.kpi for cond in self.conditions})
-        self._publisher = StreamPublisher(redis, keys.stream("violations"), maxlen=maxlen)
+        self._publisher = ViolationPublisher(redis, keys, maxlen=maxlen)
         self._store = StateStore(redis, keys)
         self._open: dict[str, dict[str, DetectorState]] | None = None
         self._watching_since: float | None = None
+        self._feed = ScrapeFeed(stale_after_s)
+        self._has_absent = any(cond.kind == "absent" for cond in self.conditions)
+        self._feed_live: bool | None = None
         self._needs_inventory = any(
             cond.kind == "absent" or cond.scope is not TargetKind.HOST for cond in self.conditions
         )
@@ -108,6 +114,7 @@ class Analytics:
     # --- ingestion -----------------------------------------------------------
     async def ingest(self, batch: SampleBatch) -> int:
         """Take in a batch of samples; returns how many were kept."""
+        self._feed.note(batch)
         kept = 0
         for sample in batch.samples:
             kept += self._latest.add(sample)
@@ -127,7 +134,9 @@ class Analytics:
 
         Publishes the new ONSET/ABATED events to the violations stream and
         returns them. Absence counts from this worker's first evaluation at
-        the earliest, since it cannot know what arrived before it started.
+        the earliest, since it cannot know what arrived before it started,
+        and from the resumption of the scrape feed after a gap; while the
+        feed is down, absence is not evaluated.
         """
         async with self._lock:
             now = self._clock.now() if now is None else now
@@ -138,13 +147,14 @@ class Analytics:
             vnfs = await self._inventory.list() if self._needs_inventory else []
             builder = ReadingBuilder(self._latest, vnfs, now, self.stale_after_s)
             pass_ = _Pass(now)
+            window = self._absence_window(now) if self._has_absent else None
             for cond in self.conditions:
-                self._evaluate(cond, builder, pass_)
+                self._evaluate(cond, builder, pass_, window)
             # Events first: a crash before the state is written re-sends the
             # same events under the same ids (duplicates are harmless
             # downstream); the other order could lose them.
             if pass_.events:
-                await self._publisher.publish_many(pass_.events)
+                await self._publisher.publish(pass_.events)
             await self._store.apply(pass_.changes)
             self._commit(pass_.changes)
             self._prune(now)
@@ -159,8 +169,34 @@ class Analytics:
             )
         return pass_.events
 
-    def _evaluate(self, cond: ConditionSpec, builder: ReadingBuilder, pass_: _Pass) -> None:
-        assert self._open is not None and self._watching_since is not None
+    def _absence_window(self, now: float) -> ScrapeWindow | None:
+        """Where absence is judged at ``now``; None: suspended (no recent scrape batch)."""
+        assert self._watching_since is not None
+        window = self._feed.window(now)
+        live = window is not None
+        if live != self._feed_live:  # logged on change, not on every evaluation
+            if window is not None:
+                log.info("scrape batches arrive: absence counts from %.3f", window.since)
+            elif self._feed.last is None:
+                log.info("no scrape batch yet: absent conditions wait for the first")
+            else:
+                log.warning(
+                    "no scrape batch for %.0fs: absent conditions suspended until batches resume",
+                    now - self._feed.last,
+                )
+            self._feed_live = live
+        if window is None:
+            return None
+        return ScrapeWindow(since=max(window.since, self._watching_since), until=window.until)
+
+    def _evaluate(
+        self,
+        cond: ConditionSpec,
+        builder: ReadingBuilder,
+        pass_: _Pass,
+        window: ScrapeWindow | None,
+    ) -> None:
+        assert self._open is not None
         states = self._open.get(cond.key, {})
         now = pass_.now
         seen: set[str]
@@ -170,8 +206,12 @@ class Analytics:
                 old = states.get(key)
                 pass_.record(cond, key, old, step_threshold(cond, old, reading, now), reading)
             seen = set(readings)
+        elif window is None:
+            # Suspended: with no scrape batch, nobody's silence is known. Open
+            # episodes stay as they are, but those of VNFCs that left end.
+            seen = builder.vnfc_keys(cond)
         else:
-            silences = builder.silences(cond, self._watching_since)
+            silences = builder.silences(cond, window.since, window.until)
             for key, silence in silences.items():
                 old = states.get(key)
                 pass_.record(cond, key, old, step_absent(cond, old, silence, now), silence)
@@ -212,25 +252,29 @@ class Analytics:
             tasks.create_task(self._evaluate_every(stop))
 
     async def _consume(self, consumer: StreamConsumer, stop: asyncio.Event) -> None:
-        ready = False
-        while not stop.is_set():
-            try:
-                if not ready:
-                    await consumer.ensure_group()
-                    ready = True
-                await consumer.run_once()
-            except _TRANSIENT as exc:
-                log.warning("reading samples failed (%s); retrying", exc)
-                await self._pause(stop, self.eval_interval_s)
+        await consumer.serve(stop)
 
     async def _evaluate_every(self, stop: asyncio.Event) -> None:
+        failing = False
         while not stop.is_set():
             try:
                 await self.evaluate()
-            except _TRANSIENT as exc:
-                # Nothing was committed in memory: the next tick recomputes the
-                # same transitions and sends their events then.
-                log.warning("evaluation failed (%s); retrying next tick", exc)
+            except RedisError as exc:
+                # Redis unreachable, loading, full or failing over passes by
+                # itself. Nothing was committed in memory: the next tick
+                # recomputes the same transitions and sends their events then.
+                # Any other error is a bug and stops the stage.
+                if not is_transient(exc):
+                    raise
+                if not failing:  # once per outage, not once per tick
+                    log.warning(
+                        "evaluation failed (%s: %s); retrying every tick", type(exc).__name__, exc
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.warning("evaluation works again")
+                failing = False
             await self._pause(stop, self.eval_interval_s)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:

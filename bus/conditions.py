@@ -35,7 +35,12 @@ class ConditionSpec(msgspec.Struct, frozen=True):
     vnfd: str | None = None
     """Only VNF instances of this VNFD (None: every VNF)."""
     aggregate: Aggregate = "avg"
-    """How per-VNFC values combine for scope ``vnf``."""
+    """How values combine, in every scope. The several series one VNFC (or one
+    object on a host) exposes of the KPI, e.g. one per ``device`` label, combine
+    into its value; for scope ``vnf`` the per-VNFC values then combine across
+    the VNF's VNFCs, and for scope ``host`` the per-object values across the
+    host. Series that differ in their ``host`` label alone are one VNFC that
+    moved (a migration): the newest of them speaks for it."""
     op: Comparison = ">"
     threshold: float | None = None
     """Required for ``threshold`` conditions."""

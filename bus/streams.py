@@ -39,7 +39,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -50,18 +59,33 @@ log = logging.getLogger(__name__)
 FIELD = b"m"
 """The one field of an entry: the encoded message."""
 
-TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
-"""Redis errors that pass by themselves: retry, never give up the worker."""
+TRANSIENT_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    MasterDownError,
+    TryAgainError,
+    ClusterDownError,
+)
+"""Redis errors that pass by themselves (unreachable, loading, full, failing
+over): retry, never give up the worker."""
 
 _PASSING_REPLIES = ("OOM", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING")
-"""Error replies of a Redis that is full or failing over: they pass too."""
+"""The same conditions as reply codes, for a client that raises a plain ResponseError."""
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a Redis error is one to wait out rather than fail on."""
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
-    return isinstance(exc, ResponseError) and str(exc).startswith(_PASSING_REPLIES)
+    if not isinstance(exc, ResponseError):
+        return False
+    # redis-py moves the reply code from the message to status_code for the
+    # classes it knows; look at both.
+    code = str(getattr(exc, "status_code", "") or "")
+    return code.startswith(_PASSING_REPLIES) or str(exc).startswith(_PASSING_REPLIES)
 
 
 class Backoff:
@@ -248,7 +272,9 @@ class StreamConsumer:
             await asyncio.sleep(interval_s)
             try:
                 await self._touch_in_flight()
-            except TRANSIENT_ERRORS as exc:
+            except RedisError as exc:
+                if not is_transient(exc):
+                    raise
                 log.warning(
                     "could not keep %s entries of %s alive; retrying: %s",
                     self.stream_key,

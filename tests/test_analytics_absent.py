@@ -1,32 +1,43 @@
 """Absent conditions: a VNFC of the inventory that stopped sending a KPI.
 
 Silence counts from the VNFC's last sample or its creation, whichever is
-later; a VNFC that leaves the inventory (scale-in) is never reported absent.
+later, and only scrape batches that went without the VNFC prove it: a
+collector outage (no batches at all) reports nobody absent. A VNFC that
+leaves the inventory (scale-in) is never reported absent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bus.contracts import TargetKind, ViolationStatus
+from analytics.service import Analytics
+from bus.contracts import TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
 from mano_core.inventory import Inventory
+from mano_core.models import VnfInstance
 from tests.analytics_support import RPS, T0, analytics, rps_absent, vnf, vnfc, vnfc_batch
 
 ONSET, ABATED = ViolationStatus.ONSET, ViolationStatus.ABATED
 
 
+async def scrape(stage: Analytics, owner: VnfInstance, answering: list[str], at: float) -> None:
+    """One scrape cycle of ``owner`` in which only ``answering`` VNFCs answered."""
+    await stage.ingest(vnfc_batch(owner, RPS, dict.fromkeys(answering, 100.0), at))
+
+
 async def test_a_vnfc_that_never_reported_fires_for_s_after_its_creation(
     redis: Any, keys: Keys
 ) -> None:
-    await Inventory(redis, keys).save(vnf("fw-1", [vnfc("c1", created_at=T0)]))
+    fw = vnf("fw-1", [vnfc("c0", created_at=T0), vnfc("c1", created_at=T0)])
+    await Inventory(redis, keys).save(fw)
     stage = analytics(redis, keys, [rps_absent()])
+    events: dict[int, list[Violation]] = {}
+    for offset in range(0, 61, 5):
+        await scrape(stage, fw, ["c0"], T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
 
-    assert await stage.evaluate(now=T0) == []
-    assert await stage.evaluate(now=T0 + 44) == []
-    (onset,) = await stage.evaluate(now=T0 + 45)
-    assert await stage.evaluate(now=T0 + 60) == []
-
+    assert [offset for offset, got in events.items() if got] == [45]
+    (onset,) = events[45]
     assert onset.status is ONSET
     assert onset.target.kind is TargetKind.VNFC
     assert (onset.target.id, onset.target.vnf, onset.target.vnfd) == ("c1", "fw-1", "fw")
@@ -37,19 +48,18 @@ async def test_a_vnfc_that_never_reported_fires_for_s_after_its_creation(
 async def test_silence_counts_from_the_last_sample_and_abates_when_samples_return(
     redis: Any, keys: Keys
 ) -> None:
-    fw = vnf("fw-1", [vnfc("c1")])
+    fw = vnf("fw-1", [vnfc("c1"), vnfc("c2")])
     await Inventory(redis, keys).save(fw)
     stage = analytics(redis, keys, [rps_absent()])
-    await stage.ingest(vnfc_batch(fw, RPS, {"c1": 120.0}, T0 + 10))
+    events: dict[int, list[Violation]] = {}
+    for offset in range(10, 66, 5):
+        await scrape(stage, fw, ["c1", "c2"] if offset in (10, 60) else ["c2"], T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
 
-    assert await stage.evaluate(now=T0 + 10) == []
-    assert await stage.evaluate(now=T0 + 50) == []
-    (onset,) = await stage.evaluate(now=T0 + 55)
-    await stage.ingest(vnfc_batch(fw, RPS, {"c1": 118.0}, T0 + 60))
-    (abated,) = await stage.evaluate(now=T0 + 60)
-    assert await stage.evaluate(now=T0 + 61) == []
-
-    assert onset.started_at == T0 + 10
+    assert [offset for offset, got in events.items() if got] == [55, 60]
+    (onset,) = events[55]
+    (abated,) = events[60]
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 10)
     assert (abated.status, abated.id) == (ABATED, onset.id)
     assert abated.evidence.description == "vnf_requests_per_second samples returned after 50s"
 
@@ -71,14 +81,17 @@ async def test_scale_in_does_not_report_the_removed_vnfc_absent(redis: Any, keys
 
 async def test_a_silent_vnfc_removed_by_scale_in_abates(redis: Any, keys: Keys) -> None:
     inventory = Inventory(redis, keys)
-    await inventory.save(vnf("fw-1", [vnfc("c1"), vnfc("c2")]))
+    fw = vnf("fw-1", [vnfc("c1"), vnfc("c2")])
+    await inventory.save(fw)
     stage = analytics(redis, keys, [rps_absent()])
-    fw = await inventory.get("fw-1")
-    await stage.evaluate(now=T0)
-    await stage.ingest(vnfc_batch(fw, RPS, {"c1": 100.0}, T0 + 45))
-    (onset,) = await stage.evaluate(now=T0 + 45)  # c2 never reported
+    for offset in range(0, 41, 5):
+        await scrape(stage, fw, ["c1"], T0 + offset)  # c2 never reports
+        assert await stage.evaluate(now=T0 + offset) == []
+    await scrape(stage, fw, ["c1"], T0 + 45)
+    (onset,) = await stage.evaluate(now=T0 + 45)
 
     await inventory.save(vnf("fw-1", [vnfc("c1")]))
+    await scrape(stage, fw, ["c1"], T0 + 50)
     (abated,) = await stage.evaluate(now=T0 + 50)
 
     assert onset.target.id == "c2"
@@ -90,16 +103,89 @@ async def test_a_vnfc_added_by_scale_out_gets_for_s_from_its_creation(
     redis: Any, keys: Keys
 ) -> None:
     inventory = Inventory(redis, keys)
-    fw = vnf("fw-1", [vnfc("c1")])
-    await inventory.save(fw)
+    await inventory.save(vnf("fw-1", [vnfc("c1")]))
     stage = analytics(redis, keys, [rps_absent()])
-    for offset in range(0, 101, 10):
-        await stage.ingest(vnfc_batch(fw, RPS, {"c1": 100.0}, T0 + offset))
-        assert await stage.evaluate(now=T0 + offset) == []
+    events: dict[int, list[Violation]] = {}
+    for offset in range(0, 151, 5):
+        if offset == 100:
+            await inventory.save(vnf("fw-1", [vnfc("c1"), vnfc("c3", created_at=T0 + 100)]))
+        await scrape(stage, await inventory.get("fw-1"), ["c1"], T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
 
-    await inventory.save(vnf("fw-1", [vnfc("c1"), vnfc("c3", created_at=T0 + 100)]))
-    await stage.ingest(vnfc_batch(fw, RPS, {"c1": 100.0}, T0 + 140))
-    assert await stage.evaluate(now=T0 + 140) == []
-    await stage.ingest(vnfc_batch(fw, RPS, {"c1": 100.0}, T0 + 145))
-    (onset,) = await stage.evaluate(now=T0 + 145)
+    assert [offset for offset, got in events.items() if got] == [145]
+    (onset,) = events[145]
     assert (onset.target.id, onset.started_at) == ("c3", T0 + 100)
+
+
+# --- the collector's outages -------------------------------------------------
+FLEET = [f"c{i:02}" for i in range(50)]
+
+
+async def test_a_collector_outage_reports_no_vnfc_absent(redis: Any, keys: Keys) -> None:
+    # The shipped heal policy's numbers: absent for 15s, stale after 15s.
+    fw = vnf("fw-1", [vnfc(c) for c in FLEET])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(for_s=15.0)], stale_after_s=15.0)
+    events = []
+    for offset in range(121):  # evaluated every second
+        at = T0 + offset
+        if offset == 80:
+            # The first cycle after a 20s gap, written as two batches, with
+            # an evaluation between them: the second half is not silent.
+            await scrape(stage, fw, FLEET[:25], at)
+            events += await stage.evaluate(now=at)
+            await scrape(stage, fw, FLEET[25:], at)
+        elif offset % 5 == 0 and not 60 < offset < 80:
+            await scrape(stage, fw, FLEET, at)
+        events += await stage.evaluate(now=at)
+    assert events == []
+
+
+async def test_one_silent_vnfc_fires_while_the_others_keep_reporting(
+    redis: Any, keys: Keys
+) -> None:
+    fw = vnf("fw-1", [vnfc(c) for c in FLEET])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(for_s=15.0)], stale_after_s=15.0)
+    events: dict[int, list[Violation]] = {}
+    for offset in range(61):
+        if offset % 5 == 0:
+            answering = FLEET if offset <= 30 else [c for c in FLEET if c != "c07"]
+            await scrape(stage, fw, answering, T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
+
+    assert [offset for offset, got in events.items() if got] == [45]
+    (onset,) = events[45]
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c07", T0 + 30)
+
+
+async def test_after_an_outage_silence_counts_from_the_resumption(redis: Any, keys: Keys) -> None:
+    fw = vnf("fw-1", [vnfc(c) for c in FLEET])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent()])  # absent for 45s
+    events: dict[int, list[Violation]] = {}
+    for offset in range(0, 451, 5):
+        # Five minutes without batches; c07 does not come back afterwards.
+        if offset <= 60:
+            await scrape(stage, fw, FLEET, T0 + offset)
+        elif offset >= 360:
+            await scrape(stage, fw, [c for c in FLEET if c != "c07"], T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
+
+    assert [offset for offset, got in events.items() if got] == [405]
+    (onset,) = events[405]
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c07", T0 + 360)
+
+
+async def test_an_outage_keeps_a_firing_episode_open_until_the_vnfc_returns(
+    redis: Any, keys: Keys
+) -> None:
+    fw = vnf("fw-1", [vnfc("c1"), vnfc("c2")])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent()])
+    statuses = []
+    for offset in range(0, 301, 5):
+        if offset <= 60 or offset >= 200:  # c1 is silent; no batch at all in between
+            await scrape(stage, fw, ["c2"] if offset < 250 else ["c1", "c2"], T0 + offset)
+        statuses += [(offset, v.status) for v in await stage.evaluate(now=T0 + offset)]
+    assert statuses == [(45, ONSET), (250, ABATED)]

@@ -60,26 +60,33 @@ async def test_a_restart_does_not_flood_absent_alarms(redis: Any, keys: Keys) ->
         assert await first.evaluate(now=T0 + offset) == []
 
     # The new worker has seen no sample yet, though the VNFCs are long past
-    # their for_s since creation: silence counts from when it started.
+    # their for_s since creation: silence counts from the first scrape
+    # batch it sees, and only c0 answers from then on.
     second = analytics(redis, keys, [rps_absent()])
     assert await second.evaluate(now=T0 + 305) == []
-    await second.ingest(batch(fw, RPS, {"c0": 100.0}, T0 + 310))
-    assert await second.evaluate(now=T0 + 340) == []
-    onsets = await second.evaluate(now=T0 + 350)
+    for offset in range(310, 351, 5):
+        await second.ingest(batch(fw, RPS, {"c0": 100.0}, T0 + offset))
+        assert await second.evaluate(now=T0 + offset) == []
+    await second.ingest(batch(fw, RPS, {"c0": 100.0}, T0 + 355))
+    onsets = await second.evaluate(now=T0 + 355)
     assert sorted(v.target.id for v in onsets) == ["c1", "c2", "c3", "c4"]
+    assert {v.started_at for v in onsets} == {T0 + 310}
 
 
 async def test_a_restarted_worker_abates_an_absent_episode_when_samples_return(
     redis: Any, keys: Keys
 ) -> None:
-    fw = vnf("fw-1", [vnfc("c1")])
+    fw = vnf("fw-1", [vnfc("c0"), vnfc("c1")])
     await Inventory(redis, keys).save(fw)
     first = analytics(redis, keys, [rps_absent()])
-    await first.evaluate(now=T0)
+    for offset in range(0, 41, 5):
+        await first.ingest(batch(fw, RPS, {"c0": 100.0}, T0 + offset))
+        assert await first.evaluate(now=T0 + offset) == []
+    await first.ingest(batch(fw, RPS, {"c0": 100.0}, T0 + 45))
     (onset,) = await first.evaluate(now=T0 + 45)
 
     second = analytics(redis, keys, [rps_absent()])
     assert await second.evaluate(now=T0 + 100) == []  # still silent: no second ONSET
-    await second.ingest(batch(fw, RPS, {"c1": 100.0}, T0 + 101))
+    await second.ingest(batch(fw, RPS, {"c0": 100.0, "c1": 100.0}, T0 + 101))
     (abated,) = await second.evaluate(now=T0 + 101)
     assert (abated.status, abated.id) == (ABATED, onset.id)

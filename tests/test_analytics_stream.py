@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from analytics.service import Analytics
@@ -66,3 +67,55 @@ async def test_samples_on_the_stream_raise_an_onset_on_the_violations_stream(
     assert [(m.id, m.status) for _, m in stream if isinstance(m, Violation)] == [
         (onset.id, ViolationStatus.ONSET)
     ]
+
+
+async def eventually(check: Callable[[], Awaitable[object]], timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_a_full_redis_delays_the_onset_but_never_stops_the_stage(
+    redis: Any, keys: Keys
+) -> None:
+    clock = ScaledClock(speed=100)
+    inventory = Inventory(redis, keys)
+    fw = vnf("fw-1", [vnfc("c1", created_at=clock.now())])
+    await inventory.save(fw)
+    stage = Analytics(
+        redis,
+        keys,
+        inventory,
+        clock,
+        [cpu_high(for_s=0.0)],
+        stale_after_s=10_000.0,
+        consumer_settings=ConsumerSettings(block_ms=20),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(stage.run(stop))
+
+    async def violations() -> list[Violation]:
+        found = [m for _, m in await read_all(redis, keys.stream("violations"))]
+        return [m for m in found if isinstance(m, Violation)]
+
+    try:
+        await eventually(lambda: redis.exists(keys.stream("samples")))  # the stage is up
+        # Redis refuses every write ("OOM command not allowed"), as a full
+        # Redis does, while the VNF runs hot: the ONSET cannot be sent.
+        await redis.config_set("maxmemory", "1")
+        await stage.ingest(vnfc_batch(fw, CPU, {"c1": 95.0}, clock.now()))
+        await asyncio.sleep(0.3)  # some thirty evaluations
+        assert not running.done(), "the stage stopped"
+        assert await violations() == []
+    finally:
+        await redis.config_set("maxmemory", "0")
+    try:
+        await eventually(violations)
+    finally:
+        stop.set()
+        await running
+
+    (onset,) = await violations()
+    assert (onset.status, onset.target.id) == (ViolationStatus.ONSET, "fw-1")

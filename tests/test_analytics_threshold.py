@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus.contracts import TargetKind, Violation, ViolationStatus
+from bus.conditions import ConditionSpec
+from bus.contracts import Sample, SampleBatch, TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
 from bus.streams import read_all
 from mano_core.inventory import Inventory
@@ -221,3 +222,121 @@ async def test_vnfc_removed_by_scale_in_while_firing_abates(redis: Any, keys: Ke
     (abated,) = await stage.evaluate(now=T0 + 5)
 
     assert (onset.target.id, abated.status, abated.id) == ("c2", ABATED, onset.id)
+
+
+# --- several series of one KPI on one object ----------------------------------
+IFACE = "vnf_interface_utilisation"
+
+
+def devices(
+    vnf_id: str, vnfc_id: str, values: dict[str, float], ts: float, *, host: str = "h1"
+) -> SampleBatch:
+    """One scrape of a VNFC exposing ``IFACE`` once per network device."""
+    labels = {"vnf": vnf_id, "vnfc": vnfc_id, "vnfd": "fw", "host": host}
+    samples = [
+        Sample(IFACE, {**labels, "device": device}, ts, value) for device, value in values.items()
+    ]
+    return SampleBatch(source="scrape", collected_at=ts, samples=samples)
+
+
+def iface(
+    name: str,
+    aggregate: str,
+    op: str,
+    threshold: float,
+    clear: float,
+    *,
+    scope: TargetKind = TargetKind.VNFC,
+) -> ConditionSpec:
+    """A condition on ``IFACE`` that fires at once (``for_s`` 0)."""
+    return cpu_high(
+        name=name, kpi=IFACE, scope=scope, aggregate=aggregate,
+        op=op, threshold=threshold, clear=clear, for_s=0.0,
+    )  # fmt: skip
+
+
+async def test_the_series_of_one_vnfc_combine_with_the_aggregate(redis: Any, keys: Keys) -> None:
+    fw = vnf("fw-1", [vnfc("c1")])
+    await Inventory(redis, keys).save(fw)
+    busiest = iface("busiest", "max", ">", 80.0, 70.0)
+    idlest = iface("idlest", "min", "<", 10.0, 20.0)
+    average = iface("average", "avg", ">", 40.0, 30.0)
+    stage = analytics(redis, keys, [busiest, idlest, average])
+    await stage.ingest(devices("fw-1", "c1", {"eth0": 95.0, "eth1": 5.0}, T0))
+
+    onsets = {v.condition: v for v in await stage.evaluate(now=T0)}
+
+    assert sorted(onsets) == ["average", "busiest", "idlest"]
+    assert [onsets[name].evidence.value for name in ("busiest", "idlest", "average")] == [
+        95.0,
+        5.0,
+        50.0,
+    ]
+    assert onsets["busiest"].evidence.values == {"device=eth0": 95.0, "device=eth1": 5.0}
+    assert onsets["busiest"].evidence.description == (
+        "max(vnf_interface_utilisation) 95 > 80 for 0s"
+    )
+
+
+async def test_a_vnf_combines_each_vnfc_then_its_vnfcs(redis: Any, keys: Keys) -> None:
+    fw = vnf("fw-1", [vnfc("c1"), vnfc("c2")])
+    await Inventory(redis, keys).save(fw)
+    busiest = iface("busiest", "max", ">", 80.0, 70.0, scope=TargetKind.VNF)
+    average = iface("average", "avg", ">", 30.0, 20.0, scope=TargetKind.VNF)
+    stage = analytics(redis, keys, [busiest, average])
+    await stage.ingest(devices("fw-1", "c1", {"eth0": 95.0, "eth1": 5.0}, T0))
+    await stage.ingest(devices("fw-1", "c2", {"eth0": 10.0, "eth1": 20.0}, T0))
+
+    onsets = {v.condition: v for v in await stage.evaluate(now=T0)}
+
+    assert (onsets["busiest"].evidence.value, onsets["busiest"].evidence.values) == (
+        95.0,
+        {"c1": 95.0, "c2": 20.0},
+    )
+    # Every VNFC weighs alike: (avg(95, 5) + avg(10, 20)) / 2.
+    assert onsets["average"].evidence.value == 32.5
+
+
+async def test_series_that_differ_in_host_alone_are_one_vnfc_that_moved(
+    redis: Any, keys: Keys
+) -> None:
+    fw = vnf("fw-1", [vnfc("c1", host="h2")])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [iface("busiest", "max", ">", 25.0, 15.0)])
+    # eth0 on h1 is from before the migration to h2: the newer one speaks.
+    await stage.ingest(devices("fw-1", "c1", {"eth0": 95.0}, T0 - 5, host="h1"))
+    await stage.ingest(devices("fw-1", "c1", {"eth0": 20.0, "eth1": 30.0}, T0, host="h2"))
+
+    (onset,) = await stage.evaluate(now=T0)
+
+    assert onset.evidence.value == 30.0
+    assert onset.evidence.values == {"device=eth0": 20.0, "device=eth1": 30.0}
+
+
+async def test_the_series_of_one_host_combine_with_the_aggregate(redis: Any, keys: Keys) -> None:
+    nic = "vim_host_nic_utilisation"
+
+    def host_nic(
+        name: str, aggregate: str, op: str, threshold: float, clear: float
+    ) -> ConditionSpec:
+        return cpu_high(
+            policy="evacuate", name=name, kpi=nic, scope=TargetKind.HOST, vnfd=None,
+            aggregate=aggregate, op=op, threshold=threshold, clear=clear, for_s=0.0,
+        )  # fmt: skip
+
+    stage = analytics(
+        redis,
+        keys,
+        [host_nic("busiest", "max", ">", 90.0, 80.0), host_nic("idlest", "min", "<", 10.0, 20.0)],
+    )
+    samples = [
+        Sample(nic, {"host": "h1", "device": device}, T0, value)
+        for device, value in {"eth0": 95.0, "eth1": 5.0}.items()
+    ]
+    await stage.ingest(SampleBatch(source="vim", collected_at=T0, samples=samples))
+
+    onsets = {v.condition: v for v in await stage.evaluate(now=T0)}
+
+    assert sorted(onsets) == ["busiest", "idlest"]
+    assert (onsets["busiest"].evidence.value, onsets["idlest"].evidence.value) == (95.0, 5.0)
+    assert onsets["busiest"].evidence.values == {"h1": 95.0}

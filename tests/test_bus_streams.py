@@ -264,3 +264,23 @@ async def test_a_worker_rides_out_a_redis_restart_that_loses_its_group(keys: Key
         await asyncio.wait_for(task, 10)
         await client.aclose()
         server.stop()
+
+
+def test_passing_redis_conditions_are_told_from_real_errors() -> None:
+    from redis.exceptions import (
+        ConnectionError as RedisConnectionError,
+    )
+    from redis.exceptions import (
+        OutOfMemoryError,
+        ReadOnlyError,
+        ResponseError,
+    )
+
+    from bus.streams import is_transient
+
+    assert is_transient(RedisConnectionError("Connection refused"))
+    assert is_transient(OutOfMemoryError("command not allowed when used memory > 'maxmemory'"))
+    assert is_transient(ReadOnlyError("You can't write against a read only replica."))
+    assert is_transient(ResponseError("LOADING Redis is loading the dataset in memory"))
+    assert not is_transient(ResponseError("WRONGTYPE Operation against a key"))
+    assert not is_transient(ValueError("not redis at all"))
