@@ -32,6 +32,20 @@ PROCESSING by the dead worker is marked FAILED_TEMP ("interrupted") and
 retried, which the VNFM makes converge. The idempotency record keeps the
 published result, so a redelivery returns it and publishes nothing new.
 
+Stale decisions: after a backlog (the actuator down for a while) a decision
+may answer a condition long over, e.g. a reboot of a VNFC that recovered.
+So a decision decided more than ``max_decision_age_s`` ago (clock time) when
+its operation is about to start is not run: it ends FAILED ("expired").
+It is checked under the lease, as late as possible, because waiting for the
+VNF's earlier operations ages it too. An operation already started for it
+(taken over from a stopped worker) is finished whatever its age: leaving it
+half done would be worse.
+
+Redis trouble: the consumer loops ride it out (:meth:`StreamConsumer.serve`),
+and so does a wait for a VNF's lease (:meth:`bus.lease.Lease.acquire`). A
+decision whose handling a Redis error broke stays pending and is retried;
+its operation id makes the retry resume, not repeat, its operation.
+
 Retries: a FAILED_TEMP operation is retried after its ``retry_after`` (clock
 time, counted from when it failed, so a restart does not shorten it) while
 it has failed fewer than ``max_attempts`` times; then it is failed (FAILED).
@@ -62,10 +76,12 @@ log = logging.getLogger(__name__)
 class Actuator:
     """Executes approved decisions, one operation at a time per VNF.
 
-    ``lease_ttl_s`` and ``lease_poll_s`` are clock seconds. Keep the lease TTL
-    longer than the VNFM's ``timeout_s``: the lease is renewed every third of
-    its TTL anyway, but a wide TTL rides out missed renewals (a Redis blip),
-    and it is how long a VNF waits after its worker died.
+    ``lease_ttl_s``, ``lease_poll_s`` and ``max_decision_age_s`` are clock
+    seconds. Keep the lease TTL longer than the VNFM's ``timeout_s``: the
+    lease is renewed every third of its TTL anyway, but a wide TTL rides out
+    missed renewals (a Redis blip), and it is how long a VNF waits after its
+    worker died. A decision older than ``max_decision_age_s`` when it is about
+    to start is not run (``math.inf``: no limit).
     """
 
     def __init__(
@@ -83,6 +99,7 @@ class Actuator:
         lease_poll_s: float = 1.0,
         settings: ConsumerSettings | None = None,
         results_maxlen: int = 100_000,
+        max_decision_age_s: float = 300.0,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -90,6 +107,8 @@ class Actuator:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if lease_ttl_s <= 0:
             raise ValueError(f"lease_ttl_s must be positive, got {lease_ttl_s}")
+        if not max_decision_age_s > 0:
+            raise ValueError(f"max_decision_age_s must be positive, got {max_decision_age_s}")
         self._redis = redis
         self._keys = keys
         self._vnfm = vnfm
@@ -99,6 +118,7 @@ class Actuator:
         self.lease_ttl_s = lease_ttl_s
         self.lease_poll_s = lease_poll_s
         self.max_attempts = max_attempts
+        self.max_decision_age_s = max_decision_age_s
         self.concurrency = concurrency
         self.consumer_name = consumer or consumer_name("actuator")
         # One entry per read: an entry read but not yet handled would not be
@@ -120,7 +140,8 @@ class Actuator:
     # --- the consumer loop -------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume decisions until ``stop`` is set; decisions in flight are finished first."""
-        await self.consumer.ensure_group()
+        # No ensure_group() here: serve() creates the group, retrying while
+        # Redis is unreachable, where a call here would end the role.
         # Kept alive until the loops have finished their last decisions, not just until stop.
         async with self.consumer.keepalive():
             loops = [asyncio.create_task(self._loop(stop)) for _ in range(self.concurrency)]
@@ -133,8 +154,7 @@ class Actuator:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self.consumer.run_once()
+        await self.consumer.serve(stop)
 
     async def _handle(self, message: Message) -> None:
         if not isinstance(message, Decision):
@@ -167,7 +187,8 @@ class Actuator:
         if record.result is not None:
             return record.result
         if decision.action is Action.NOTIFY:
-            notified = result_without_op(decision, vnf, record.op_id, self._now())
+            expired = self._expired(decision)
+            notified = result_without_op(decision, vnf, record.op_id, self._now(), error=expired)
             return await self._publish(record, notified)
         if not vnf:
             error = f"decision targets {decision.target.key()}, which names no VNF instance"
@@ -191,11 +212,36 @@ class Actuator:
         done = await self._records.get(decision.id)
         if done is not None and done.result is not None:
             return done.result
-        result = await self._run_to_end(decision, record.vnf, record.op_id)
+        op = await self._ops.find(record.vnf, record.op_id)
+        expired = None if op is not None else self._expired(decision)
+        if expired is not None:
+            result = result_without_op(
+                decision, record.vnf, record.op_id, self._now(), error=expired
+            )
+        else:
+            result = await self._run_to_end(decision, record.vnf, record.op_id, op)
         return await self._publish(record, result)
 
-    async def _run_to_end(self, decision: Decision, vnf: str, op_id: str) -> OpResult:
-        op = await self._ops.find(vnf, op_id)
+    def _expired(self, decision: Decision) -> str | None:
+        """Why ``decision`` is too old to start now; None while it is not."""
+        age_s = self._now() - decision.decided_at
+        if age_s <= self.max_decision_age_s:
+            return None
+        log.warning(
+            "decision %s was decided %.0f s ago; not run (a backlog?) [request %s]",
+            decision.id,
+            age_s,
+            decision.request_id,
+        )
+        return (
+            f"expired: decided {age_s:.0f} s ago, "
+            f"older than the {self.max_decision_age_s:g} s limit"
+        )
+
+    async def _run_to_end(
+        self, decision: Decision, vnf: str, op_id: str, op: LcmOpOcc | None
+    ) -> OpResult:
+        """Start or resume the decision's operation ``op`` (None: not started yet) to its end."""
         while op is None or not op.state.final:
             if op is not None:
                 if op.state is not OpState.FAILED_TEMP:

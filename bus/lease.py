@@ -11,6 +11,11 @@ If renewal finds the lease gone or taken, :meth:`Lease.hold` cancels the
 work running under it and raises :class:`LeaseLost`: someone else may now
 hold it, and continuing would break "one at a time".
 
+Redis trouble does not end a wait for a lease: :meth:`Lease.acquire` waits
+out transient errors (:func:`bus.streams.is_transient`) and keeps waiting
+through a Redis restart or failover. Renewal skips a failed try (the TTL
+leaves two more), and a failed release leaves the lease to expire.
+
 Used for the actuator's per-VNF lease (one operation at a time per VNF) and
 for roles that run active/standby (one collector, one analytics worker).
 """
@@ -27,6 +32,7 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 
 from bus.clock import Clock
+from bus.streams import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,11 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+_OUTAGE_FIRST_S = 0.1
+_OUTAGE_CAP_S = 5.0
+"""Wall seconds between tries to take a lease while Redis is unreachable: doubling, capped."""
 
 
 class LeaseLost(RuntimeError):
@@ -94,9 +105,38 @@ class Lease:
         return bool(await self._redis.set(self.key, self.token, nx=True, px=self._ttl_ms))
 
     async def acquire(self) -> None:
-        """Wait until the lease is free (held by nobody, or expired), then take it."""
-        while not await self.try_acquire():
+        """Wait until the lease is free (held by nobody, or expired), then take it.
+
+        Transient Redis errors are waited out (a capped back-off in wall
+        time) and the wait goes on; any other error propagates.
+        """
+        failures = 0
+        while True:
+            try:
+                if await self._take(unsure=failures > 0):
+                    if failures:
+                        log.warning("took the lease on %s after Redis trouble", self.name)
+                    return
+            except RedisError as exc:
+                if not is_transient(exc):
+                    raise
+                if failures == 0:  # once per outage, not once per try
+                    log.warning(
+                        "cannot reach Redis for the lease on %s (%s); retrying", self.name, exc
+                    )
+                failures += 1
+                await asyncio.sleep(min(_OUTAGE_CAP_S, _OUTAGE_FIRST_S * 2 ** (failures - 1)))
+                continue
+            failures = 0
             await self._clock.sleep(self.poll_s)
+
+    async def _take(self, *, unsure: bool) -> bool:
+        if await self.try_acquire():
+            return True
+        # After an error the lost reply may have been our own SET succeeding:
+        # then the key holds our token, and waiting for it to expire would
+        # hold the lease up for a whole TTL.
+        return unsure and await self.holder() == self.token
 
     async def renew(self) -> bool:
         """Extend the TTL; False when the lease is no longer this worker's."""

@@ -5,6 +5,8 @@ share the work. For each ONSET it finds the violation's policy, resolves
 what to act on (:mod:`policy.targets`), checks the guards
 (:mod:`policy.guards`) and publishes the decisions, approved and denied, to
 ``decisions``. ABATED events need no action: a policy acts once per episode.
+An ONSET handled after its violation already abated (read from a backlog) is
+denied by the ``active`` guard, so a condition that cleared is not acted on.
 
 A decision's id is derived from the violation id, the action and the
 target, so a violation delivered twice yields the same decision ids and the
@@ -33,7 +35,7 @@ from bus.keys import Keys
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
-from policy.guards import Cooldowns
+from policy.guards import Cooldowns, active_guard
 from policy.schema import KpiPolicy
 from policy.targets import Plan, TargetResolver
 
@@ -48,7 +50,10 @@ def decision_id(violation_id: str, action: Action, target: Target) -> str:
 
 
 class PolicyEngine:
-    """Decides what to do about violations, per the loaded KPI policies."""
+    """Decides what to do about violations, per the loaded KPI policies.
+
+    The decisions stream is trimmed to about ``maxlen`` entries on every write.
+    """
 
     def __init__(  # noqa: PLR0917 -- the positional collaborators are the documented API
         self,
@@ -62,6 +67,7 @@ class PolicyEngine:
         group: str = "policy",
         consumer: str | None = None,
         settings: ConsumerSettings | None = None,
+        maxlen: int = 100_000,
     ) -> None:
         self._policies: dict[str, KpiPolicy] = {}
         for policy in policies:
@@ -70,8 +76,10 @@ class PolicyEngine:
             self._policies[policy.name] = policy
         self._clock = clock
         self._resolver = TargetResolver(inventory, catalogue)
+        self._redis = redis
+        self._keys = keys
         self._cooldowns = Cooldowns(redis, keys)
-        self._publisher = StreamPublisher(redis, keys.stream("decisions"))
+        self._publisher = StreamPublisher(redis, keys.stream("decisions"), maxlen=maxlen)
         self.consumer = StreamConsumer(
             redis,
             keys.stream("violations"),
@@ -99,7 +107,8 @@ class PolicyEngine:
     async def handle(self, violation: Violation) -> list[Decision]:
         """Decide about one violation, publish the decisions and return them.
 
-        ABATED and violations of unknown policies yield no decision.
+        ABATED and violations of unknown policies yield no decision; an
+        ONSET of a violation that already abated yields denied ones.
         """
         if violation.status is not ViolationStatus.ONSET:
             return []
@@ -112,8 +121,9 @@ class PolicyEngine:
                 violation.request_id,
             )
             return []
+        active = await active_guard(self._redis, self._keys, violation.id)
         plans = await self._resolver.plans(policy, violation)
-        decisions = [await self._decide(policy, violation, plan) for plan in plans]
+        decisions = [await self._decide(policy, violation, plan, active) for plan in plans]
         await self._publisher.publish_many(decisions)
         for decision in decisions:
             log.info(
@@ -127,11 +137,13 @@ class PolicyEngine:
             )
         return decisions
 
-    async def _decide(self, policy: KpiPolicy, violation: Violation, plan: Plan) -> Decision:
+    async def _decide(
+        self, policy: KpiPolicy, violation: Violation, plan: Plan, active: GuardResult
+    ) -> Decision:
         action = Action(policy.spec.action.type)
         did = decision_id(violation.id, action, plan.target)
         now = self._clock.now()
-        guards = list(plan.guards)
+        guards = [active, *plan.guards]
         if plan.resolved:
             cooldown_s = policy.spec.guards.cooldown
             target = plan.target.key()

@@ -2,6 +2,11 @@
 
 - ``target``: the violation's target still exists and belongs to the policy's
   VNFD (otherwise there is nothing to do).
+- ``active``: the violation has not abated meanwhile. The analytics stage
+  records each violation's latest status at ``keys.violation_state(id)``; an
+  ONSET read after a backlog (a policy worker that was down) may describe a
+  condition that cleared minutes ago, and acting on it would scale or heal
+  for nothing. No record (older analytics, or expired) passes.
 - ``max_instances`` / ``min_instances``: a scale step stays within the VDU's
   instance bounds and the aspect's scale levels (0..max_scale_level), as the
   VNFM would enforce them; denying here records why instead of failing later.
@@ -14,13 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus.contracts import GuardResult
+from bus.contracts import GuardResult, ViolationStatus
 from bus.keys import Keys
 from bus.units import format_duration
 from mano_core.models import VnfInstance
 from mano_core.vnfd import ScalingAspect, Vnfd
 
 TARGET = "target"
+ACTIVE = "active"
 COOLDOWN = "cooldown"
 MAX_INSTANCES = "max_instances"
 MIN_INSTANCES = "min_instances"
@@ -91,6 +97,18 @@ class Cooldowns:
         if at is None:
             return GuardResult(COOLDOWN, True, "no earlier approved decision")
         return _verdict(float(at), _text(holder), decision_id, cooldown_s, now)
+
+
+async def active_guard(redis: Any, keys: Keys, violation_id: str) -> GuardResult:
+    """Whether the violation is still active, per the status the analytics stage recorded."""
+    status = _text(await redis.get(keys.violation_state(violation_id)))
+    if status == ViolationStatus.ABATED:
+        return GuardResult(ACTIVE, False, "the violation already abated")
+    if status == ViolationStatus.ONSET:
+        return GuardResult(ACTIVE, True, "the violation is still active")
+    if not status:
+        return GuardResult(ACTIVE, True, "no recorded status; taken as active")
+    return GuardResult(ACTIVE, True, f"unknown recorded status {status!r}; taken as active")
 
 
 def _verdict(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from actuator.service import Actuator
 from bus.clock import ScaledClock
 from bus.contracts import Action, Decision, OpResult, Target, TargetKind
 from bus.keys import Keys
+from bus.redis import connect
 from bus.streams import ConsumerSettings, read_all
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
@@ -20,6 +22,7 @@ from mano_core.models import LcmOperation, LcmOpOcc, VnfInstance
 from mano_core.vim.simulated import SimHost, SimulatedVim
 from mano_core.vnfd import parse_vnfd
 from mano_core.vnfm import Vnfm
+from tests.redis_server import RedisServer
 
 SPEED = 200.0
 VNFM_TIMEOUT_S = 100.0
@@ -61,6 +64,8 @@ class World:
     def actuator(self, **options: Any) -> Actuator:
         options.setdefault("lease_ttl_s", LEASE_TTL_S)
         options.setdefault("settings", FAST)
+        # decision() dates decisions at 0.0 unless told: no age limit unless a test sets one.
+        options.setdefault("max_decision_age_s", math.inf)
         return Actuator(self.redis, self.keys, self.vnfm, self.clock, **options)
 
     async def actions(self, vnf_id: str) -> list[LcmOpOcc]:
@@ -99,6 +104,7 @@ def decision(
     target: Target,
     *,
     approved: bool = True,
+    decided_at: float = 0.0,
     **parameters: Any,
 ) -> Decision:
     return Decision(
@@ -111,7 +117,7 @@ def decision(
         guards=[],
         approved=approved,
         reason="test",
-        decided_at=0.0,
+        decided_at=decided_at,
         request_id=f"r-{decision_id}",
     )
 
@@ -142,3 +148,31 @@ async def until(check: Callable[[], Awaitable[bool]], wall_s: float = 5.0) -> No
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+class RestartableRedis:
+    """A private redis-server that a test stops and starts again, empty, on the same port."""
+
+    def __init__(self) -> None:
+        self.server: RedisServer | None = RedisServer()
+        self.port = self.server.port
+        self.client = connect(self.server.url)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def start(self) -> None:
+        if self.server is None:
+            self.server = RedisServer(port=self.port)
+
+
+@contextlib.asynccontextmanager
+async def restartable_redis() -> AsyncIterator[RestartableRedis]:
+    redis = RestartableRedis()
+    try:
+        yield redis
+    finally:
+        await redis.client.aclose()
+        redis.stop()

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from typing import Any
 
 from actuator.idempotency import op_id_for
 from actuator.lease import VnfLease
+from actuator.service import Actuator
 from bus.contracts import Action, OpState, Target, TargetKind
 from bus.keys import Keys
 from bus.streams import StreamPublisher
+from mano_core.catalogue import Catalogue
+from mano_core.vnfd import parse_vnfd
 from tests.actuator_support import (
     FAST,
+    LB,
     LEASE_TTL_S,
     World,
     decision,
     make_world,
+    restartable_redis,
     running,
     until,
     vnf_target,
@@ -307,6 +313,122 @@ async def test_a_decision_under_way_is_not_taken_over_by_another_worker(
 
     assert a.consumer.handled + b.consumer.handled == 1, "the entry was delivered twice"
     assert [r.state for r in await world.results()] == [OpState.COMPLETED]
+
+
+async def test_decisions_older_than_five_minutes_are_not_run_and_fail_expired(
+    redis: Any, keys: Keys
+) -> None:
+    # A backlog: the actuator was down while these were decided.
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    now = world.clock.now()
+    await StreamPublisher(redis, keys.stream("decisions")).publish_many(
+        [
+            decision("stale", Action.SCALE_OUT, vnf_target(vnf), decided_at=now - 400, **SCALE),
+            decision("stale-note", Action.NOTIFY, vnf_target(vnf), decided_at=now - 400),
+            decision("fresh", Action.SCALE_OUT, vnf_target(vnf), decided_at=now, **SCALE),
+        ]
+    )
+    # The default limit, 300 s, as the platform runs it.
+    actuator = Actuator(
+        redis, keys, world.vnfm, world.clock, lease_ttl_s=LEASE_TTL_S, settings=FAST
+    )
+
+    async with running(actuator):
+        await until(lambda: has_results(world, 3))
+        await until(lambda: no_pending(world))
+
+    results = {r.decision_id: r for r in await world.results()}
+    for stale in (results["stale"], results["stale-note"]):
+        assert stale.state is OpState.FAILED
+        expired = re.fullmatch(
+            r"expired: decided (\d+) s ago, older than the 300 s limit", stale.error or ""
+        )
+        assert expired is not None and int(expired[1]) >= 400, stale.error
+    assert results["fresh"].state is OpState.COMPLETED
+    [op] = await world.actions(vnf.id)
+    assert op.decision_id == "fresh", "the stale decision ran an operation"
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
+
+
+async def test_a_decision_that_grows_too_old_waiting_for_its_vnf_is_not_run(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    # Another worker holds the VNF for a whole lease TTL (120 s).
+    busy = VnfLease(redis, keys, world.clock, vnf.id, ttl_s=LEASE_TTL_S, holder="other-worker")
+    assert await busy.try_acquire()
+    fresh = decision("d1", Action.SCALE_OUT, vnf_target(vnf), decided_at=world.clock.now(), **SCALE)
+
+    result = await world.actuator(max_decision_age_s=60.0).execute(fresh)
+
+    assert result is not None and result.state is OpState.FAILED
+    assert result.error is not None and result.error.endswith("older than the 60 s limit")
+    assert await world.actions(vnf.id) == []
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs)
+    assert [r.decision_id for r in await world.results()] == ["d1"]
+
+
+async def test_an_operation_already_under_way_is_finished_however_old_its_decision(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    d1 = decision("d1", Action.SCALE_OUT, vnf_target(vnf), decided_at=world.clock.now(), **SCALE)
+    await StreamPublisher(redis, keys.stream("decisions")).publish(d1)
+    quick = dataclasses.replace(FAST, claim_idle_ms=200)
+
+    # The first worker starts the operation and stops half way.
+    first = asyncio.create_task(
+        world.actuator(consumer="first", settings=quick).run(asyncio.Event())
+    )
+
+    async def under_way() -> bool:
+        op = await world.ops.find(vnf.id, op_id_for("d1"))
+        return op is not None and op.state is OpState.PROCESSING
+
+    await until(under_way)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+    # The decision is older than the limit by the time another worker takes it over.
+    late = world.actuator(consumer="second", settings=quick, max_decision_age_s=1.0)
+    async with running(late):
+        await until(lambda: has_results(world, 1))
+
+    [result] = await world.results()
+    assert result.state is OpState.COMPLETED, result.error
+    assert result.finished_at is not None and result.finished_at - d1.decided_at > 1.0
+    assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
+    assert len(world.vim.servers()) == len(vnf.vnfcs) + 1, "a server was leaked or doubled"
+
+
+async def test_an_actuator_started_while_redis_is_down_waits_for_it_then_works(
+    keys: Keys,
+) -> None:
+    async with restartable_redis() as redis:
+        world = await make_world(redis.client, keys)
+        redis.stop()
+        stop = asyncio.Event()
+        task = asyncio.create_task(world.actuator().run(stop))
+        try:
+            await asyncio.sleep(0.5)
+            assert not task.done(), "the actuator ended while Redis was down"
+
+            redis.start()  # back, and empty: onboard the VNFD again
+            await Catalogue(redis.client, keys).onboard(parse_vnfd(LB))
+            vnf = await world.vnf("lb-1")
+            await StreamPublisher(redis.client, keys.stream("decisions")).publish(
+                decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
+            )
+            await until(lambda: has_results(world, 1))
+            [result] = await world.results()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+    assert result.state is OpState.COMPLETED, result.error
 
 
 async def has_results(world: World, count: int) -> bool:

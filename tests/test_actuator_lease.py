@@ -10,6 +10,7 @@ import pytest
 from actuator.lease import LeaseLost, VnfLease
 from bus.clock import ScaledClock
 from bus.keys import Keys
+from tests.actuator_support import restartable_redis
 
 TTL_S = 60.0
 """Clock seconds: 0.3 s of wall time at speed 200."""
@@ -80,3 +81,27 @@ async def test_a_waiting_worker_takes_the_lease_once_the_holder_releases_it(
 
     await asyncio.wait_for(waiting, 2)
     assert await b.holder() == b.token
+
+
+async def test_a_worker_waiting_for_a_lease_waits_through_a_redis_restart(keys: Keys) -> None:
+    async with restartable_redis() as redis:
+        clock = ScaledClock(speed=200)
+        # A long TTL (3 s of wall time): only the restart frees the lease in this test.
+        a, b = (
+            VnfLease(redis.client, keys, clock, "vnf-1", ttl_s=600.0, holder=name)
+            for name in ("a", "b")
+        )
+        assert await a.try_acquire()
+        waiting = asyncio.create_task(b.acquire())
+        try:
+            await clock.sleep(5.0)
+            redis.stop()
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the wait for the lease ended while Redis was down"
+
+            redis.start()  # back, and empty: the lease is free
+            await asyncio.wait_for(waiting, 5)
+            assert await b.holder() == b.token
+        finally:
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)

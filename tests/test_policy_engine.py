@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from bus.contracts import (
     Action,
     Decision,
     Evidence,
+    GuardResult,
     Target,
     TargetKind,
     Violation,
@@ -28,6 +30,7 @@ from mano_core.vnfd import load_vnfd
 from policy.engine import PolicyEngine
 from policy.loader import load_policies
 from policy.schema import KpiPolicy
+from tests.actuator_support import restartable_redis, until
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "assure" / "defaults"
 START = 1_700_000_000.0
@@ -104,11 +107,11 @@ def shipped_policies() -> list[KpiPolicy]:
     return result.policies
 
 
-async def world_with(redis: Any, keys: Keys, policies: list[KpiPolicy]) -> World:
+async def world_with(redis: Any, keys: Keys, policies: list[KpiPolicy], **options: Any) -> World:
     inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
     await catalogue.onboard(load_vnfd(DEFAULTS / "vnfds" / "vfw.yaml"))
     clock = ScaledClock(speed=100, start=START)
-    engine = PolicyEngine(redis, keys, inventory, catalogue, clock, policies)
+    engine = PolicyEngine(redis, keys, inventory, catalogue, clock, policies, **options)
     return World(redis, keys, inventory, clock, engine)
 
 
@@ -131,7 +134,11 @@ async def test_an_onset_yields_an_approved_decision_and_publishes_it(world: Worl
         "vfw-scale-out",
         "req-v-1",
     )
-    assert {g.guard: g.passed for g in decision.guards} == {"max_instances": True, "cooldown": True}
+    assert {g.guard: g.passed for g in decision.guards} == {
+        "active": True,
+        "max_instances": True,
+        "cooldown": True,
+    }
     assert await world.published() == [decision]
 
 
@@ -242,7 +249,7 @@ async def test_migrate_on_a_host_without_vnfcs_of_the_vnfd_is_nothing_to_do(
 
     assert not decision.approved
     assert decision.target == Target(TargetKind.HOST, "h9")
-    [guard] = decision.guards
+    [guard] = [g for g in decision.guards if not g.passed]
     assert (guard.guard, guard.passed) == ("target", False)
     assert "nothing to do" in guard.detail
     assert await world.published() == [decision]
@@ -296,6 +303,53 @@ async def test_abated_yields_no_decision(world: World) -> None:
     assert await world.published() == []
 
 
+async def test_an_onset_whose_violation_already_abated_is_denied(world: World) -> None:
+    # A backlog: the ONSET is read after the analytics stage saw the condition clear.
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    await world.redis.set(world.keys.violation_state("v-1"), b"ABATED", ex=86_400)
+
+    [decision] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-1"))
+
+    assert not decision.approved
+    assert GuardResult("active", False, "the violation already abated") in decision.guards
+    assert "denied by active" in decision.reason
+    assert await world.published() == [decision]
+    # The denial started no cooldown: a new episode on the same VNF is acted on.
+    [next_one] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-2"))
+    assert next_one.approved
+
+
+@pytest.mark.parametrize("recorded", [b"ONSET", None])
+async def test_an_onset_still_active_or_with_no_recorded_status_is_approved(
+    world: World, recorded: bytes | None
+) -> None:
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    if recorded is not None:
+        await world.redis.set(world.keys.violation_state("v-1"), recorded, ex=86_400)
+
+    [decision] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-1"))
+
+    assert decision.approved
+    [active] = [g for g in decision.guards if g.guard == "active"]
+    assert active.passed
+
+
+async def test_the_decisions_stream_is_trimmed_to_maxlen(redis: Any, keys: Keys) -> None:
+    [policy] = [p for p in shipped_policies() if p.name == "vfw-migrate"]
+    world = await world_with(redis, keys, [policy], maxlen=100)
+    # Every violation on h1 yields one migrate decision per VNFC there: 300 each.
+    await world.add_vnf("fw1", [(f"c{i}", "h1") for i in range(300)])
+
+    for n in range(3):
+        decisions = await world.engine.handle(
+            world.onset("vfw-migrate", Target(TargetKind.HOST, "h1"), f"v-{n}")
+        )
+        assert len(decisions) == 300
+
+    # Approximate trimming removes whole macro-nodes (100 entries), so allow their slack.
+    assert 100 <= await redis.xlen(keys.stream("decisions")) <= 300
+
+
 async def test_the_engine_consumes_the_violations_stream(redis: Any, keys: Keys) -> None:
     inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
     await catalogue.onboard(load_vnfd(DEFAULTS / "vnfds" / "vfw.yaml"))
@@ -320,3 +374,42 @@ async def test_the_engine_consumes_the_violations_stream(redis: Any, keys: Keys)
     [decision] = await world.published()
     assert decision.approved and decision.violation_id == violation.id
     assert (await redis.xpending(keys.stream("violations"), "policy"))["pending"] == 0
+
+
+async def test_an_engine_started_while_redis_is_down_waits_for_it_then_works(keys: Keys) -> None:
+    async with restartable_redis() as redis:
+        inventory, catalogue = Inventory(redis.client, keys), Catalogue(redis.client, keys)
+        clock = ScaledClock(speed=100, start=START)
+        engine = PolicyEngine(
+            redis.client,
+            keys,
+            inventory,
+            catalogue,
+            clock,
+            shipped_policies(),
+            settings=ConsumerSettings(block_ms=50),
+        )
+        world = World(redis.client, keys, inventory, clock, engine)
+        redis.stop()
+        stop = asyncio.Event()
+        task = asyncio.create_task(engine.run(stop))
+        try:
+            await asyncio.sleep(0.5)
+            assert not task.done(), "the policy engine ended while Redis was down"
+
+            redis.start()
+            await catalogue.onboard(load_vnfd(DEFAULTS / "vnfds" / "vfw.yaml"))
+            await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+            violation = world.onset("vfw-scale-out", vnf_target("fw1"))
+            await StreamPublisher(redis.client, keys.stream("violations")).publish(violation)
+
+            async def decided() -> bool:
+                return len(await world.published()) == 1
+
+            await until(decided)
+            [decision] = await world.published()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+    assert decision.approved and decision.violation_id == violation.id
