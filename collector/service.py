@@ -1,11 +1,15 @@
-"""The collector service: scheduled collection cycles, one batch per source per cycle.
+"""The collector service: scheduled collection cycles, written to the bus in bounded batches.
 
 Two apscheduler interval jobs run on the event loop: the scrape cycle
 (every VNFC exporter the inventory knows, concurrently) and the VIM cycle
 (infrastructure telemetry). Each cycle reads a fresh inventory snapshot and
-writes ONE :class:`~bus.contracts.SampleBatch` entry to the samples stream,
-however many samples it holds. Jobs never overlap (``max_instances=1``) and
-a late one runs once, not once per missed interval (``coalesce``).
+writes its samples to the samples stream as :class:`~bus.contracts.SampleBatch`
+entries of at most ``max_batch_samples`` samples each (many samples per
+entry, never one entry per sample), all in one pipelined round trip. The
+bound is what makes the stream's ``maxlen`` (counted in entries) a bound on
+Redis memory: a cycle of 100 targets x 1500 series is 76 entries of at most
+2000 samples, not one entry of 15-25 MB. Jobs never overlap (``max_instances=1``)
+and a late one runs once, not once per missed interval (``coalesce``).
 
 A cycle that fails as a whole (Redis unreachable) raises into apscheduler,
 which logs it; the next interval is the retry. Per-target failures never
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,8 +44,15 @@ SCRAPE_SOURCE = "scrape"
 VIM_SOURCE = "vim"
 
 DEFAULT_MAXLEN = 2_000
-"""Samples-stream length bound, in batches (not samples): at 5 s cycles and
-two sources it holds well over an hour, far more than a consumer lags."""
+"""Samples-stream length bound, in entries (not samples). Each entry holds at
+most ``max_batch_samples`` samples, so the stream holds at most about
+``maxlen * max_batch_samples`` samples (90-110 B each when encoded): with the
+defaults about 4 million samples, some 400 MB. A small deployment (one entry
+per source per cycle) keeps well over an hour of 5 s cycles; a large one
+keeps fewer cycles, still far more than a consumer lags."""
+
+DEFAULT_MAX_BATCH_SAMPLES = 2_000
+"""Samples per stream entry at most (about 200 KiB encoded)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,19 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     """Failed target (VNFC id or URL, or the VIM name) -> why."""
     entry_id: str | None = None
-    """The stream entry written; None when the cycle had nothing to write."""
+    """The last stream entry written; None when the cycle had nothing to write."""
+    entry_ids: tuple[str, ...] = ()
+    """Every stream entry written, in order (at most ``max_batch_samples`` samples each)."""
+
+
+def split_batches(
+    source: str, collected_at: float, samples: Sequence[Sample], max_samples: int
+) -> list[SampleBatch]:
+    """``samples`` in order, as batches of at most ``max_samples`` samples each."""
+    return [
+        SampleBatch(source, collected_at, list(samples[start : start + max_samples]))
+        for start in range(0, len(samples), max_samples)
+    ]
 
 
 class Collector:
@@ -62,7 +85,8 @@ class Collector:
 
     Intervals are clock seconds (the scheduler waits ``clock.to_wall`` of
     them); ``scrape_timeout_s`` is wall seconds, because an HTTP round trip
-    does not get faster with a scaled clock.
+    does not get faster with a scaled clock. A cycle's samples are written as
+    entries of at most ``max_batch_samples`` samples each.
     """
 
     def __init__(
@@ -79,12 +103,16 @@ class Collector:
         maxlen: int = DEFAULT_MAXLEN,
         concurrency: int = 64,
         session: aiohttp.ClientSession | None = None,
+        max_batch_samples: int = DEFAULT_MAX_BATCH_SAMPLES,
     ) -> None:
+        if max_batch_samples < 1:
+            raise ValueError(f"max_batch_samples must be at least 1, got {max_batch_samples}")
         self._inventory = inventory
         self._clock = clock
         self.scrape_interval_s = scrape_interval_s
         self.vim_interval_s = vim_interval_s
         self.scrape_timeout_s = scrape_timeout_s
+        self.max_batch_samples = max_batch_samples
         self._publisher = StreamPublisher(redis, keys.stream("samples"), maxlen=maxlen)
         self._scraper = Scraper(
             clock, timeout_s=scrape_timeout_s, concurrency=concurrency, session=session
@@ -163,7 +191,7 @@ class Collector:
         return scrape, vim
 
     async def scrape_cycle(self, topology: Topology | None = None) -> CycleReport:
-        """Scrape every VNFC exporter the inventory knows now; write one batch."""
+        """Scrape every VNFC exporter the inventory knows now; write its batches."""
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
@@ -173,7 +201,7 @@ class Collector:
         return await self._finish(SCRAPE_SOURCE, collected_at, samples, errors)
 
     async def vim_cycle(self, topology: Topology | None = None) -> CycleReport:
-        """Read VIM telemetry, label it through the inventory; write one batch."""
+        """Read VIM telemetry, label it through the inventory; write its batches."""
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
@@ -184,11 +212,17 @@ class Collector:
     async def _finish(
         self, source: str, collected_at: float, samples: list[Sample], errors: dict[str, str]
     ) -> CycleReport:
-        entry_id = None
-        if samples:
-            entry_id = await self._publisher.publish(SampleBatch(source, collected_at, samples))
+        batches = split_batches(source, collected_at, samples, self.max_batch_samples)
+        entry_ids = tuple(await self._publisher.publish_many(batches))
         self._log_changes(source, errors)
-        report = CycleReport(source, collected_at, len(samples), errors, entry_id)
+        report = CycleReport(
+            source,
+            collected_at,
+            len(samples),
+            errors,
+            entry_ids[-1] if entry_ids else None,
+            entry_ids,
+        )
         self.last[source] = report
         return report
 

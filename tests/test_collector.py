@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
 from mano_core.vim.base import HOST_CPU, SERVER_CPU, Flavor, ServerSpec
 from mano_core.vim.simulated import SimHost, SimulatedVim
-from tests.test_scrape import BAD_TEXT, http_server, text_handler
+from tests.test_scrape import BAD_TEXT, http_server, queue_depths, text_handler
 
 FLAVOR = Flavor("small", 1, 512)
 
@@ -85,7 +86,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-async def test_one_cycle_writes_one_batch_per_source_with_labelled_samples(world: World) -> None:
+async def test_a_small_cycle_writes_one_batch_per_source_with_labelled_samples(
+    world: World,
+) -> None:
     exporters = []
     vnfcs = []
     for i in range(3):
@@ -270,3 +273,74 @@ async def test_an_empty_inventory_writes_only_the_vim_batch(world: World) -> Non
     assert scrape.samples == 0 and scrape.entry_id is None
     assert vim.entry_id is not None
     assert [b.source for b in await world.batches()] == ["vim"]
+
+
+async def test_a_cycle_over_the_batch_limit_is_split_into_bounded_entries(world: World) -> None:
+    """Redis memory is bounded by entries: no entry may hold more than the limit."""
+    limit = 10
+    records = []
+    async with (
+        http_server("127.77.6.20", text_handler(queue_depths(40))) as url_a,
+        http_server("127.77.6.21", text_handler(queue_depths(40))) as url_b,
+        http_server("127.77.6.22", text_handler(queue_depths(40))) as url_c,
+    ):
+        for i, url in enumerate([url_a, url_b, url_c]):
+            server_id, _, host = await world.server(f"fw-{i}")
+            records.append(vnfc(f"vnfc-{i}", server_id, host, url))
+        await world.inventory.save(vnf("vnf-1", records))
+        collector = world.collector(max_batch_samples=limit)
+        try:
+            scrape, vim = await collector.collect_once()
+        finally:
+            await collector.stop()
+
+    assert scrape.errors == {} and vim.errors == {}
+    entries = await read_all(world.redis, world.keys.stream("samples"))
+    for report in (scrape, vim):
+        written = [
+            (entry_id, m)
+            for entry_id, m in entries
+            if isinstance(m, SampleBatch) and m.source == report.source
+        ]
+        sizes = [len(batch.samples) for _, batch in written]
+        assert len(written) == math.ceil(report.samples / limit) > 1, sizes
+        assert all(0 < size <= limit for size in sizes), sizes
+        assert sum(sizes) == report.samples
+        assert {batch.collected_at for _, batch in written} == {report.collected_at}
+        assert report.entry_ids == tuple(entry_id for entry_id, _ in written)
+        assert report.entry_id == report.entry_ids[-1]
+    assert scrape.samples == 3 * (40 + 3)
+    scraped = [s for b in await world.batches() if b.source == "scrape" for s in b.samples]
+    depths = {
+        (s.labels["vnfc"], s.labels["queue"]): s.value
+        for s in scraped
+        if s.kpi == "vnf_queue_depth"
+    }
+    assert depths == {(f"vnfc-{c}", f"q{i}"): float(i) for c in range(3) for i in range(40)}
+    up = sorted((s.labels["vnfc"], s.value) for s in scraped if s.kpi == "up")
+    assert up == [("vnfc-0", 1.0), ("vnfc-1", 1.0), ("vnfc-2", 1.0)]
+    counted = sorted(
+        (s.labels["vnfc"], s.value) for s in scraped if s.kpi == "scrape_samples_scraped"
+    )
+    assert counted == [("vnfc-0", 40.0), ("vnfc-1", 40.0), ("vnfc-2", 40.0)]
+
+
+async def test_the_default_limit_splits_a_large_scrape_into_entries_of_2000(world: World) -> None:
+    async with http_server("127.77.6.23", text_handler(queue_depths(4500))) as url:
+        await world.inventory.save(vnf("vnf-1", [vnfc("vnfc-big", "s1", "host-a", url)]))
+        collector = world.collector()
+        try:
+            report = await collector.scrape_cycle()
+        finally:
+            await collector.stop()
+    assert report.errors == {} and report.samples == 4503
+    batches = await world.batches()
+    assert [len(b.samples) for b in batches] == [2000, 2000, 503]
+    assert [s.labels.get("queue") for b in batches for s in b.samples][:4500] == [
+        f"q{i}" for i in range(4500)
+    ]  # in order, nothing lost
+
+
+async def test_a_batch_limit_below_one_is_refused(world: World) -> None:
+    with pytest.raises(ValueError, match="max_batch_samples"):
+        world.collector(max_batch_samples=0)

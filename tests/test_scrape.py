@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,16 @@ BAD_TEXT = (
     'vnf_requests_per_second{zone="a" 3\n'
     "vnf_active_sessions 7\n"
 )
+
+
+def queue_depths(count: int) -> str:
+    """An exposition of ``count`` series of one family: line ``i + 2`` holds series ``i``."""
+    lines = [f'vnf_queue_depth{{queue="q{i}"}} {i}\n' for i in range(count)]
+    return "# TYPE vnf_queue_depth gauge\n" + "".join(lines)
+
+
+LARGE_TEXT = queue_depths(3000)
+"""About 100 KiB: tens of milliseconds of parsing, too long to hold the event loop."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -242,3 +253,59 @@ async def test_connections_are_reused_from_cycle_to_cycle(clock: ScaledClock) ->
         finally:
             await scraper.aclose()
     assert len(peers) == 3 and len(set(map(str, peers))) == 1
+
+
+def parse_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("exposition-parse")}
+
+
+async def test_a_large_body_is_parsed_in_the_scrapers_own_threads_until_aclose(
+    clock: ScaledClock,
+) -> None:
+    """Parsing a large exposition must not stall the event loop the scraper shares."""
+    already = parse_threads()
+    scraper = Scraper(clock)
+    async with (
+        http_server("127.77.5.11", text_handler(GOOD_TEXT)) as small_url,
+        http_server("127.77.5.12", text_handler(LARGE_TEXT)) as large_url,
+    ):
+        try:
+            small = await scraper.scrape(target(small_url))
+            parsed_inline = parse_threads() - already
+            large = await scraper.scrape(target(large_url))
+            parsed_off_loop = parse_threads() - already
+        finally:
+            await scraper.aclose()
+    assert small.up and parsed_inline == set()  # a small body is not worth a thread hop
+    assert large.up and parsed_off_loop != set()
+    assert parse_threads() - already == set()  # aclose stopped them
+    depths = {s.labels["queue"]: s for s in large.samples if s.kpi == "vnf_queue_depth"}
+    assert len(depths) == 3000
+    assert depths["q2999"].value == 2999.0
+    assert depths["q7"].labels == {**LABELS, "queue": "q7"}
+    assert by_kpi(large.samples)["scrape_samples_scraped"].value == 3000
+
+
+async def test_a_malformed_large_body_names_target_and_line_as_a_small_one_does(
+    clock: ScaledClock,
+) -> None:
+    bad_line = 'vnf_queue_depth{queue="broken" 3'
+    lines = LARGE_TEXT.splitlines(keepends=True)
+    text = "".join([*lines[:2500], bad_line + "\n", *lines[2500:]])
+    scraper = Scraper(clock)
+    async with http_server("127.77.5.13", text_handler(text)) as url:
+        try:
+            result = await scraper.scrape(target(url, "vnfc-big"))
+            threaded = parse_threads() != set()
+        finally:
+            await scraper.aclose()
+    assert threaded
+    assert result.error is not None
+    assert "vnfc-big" in result.error and url in result.error
+    assert "malformed exposition: line 2501" in result.error and bad_line in result.error
+    assert [s.kpi for s in result.samples] == [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+    ]
+    assert by_kpi(result.samples)["up"].value == 0.0
