@@ -180,6 +180,7 @@ class Platform:
                     conditions,
                     eval_interval_s=s.analytics.eval_interval,
                     stale_after_s=s.analytics.stale_after,
+                    maxlen=s.redis.stream_maxlen,
                 )
                 await analytics.run(role_stop)
 
@@ -194,6 +195,7 @@ class Platform:
                 self.catalogue,
                 self.clock,
                 policies.policies,
+                maxlen=s.redis.stream_maxlen,
             )
             tasks.append(asyncio.create_task(engine.run(stop), name="policy"))
         if "actuator" in roles:
@@ -204,6 +206,8 @@ class Platform:
                 self.clock,
                 lease_ttl_s=s.actuator.lease_ttl,
                 max_attempts=s.actuator.max_attempts,
+                results_maxlen=s.redis.stream_maxlen,
+                max_decision_age_s=s.actuator.decision_max_age,
             )
             tasks.append(asyncio.create_task(actuator.run(stop), name="actuator"))
         if not tasks:

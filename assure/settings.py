@@ -39,7 +39,7 @@ class RedisSettings:
     stream_maxlen: int = 100_000
     """Event streams (violations, decisions, results) keep about this many entries."""
     samples_maxlen: int = 2_000
-    """The samples stream keeps about this many batches (each holds a whole cycle)."""
+    """The samples stream keeps about this many batches (each of at most 2000 samples)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ class ActuatorSettings:
     """Attempts of an operation that fails temporarily before it is failed."""
     op_timeout: float = 300.0
     """Seconds an operation may wait for the VIM before it is rolled back."""
+    decision_max_age: float = 300.0
+    """A decision older than this when its turn comes is not run (reported expired)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ _DURATION_FIELDS = {
     ("analytics", "stale_after"),
     ("actuator", "lease_ttl"),
     ("actuator", "op_timeout"),
+    ("actuator", "decision_max_age"),
     ("ha", "leader_ttl"),
 }
 
