@@ -66,7 +66,7 @@ from bus.clock import Clock
 from bus.contracts import Action, Decision, Message, OpResult, OpState
 from bus.keys import Keys
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
-from mano_core.errors import InvalidRequest, NotFound
+from mano_core.errors import CorruptRecord, InvalidRequest, NotFound
 from mano_core.models import LcmOpOcc
 from mano_core.vnfm import Vnfm
 
@@ -260,7 +260,7 @@ class Actuator:
                 await self._clock.sleep(max(0.0, retry_at - self._now()))
             try:
                 op = await start_operation(self._vnfm, decision, vnf, op_id)
-            except (NotFound, InvalidRequest) as exc:
+            except (NotFound, InvalidRequest, CorruptRecord) as exc:
                 return await self._fail(decision, vnf, op_id, op, exc)
             if not (op.state.final or op.state is OpState.FAILED_TEMP):
                 raise RuntimeError(f"VNFM returned operation {op.id} still {op.state}")

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bus.contracts import SampleBatch
-
-SCRAPE_SOURCE = "scrape"
-"""``SampleBatch.source`` of the collector's scrape cycles (stages share only the bus)."""
+from bus.contracts import SCRAPE_SOURCE, SampleBatch
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,12 @@ class Sample(msgspec.Struct, array_like=True, frozen=True):
     value: float
 
 
+SCRAPE_SOURCE = "scrape"
+"""``SampleBatch.source`` of the collector's Prometheus scrapes."""
+VIM_SOURCE = "vim"
+"""``SampleBatch.source`` of the collector's VIM telemetry reads."""
+
+
 class SampleBatch(msgspec.Struct, tag="samples.v1", frozen=True):
     """Many samples written in one stream entry (never one entry per sample)."""
 

@@ -30,7 +30,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bus.clock import Clock
-from bus.contracts import Sample, SampleBatch
+from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE, Sample, SampleBatch
 from bus.keys import Keys
 from bus.streams import StreamPublisher
 from collector.scrape import Scraper
@@ -40,8 +40,6 @@ from mano_core.vim.base import VimDriver
 
 log = logging.getLogger(__name__)
 
-SCRAPE_SOURCE = "scrape"
-VIM_SOURCE = "vim"
 
 DEFAULT_MAXLEN = 2_000
 """Samples-stream length bound, in entries (not samples). Each entry holds at

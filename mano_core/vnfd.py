@@ -104,7 +104,9 @@ class Healing(_Strict):
         ],
         min_length=1,
     )
-    """Heal steps tried in order when the previous one did not restore the VNFC."""
+    """The heal steps this VNF supports, mildest first. A heal decision names
+    the level to run (the shipped policies use the first); escalating up the
+    ladder when a heal did not restore the VNFC is not automatic yet."""
 
 
 class Vnfd(_Strict):

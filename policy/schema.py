@@ -106,17 +106,6 @@ class Condition(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     """Extra label matchers a sample must carry to count."""
 
-    @field_validator("aggregate")
-    @classmethod
-    def _aggregate_needs_vnf_scope(cls, value: Aggregate | None, info: ValidationInfo) -> Any:
-        if value is not None and info.data.get("scope") not in (None, "vnf"):
-            raise PydanticCustomError(
-                "aggregate_scope",
-                "aggregate applies to scope vnf only (scope is {scope})",
-                {"scope": info.data.get("scope")},
-            )
-        return value
-
     @field_validator("op", "threshold")
     @classmethod
     def _threshold_fields(cls, value: object, info: ValidationInfo) -> Any:

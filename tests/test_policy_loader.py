@@ -287,3 +287,23 @@ def test_the_shipped_scale_policies_name_an_aspect_of_the_shipped_vnfd() -> None
 def test_problem_format_without_a_line() -> None:
     problem = Problem("p.yaml", "(file)", None, "cannot read: No such file or directory")
     assert problem.format() == "p.yaml: (file): cannot read: No such file or directory"
+
+
+def test_a_per_vnfc_condition_may_combine_several_series_of_its_kpi(tmp_path: Path) -> None:
+    path = tmp_path / "nic.yaml"
+    path.write_text(
+        "apiVersion: assure/v1\n"
+        "kind: KpiPolicy\n"
+        "metadata: {name: nic-errors}\n"
+        "spec:\n"
+        "  target: {vnfd: vfw}\n"
+        "  conditions:\n"
+        "    - {name: errors, kpi: vnf_nic_errors_per_second, scope: vnfc, aggregate: max,\n"
+        "       op: '>', threshold: 10, for: 30s}\n"
+        "  action: {type: heal, level: reboot}\n"
+    )
+    result = load_policies(path)
+    assert result.problems == []
+    (condition,) = conditions_of(result.policies)
+    assert condition.scope is TargetKind.VNFC
+    assert condition.aggregate == "max", "the worst interface decides, not a random one"
