@@ -12,7 +12,7 @@ from actuator.lease import VnfLease
 from actuator.service import Actuator
 from bus.contracts import Action, OpState, Target, TargetKind
 from bus.keys import Keys
-from bus.streams import StreamPublisher
+from bus.streams import ConsumerSettings, StreamPublisher
 from mano_core.catalogue import Catalogue
 from mano_core.vnfd import parse_vnfd
 from tests.actuator_support import (
@@ -263,19 +263,7 @@ async def test_a_decision_left_by_a_stopped_worker_is_taken_over_and_finishes_th
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
     )
     quick = dataclasses.replace(FAST, claim_idle_ms=200)
-
-    # The first worker stops while the operation is under way.
-    first = asyncio.create_task(
-        world.actuator(consumer="first", settings=quick).run(asyncio.Event())
-    )
-
-    async def under_way() -> bool:
-        op = await world.ops.find(vnf.id, op_id_for("d1"))
-        return op is not None and op.state is OpState.PROCESSING
-
-    await until(under_way)
-    first.cancel()
-    await asyncio.gather(first, return_exceptions=True)
+    await abandon_under_way(world, vnf.id, "d1", quick)
     assert await world.pending_decisions() == 1, "the unfinished decision was acknowledged"
 
     async with running(world.actuator(consumer="second", settings=quick)):
@@ -378,19 +366,7 @@ async def test_an_operation_already_under_way_is_finished_however_old_its_decisi
     d1 = decision("d1", Action.SCALE_OUT, vnf_target(vnf), decided_at=world.clock.now(), **SCALE)
     await StreamPublisher(redis, keys.stream("decisions")).publish(d1)
     quick = dataclasses.replace(FAST, claim_idle_ms=200)
-
-    # The first worker starts the operation and stops half way.
-    first = asyncio.create_task(
-        world.actuator(consumer="first", settings=quick).run(asyncio.Event())
-    )
-
-    async def under_way() -> bool:
-        op = await world.ops.find(vnf.id, op_id_for("d1"))
-        return op is not None and op.state is OpState.PROCESSING
-
-    await until(under_way)
-    first.cancel()
-    await asyncio.gather(first, return_exceptions=True)
+    await abandon_under_way(world, vnf.id, "d1", quick)
 
     # The decision is older than the limit by the time another worker takes it over.
     late = world.actuator(consumer="second", settings=quick, max_decision_age_s=1.0)
@@ -441,3 +417,20 @@ async def no_pending(world: World) -> bool:
 
 async def handled(actuator: Any, count: int) -> bool:
     return bool(actuator.consumer.handled >= count)
+
+
+async def abandon_under_way(
+    world: World, vnf_id: str, decision_id: str, settings: ConsumerSettings
+) -> None:
+    """A first worker starts the decision's operation and stops half way (no cleanup)."""
+    first = asyncio.create_task(
+        world.actuator(consumer="first", settings=settings).run(asyncio.Event())
+    )
+
+    async def under_way() -> bool:
+        op = await world.ops.find(vnf_id, op_id_for(decision_id))
+        return op is not None and op.state is OpState.PROCESSING
+
+    await until(under_way)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
