@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ from assure.settings import Settings
 from bus.clock import Clock
 from bus.keys import Keys
 from bus.lease import Lease, LeaseLost
-from bus.redis import connect
-from bus.streams import consumer_name, is_transient
+from bus.redis import connect, is_transient
+from bus.streams import consumer_name
 from collector.service import Collector
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
@@ -83,7 +83,6 @@ class Platform:
     ops: OpOccStore
     vnfm: Vnfm
     embedded: EmbeddedRedis | None = None
-    _closers: list[Any] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock, vim: VimDriver | None = None) -> Platform:

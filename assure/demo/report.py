@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich import box
@@ -124,7 +124,3 @@ class DemoReport:
             console.print("[red]actions did not complete in the expected order[/red]")
         verdict = "[green]OK[/green]" if self.ok else "[red]FAILED[/red]"
         console.print(f"result: {verdict}")
-
-
-def outcome_dict(outcome: ActionOutcome) -> dict[str, Any]:
-    return asdict(outcome)

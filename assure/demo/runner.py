@@ -40,6 +40,8 @@ class Observed:
     violations: dict[str, Violation] = field(default_factory=dict)
     decisions: dict[str, Decision] = field(default_factory=dict)
     results: list[OpResult] = field(default_factory=list)
+    paired: set[str] = field(default_factory=set)
+    """Operation ids already paired with an expected action; any other is unexpected."""
 
 
 @dataclass
@@ -243,12 +245,11 @@ class DemoRunner:
 
     def _match(self, expected: list[ActionOutcome], t0: float) -> None:
         """Pair each expected action with the operation that carried it out."""
-        used = {id(a) for a in expected if a.completed_at is not None}
         for result in self.observed.results:
-            if not result.state.final:
+            if not result.state.final or result.op_id in self.observed.paired:
                 continue
             for outcome in expected:
-                if id(outcome) in used or outcome.action != result.action.value:
+                if outcome.completed_at is not None or outcome.action != result.action.value:
                     continue
                 if outcome.vnfc is not None and result.target.id != outcome.vnfc:
                     continue
@@ -261,7 +262,7 @@ class DemoRunner:
                 outcome.detected_at = violation.at - t0 if violation else None
                 outcome.completed_at = (result.finished_at or result.started_at) - t0
                 outcome.state = result.state.value
-                used.add(id(outcome))
+                self.observed.paired.add(result.op_id)
                 break
 
     def _account(self, report: DemoReport, t0: float) -> None:
@@ -271,15 +272,9 @@ class DemoRunner:
             outcome.objective_broken_seconds = sum(
                 dt for t, dt, met in self.states if not met and outcome.fault_at <= t <= end
             )
-        expected_keys = {(a.action, a.vnfc) for a in report.actions if a.completed_at is not None}
         for result in self.observed.results:
             decision = self.observed.decisions.get(result.decision_id)
-            if decision is None or not decision.approved:
-                continue
-            key_vnfc = (result.action.value, result.target.id)
-            key_vnf = (result.action.value, None)
-            if key_vnfc in expected_keys or key_vnf in expected_keys:
-                expected_keys.discard(key_vnfc if key_vnfc in expected_keys else key_vnf)
+            if decision is None or not decision.approved or result.op_id in self.observed.paired:
                 continue
             report.unexpected.append(
                 f"{result.action.value} on {result.target.key()} at "
