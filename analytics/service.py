@@ -48,7 +48,8 @@ from bus.clock import Clock
 from bus.conditions import ConditionSpec
 from bus.contracts import Message, SampleBatch, TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
-from bus.streams import ConsumerSettings, StreamConsumer, consumer_name, is_transient
+from bus.redis import is_transient
+from bus.streams import ConsumerSettings, StreamConsumer, consumer_name
 from mano_core.models import VnfInstance
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ work running under it and raises :class:`LeaseLost`: someone else may now
 hold it, and continuing would break "one at a time".
 
 Redis trouble does not end a wait for a lease: :meth:`Lease.acquire` waits
-out transient errors (:func:`bus.streams.is_transient`) and keeps waiting
+out transient errors (:func:`bus.redis.is_transient`) and keeps waiting
 through a Redis restart or failover. Renewal skips a failed try (the TTL
 leaves two more), and a failed release leaves the lease to expire.
 
@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 
 from bus.clock import Clock
-from bus.streams import is_transient
+from bus.redis import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,6 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-_OUTAGE_FIRST_S = 0.1
-_OUTAGE_CAP_S = 5.0
-"""Wall seconds between tries to take a lease while Redis is unreachable: doubling, capped."""
 
 
 class LeaseLost(RuntimeError):
@@ -110,24 +105,23 @@ class Lease:
         Transient Redis errors are waited out (a capped back-off in wall
         time) and the wait goes on; any other error propagates.
         """
-        failures = 0
+        backoff = Backoff()
         while True:
             try:
-                if await self._take(unsure=failures > 0):
-                    if failures:
+                if await self._take(unsure=backoff.failures > 0):
+                    if backoff.failures:
                         log.warning("took the lease on %s after Redis trouble", self.name)
                     return
             except RedisError as exc:
                 if not is_transient(exc):
                     raise
-                if failures == 0:  # once per outage, not once per try
+                if backoff.failures == 0:  # once per outage, not once per try
                     log.warning(
                         "cannot reach Redis for the lease on %s (%s); retrying", self.name, exc
                     )
-                failures += 1
-                await asyncio.sleep(min(_OUTAGE_CAP_S, _OUTAGE_FIRST_S * 2 ** (failures - 1)))
+                await backoff.wait()
                 continue
-            failures = 0
+            backoff.reset()
             await self._clock.sleep(self.poll_s)
 
     async def _take(self, *, unsure: bool) -> bool:

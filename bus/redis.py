@@ -1,11 +1,24 @@
-"""The Redis connection factory: one place builds clients from one URL."""
+"""Redis connections: the client factory, and which Redis errors to wait out."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Redis = aioredis.Redis
 
@@ -20,3 +33,53 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> Any:
     if cluster:
         return RedisCluster.from_url(url, **options)
     return aioredis.Redis.from_url(url, **options)
+
+
+TRANSIENT_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    MasterDownError,
+    TryAgainError,
+    ClusterDownError,
+)
+"""Redis errors that pass by themselves (unreachable, loading, full, failing
+over): retry, never give up the worker."""
+
+_PASSING_REPLIES = ("OOM", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING")
+"""The same conditions as reply codes, for a client that raises a plain ResponseError."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a Redis error is one to wait out rather than fail on."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    # redis-py moves the reply code from the message to status_code for the
+    # classes it knows; look at both.
+    code = str(getattr(exc, "status_code", "") or "")
+    return code.startswith(_PASSING_REPLIES) or str(exc).startswith(_PASSING_REPLIES)
+
+
+class Backoff:
+    """Capped exponential back-off in wall seconds, cut short by an optional stop event."""
+
+    def __init__(self, first_s: float = 0.1, cap_s: float = 5.0) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self.failures = 0
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    async def wait(self, stop: asyncio.Event | None = None) -> None:
+        delay = min(self.cap_s, self.first_s * 2**self.failures)
+        self.failures += 1
+        if stop is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)

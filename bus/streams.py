@@ -39,71 +39,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    MasterDownError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisError,
-    ResponseError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 
 from bus.contracts import ContractError, Message, decode, encode
+from bus.redis import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 
 FIELD = b"m"
 """The one field of an entry: the encoded message."""
-
-TRANSIENT_ERRORS = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    BusyLoadingError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    MasterDownError,
-    TryAgainError,
-    ClusterDownError,
-)
-"""Redis errors that pass by themselves (unreachable, loading, full, failing
-over): retry, never give up the worker."""
-
-_PASSING_REPLIES = ("OOM", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING")
-"""The same conditions as reply codes, for a client that raises a plain ResponseError."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a Redis error is one to wait out rather than fail on."""
-    if isinstance(exc, TRANSIENT_ERRORS):
-        return True
-    if not isinstance(exc, ResponseError):
-        return False
-    # redis-py moves the reply code from the message to status_code for the
-    # classes it knows; look at both.
-    code = str(getattr(exc, "status_code", "") or "")
-    return code.startswith(_PASSING_REPLIES) or str(exc).startswith(_PASSING_REPLIES)
-
-
-class Backoff:
-    """Capped exponential back-off in wall seconds, waiting on a stop event."""
-
-    def __init__(self, first_s: float = 0.1, cap_s: float = 5.0) -> None:
-        self.first_s = first_s
-        self.cap_s = cap_s
-        self.failures = 0
-
-    def reset(self) -> None:
-        self.failures = 0
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        delay = min(self.cap_s, self.first_s * 2**self.failures)
-        self.failures += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
 
 
 def consumer_name(role: str) -> str:
@@ -224,27 +168,24 @@ class StreamConsumer:
                     await self.ensure_group()
                     ready = True
                 await self.run_once()
-            except ResponseError as exc:
+            except RedisError as exc:
                 if str(exc).startswith("NOGROUP"):
                     log.warning(
                         "group %s of %s is gone; creating it again", self.group, self.stream_key
                     )
                     ready = False
                 elif is_transient(exc):
-                    await self._wait_out(exc, backoff, stop)
+                    if backoff.failures == 0:  # once per outage, not once per retry
+                        log.warning(
+                            "%s cannot read %s (%s); retrying", self.consumer, self.stream_key, exc
+                        )
+                    await backoff.wait(stop)
                 else:
                     raise
-            except TRANSIENT_ERRORS as exc:
-                await self._wait_out(exc, backoff, stop)
             else:
                 if backoff.failures:
                     log.warning("%s reads %s again", self.consumer, self.stream_key)
                 backoff.reset()
-
-    async def _wait_out(self, exc: Exception, backoff: Backoff, stop: asyncio.Event) -> None:
-        if backoff.failures == 0:  # once per outage, not once per retry
-            log.warning("%s cannot read %s (%s); retrying", self.consumer, self.stream_key, exc)
-        await backoff.wait(stop)
 
     @contextlib.asynccontextmanager
     async def keepalive(self) -> AsyncIterator[None]:

@@ -276,7 +276,7 @@ def test_passing_redis_conditions_are_told_from_real_errors() -> None:
         ResponseError,
     )
 
-    from bus.streams import is_transient
+    from bus.redis import is_transient
 
     assert is_transient(RedisConnectionError("Connection refused"))
     assert is_transient(OutOfMemoryError("command not allowed when used memory > 'maxmemory'"))
