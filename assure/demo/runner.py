@@ -125,7 +125,6 @@ class DemoRunner:
                 f"loaded {len(loaded.policies)} policies: "
                 + ", ".join(p.metadata.name for p in loaded.policies)
             )
-            vnfd = await platform.catalogue.get(VNFD_ID)
             vnf, op = await platform.vnfm.instantiate(VNFD_ID, "vfw-1")
             if op.state != OpState.COMPLETED:
                 report.problems.append(f"instantiation of {VNFD_ID} ended {op.state}: {op.error}")
@@ -135,7 +134,7 @@ class DemoRunner:
                 + ", ".join(sorted({c.host or "?" for c in vnf.vnfcs}))
             )
             self.progress.names[vnf.id] = vnf.name
-            workload = Workload(vim, platform.inventory, vnfd, vnf.id, seed=self.plan.noise_seed)
+            workload = Workload(vim, platform.inventory, vnf.id, seed=self.plan.noise_seed)
             workload.offered_rps = self.plan.base_rps
             roles = asyncio.create_task(platform.run_roles(ROLES, stop, loaded))
             world = World(platform, vim, workload, vnf.id, vnf.name, clock, clock.now())

@@ -16,12 +16,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from assure.simulation.exporter import VnfcExporter
+from assure.simulation.exporter import ExporterFleet, specs_from_vnfs
 from mano_core.inventory import Inventory
 from mano_core.models import VnfcInstance
 from mano_core.vim.base import ServerStatus
 from mano_core.vim.simulated import SimulatedVim
-from mano_core.vnfd import Vnfd
 
 SERVING = (ServerStatus.ACTIVE, ServerStatus.MIGRATING)
 
@@ -82,13 +81,12 @@ class Workload:
 
     vim: SimulatedVim
     inventory: Inventory
-    vnfd: Vnfd
     vnf_id: str
     model: WorkloadModel = field(default_factory=WorkloadModel)
     seed: int = 0
     offered_rps: float = 0.0
     """Set by the scenario: the traffic the VNF's users send now."""
-    exporters: dict[str, VnfcExporter] = field(default_factory=dict)
+    exporters: ExporterFleet = field(default_factory=ExporterFleet)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -103,7 +101,9 @@ class Workload:
             server = servers.get(vnfc.server_id)
             if server is not None and server.status in SERVING:
                 serving.append(vnfc)
-        await self._follow(vnf.vnfcs, {c.id for c in serving})
+        # An exporter runs exactly for each serving VNFC that has monitoring.
+        serving_ids = {c.id for c in serving}
+        await self.exporters.sync(s for s in specs_from_vnfs([vnf]) if s.vnfc_id in serving_ids)
 
         share = self.offered_rps / len(serving) if serving else 0.0
         kpis: list[VnfcKpis] = []
@@ -148,26 +148,5 @@ class Workload:
             why_broken=why,
         )
 
-    async def _follow(self, vnfcs: list[VnfcInstance], serving: set[str]) -> None:
-        """Run an exporter exactly for each serving VNFC that has monitoring."""
-        wanted = {c.id: c for c in vnfcs if c.id in serving and c.address}
-        for vnfc_id in list(self.exporters):
-            exporter = self.exporters[vnfc_id]
-            vnfc = wanted.get(vnfc_id)
-            if vnfc is None or exporter.address != vnfc.address:
-                await exporter.stop()
-                del self.exporters[vnfc_id]
-        for vnfc_id, vnfc in wanted.items():
-            if vnfc_id in self.exporters:
-                continue
-            monitoring = self.vnfd.vdu(vnfc.vdu).monitoring
-            if monitoring is None or vnfc.address is None:
-                continue
-            exporter = VnfcExporter(vnfc.address, monitoring.port, monitoring.path)
-            await exporter.start()
-            self.exporters[vnfc_id] = exporter
-
     async def aclose(self) -> None:
-        for exporter in self.exporters.values():
-            await exporter.stop()
-        self.exporters.clear()
+        await self.exporters.stop_all()
