@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STREAMS = ("samples", "violations", "decisions", "op_results")
-
 
 @dataclass(frozen=True)
 class Keys:
@@ -80,7 +78,3 @@ class Keys:
     def role_leader(self, role: str) -> str:
         """The lease of the active worker of a role that runs active/standby."""
         return f"{self.prefix}:{{role:{role}}}:leader"
-
-    def health(self, role: str, worker: str) -> str:
-        """Liveness key of one worker, refreshed on a timer, expiring on its own."""
-        return f"{self.prefix}:{{health}}:{role}:{worker}"
