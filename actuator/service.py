@@ -66,6 +66,7 @@ from bus.clock import Clock
 from bus.contracts import Action, Decision, Message, OpResult, OpState
 from bus.keys import Keys
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
+from bus.tasks import cancel_and_wait
 from mano_core.errors import CorruptRecord, InvalidRequest, NotFound
 from mano_core.models import LcmOpOcc
 from mano_core.vnfm import Vnfm
@@ -148,10 +149,7 @@ class Actuator:
             try:
                 await asyncio.gather(*loops)
             finally:
-                pending = [*loops, *self._inflight.values()]
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+                await cancel_and_wait([*loops, *self._inflight.values()])
 
     async def _loop(self, stop: asyncio.Event) -> None:
         await self.consumer.serve(stop)

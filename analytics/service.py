@@ -23,7 +23,6 @@ them. Open episodes of conditions no longer configured are left untouched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -50,6 +49,7 @@ from bus.contracts import Message, SampleBatch, TargetKind, Violation, Violation
 from bus.keys import Keys
 from bus.redis import is_transient
 from bus.streams import ConsumerSettings, StreamConsumer, consumer_name
+from bus.tasks import raise_if_cancelled, wait_for_stop
 from mano_core.models import VnfInstance
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,7 @@ class Analytics:
     async def _evaluate_every(self, stop: asyncio.Event) -> None:
         failing = False
         while not stop.is_set():
+            raise_if_cancelled()
             try:
                 await self.evaluate()
             except RedisError as exc:
@@ -279,8 +280,7 @@ class Analytics:
             await self._pause(stop, self.eval_interval_s)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=self._clock.to_wall(seconds))
+        await wait_for_stop(stop, self._clock.to_wall(seconds))
 
 
 class _Pass:

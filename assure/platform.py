@@ -18,7 +18,6 @@ twice, nor judge a VNF on half of its samples.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from bus.keys import Keys
 from bus.lease import Lease, LeaseLost
 from bus.redis import connect, is_transient
 from bus.streams import consumer_name
+from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from collector.service import Collector
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
@@ -219,12 +219,10 @@ class Platform:
                     raise PlatformError(f"role {task.get_name()} failed") from task.exception()
         finally:
             stop.set()
-            for task in tasks:
-                if not task.done():
-                    try:
-                        await asyncio.wait_for(asyncio.shield(task), 10)
-                    except TimeoutError:
-                        task.cancel()
+            # Roles finish what they hold (an operation under way) within
+            # the grace period; what is left then is cancelled, and awaited.
+            _, late = await asyncio.wait(tasks, timeout=10)
+            await cancel_and_wait(late)
 
     async def _as_leader(
         self,
@@ -249,6 +247,7 @@ class Platform:
             name=f"the {role} role",
         )
         while not stop.is_set():
+            raise_if_cancelled()
             try:
                 acquired = await lease.try_acquire()
             except Exception as exc:
@@ -257,8 +256,7 @@ class Platform:
                 log.warning("cannot reach Redis to claim the %s role (%s); retrying", role, exc)
                 acquired = False
             if not acquired:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.clock.to_wall(lease.poll_s))
+                await wait_for_stop(stop, self.clock.to_wall(lease.poll_s))
                 continue
             log.info("this worker is now the active %s", role)
             try:

@@ -23,7 +23,6 @@ for roles that run active/standby (one collector, one analytics worker).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
@@ -33,6 +32,7 @@ from redis.exceptions import RedisError
 
 from bus.clock import Clock
 from bus.redis import Backoff, is_transient
+from bus.tasks import cancel_and_wait, cancel_requested, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class Lease:
         """
         backoff = Backoff()
         while True:
+            raise_if_cancelled()
             try:
                 if await self._take(unsure=backoff.failures > 0):
                     if backoff.failures:
@@ -162,23 +163,24 @@ class Lease:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            if lost.is_set():
+            if lost.is_set() and not cancel_requested():
                 raise LeaseLost(f"lost the lease on {self.name}") from None
             # Our caller was cancelled: stop the work too; a later holder of
             # the lease resumes whatever it left half done.
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
             raise
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            # Never a bare cancel-and-await: a renewer that lost its
+            # cancellation in a Redis call would keep the lease forever.
+            # If this very task is cancelled while it waits, the release is
+            # skipped and the lease expires by its TTL.
+            await cancel_and_wait([renewer])
             if not lost.is_set():
                 await self._release_quietly()
 
     async def _keep_renewed(self, work: asyncio.Task[Any], lost: asyncio.Event) -> None:
         while True:
+            raise_if_cancelled()
             await self._clock.sleep(self.ttl_s / 3)
             try:
                 still_ours = await self.renew()

@@ -43,6 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bus.contracts import ContractError, Message, decode, encode
 from bus.redis import Backoff, is_transient
+from bus.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +159,14 @@ class StreamConsumer:
         Redis unreachable, loading, full or failing over: wait (capped
         back-off) and retry. The group gone (Redis restarted empty): create
         it again. Anything else propagates. Several loops may serve one
-        consumer at once (inside one :meth:`keepalive`).
+        consumer at once (inside one :meth:`keepalive`). Cancelling the task
+        stops it, at the latest one round later if a Redis call swallowed the
+        cancellation (see :mod:`bus.tasks`).
         """
         backoff = Backoff()
         ready = False
         while not stop.is_set():
+            raise_if_cancelled()
             try:
                 if not ready:
                     await self.ensure_group()
@@ -210,6 +214,7 @@ class StreamConsumer:
         # before claim_idle_ms is reached.
         interval_s = self.settings.claim_idle_ms / 3000
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(interval_s)
             try:
                 await self._touch_in_flight()

@@ -33,6 +33,7 @@ from bus.clock import Clock
 from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE, Sample, SampleBatch
 from bus.keys import Keys
 from bus.streams import StreamPublisher
+from bus.tasks import cancel_and_wait
 from collector.scrape import Scraper
 from collector.targets import InventoryReader, Topology, discover
 from collector.vim_source import VimSource
@@ -157,9 +158,7 @@ class Collector:
             running = set(self._running)
             if running:
                 _done, late = await asyncio.wait(running, timeout=self.scrape_timeout_s)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+                await cancel_and_wait(late)
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # the shutdown itself runs as a loop callback
         await self._scraper.aclose()

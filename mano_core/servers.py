@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bus.clock import Clock
+from bus.tasks import raise_if_cancelled
 from mano_core.errors import ManoError, PermanentVimError
 from mano_core.models import VnfcInstance, VnfInstance
 from mano_core.vim.base import Flavor, ServerInfo, ServerSpec, ServerStatus, VimDriver
@@ -80,6 +81,7 @@ async def wait_for(
     pending = list(dict.fromkeys(server_ids))
     reached: dict[str, ServerInfo] = {}
     while True:
+        raise_if_cancelled()
         for server_id in list(pending):
             server = await vim.get_server(server_id)
             if check(server):
