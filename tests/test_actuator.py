@@ -284,14 +284,14 @@ async def test_a_decision_under_way_is_not_taken_over_by_another_worker(
 ) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
-    # The operation waits out a temporary failure: 1.5 s of wall time, far
-    # longer than the 400 ms after which an idle pending entry is taken over
-    # (and roomy enough for the keepalive on a busy machine).
-    world.vim.fail_next("create", temporary=True, retry_after=300.0)
+    # The operation waits out a temporary failure: 2.5 s of wall time, far
+    # longer than the 600 ms after which an idle pending entry is taken over
+    # (the keepalive re-claims it every 200 ms: roomy on a busy machine).
+    world.vim.fail_next("create", temporary=True, retry_after=500.0)
     await StreamPublisher(redis, keys.stream("decisions")).publish(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
     )
-    quick = dataclasses.replace(FAST, claim_idle_ms=400)
+    quick = dataclasses.replace(FAST, claim_idle_ms=600)
     a = world.actuator(consumer="a", settings=quick)
     b = world.actuator(consumer="b", settings=quick)
 
@@ -422,7 +422,12 @@ async def handled(actuator: Any, count: int) -> bool:
 async def abandon_under_way(
     world: World, vnf_id: str, decision_id: str, settings: ConsumerSettings
 ) -> None:
-    """A first worker starts the decision's operation and stops half way (no cleanup)."""
+    """A first worker starts the decision's operation and stops half way (no cleanup).
+
+    The VIM stops answering the operation's create call, so the operation
+    stays under way until the worker is stopped, however slow the machine.
+    """
+    world.vim.hang_next("create")
     first = asyncio.create_task(
         world.actuator(consumer="first", settings=settings).run(asyncio.Event())
     )

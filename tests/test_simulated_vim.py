@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
@@ -226,6 +227,22 @@ async def test_injected_failures_hit_the_next_calls_only() -> None:
     assert vim.servers() == []
     with pytest.raises(ValueError, match="unknown operation"):
         vim.fail_next("resize", temporary=True)
+
+
+async def test_a_hung_call_answers_nothing_and_changes_nothing_until_given_up() -> None:
+    vim = make_vim()
+    vim.hang_next("create")
+    call = asyncio.create_task(vim.create_server(spec("hung")))
+    done, _ = await asyncio.wait([call], timeout=0.2)
+    assert not done, "a hung call answered"
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert vim.servers() == []
+    # Only the next call hangs.
+    assert (await vim.create_server(spec("next"))).name == "next"
+    with pytest.raises(ValueError, match="unknown operation"):
+        vim.hang_next("resize")
 
 
 async def test_telemetry_reports_servers_and_hosts() -> None:

@@ -10,12 +10,13 @@ Each server gets its own loopback address (``127.a.b.n``), so the exporters
 of different servers can all listen on the same port, as on real VMs.
 
 Failure injection and workload hooks (``crash_server``, ``degrade_host``,
-``fail_host``, ``fail_next``, ``set_server_cpu``) are synchronous, for tests
+``fail_host``, ``fail_next``, ``hang_next``, ``set_server_cpu``) are synchronous, for tests
 and the demo scenario.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
 import uuid
@@ -41,7 +42,7 @@ from mano_core.vim.base import (
 )
 
 OPERATIONS = ("create", "delete", "reboot", "rebuild", "migrate")
-"""The operations :meth:`SimulatedVim.fail_next` can make fail."""
+"""The operations :meth:`SimulatedVim.fail_next` and :meth:`~SimulatedVim.hang_next` act on."""
 
 DEFAULT_SERVER_CPU = 10.0
 """CPU utilisation (percent) of a new server until the workload sets it."""
@@ -120,21 +121,25 @@ class _Server:
 class _Injected:
     temporary: bool
     retry_after: float
+    hang: bool = False
 
 
 @dataclass
 class _Failures:
-    """Failures queued by :meth:`SimulatedVim.fail_next`, per operation."""
+    """Failures queued by :meth:`SimulatedVim.fail_next` and ``hang_next``, per operation."""
 
     queued: dict[str, deque[_Injected]] = field(
         default_factory=lambda: {op: deque() for op in OPERATIONS}
     )
 
-    def raise_next(self, operation: str) -> None:
+    async def apply(self, operation: str) -> None:
         queue = self.queued[operation]
         if not queue:
             return
         injected = queue.popleft()
+        if injected.hang:
+            # An API that stops answering: only the caller giving up ends the call.
+            await asyncio.Event().wait()
         if injected.temporary:
             raise TemporaryVimError(
                 f"injected temporary failure of {operation}", retry_after=injected.retry_after
@@ -199,7 +204,7 @@ class SimulatedVim:
 
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         self._settle()
-        self._failures.raise_next("create")
+        await self._failures.apply("create")
         host = self._schedule(spec.flavor, avoid=spec.different_host, exclude=())
         now = self._clock.now()
         # Addresses are never reused: a stale exporter or scrape target of a
@@ -224,13 +229,13 @@ class SimulatedVim:
     async def delete_server(self, server_id: str) -> None:
         self._settle()
         self._server(server_id)
-        self._failures.raise_next("delete")
+        await self._failures.apply("delete")
         del self._servers[server_id]
 
     async def reboot_server(self, server_id: str, *, hard: bool = False) -> None:
         self._settle()
         server = self._server(server_id)
-        self._failures.raise_next("reboot")
+        await self._failures.apply("reboot")
         self._check_can_act(server, "reboot")
         if not hard and server.status is ServerStatus.ERROR:
             raise PermanentVimError(f"server {server_id} is in ERROR: only a hard reboot helps")
@@ -241,7 +246,7 @@ class SimulatedVim:
     async def rebuild_server(self, server_id: str, *, image: str | None = None) -> None:
         self._settle()
         server = self._server(server_id)
-        self._failures.raise_next("rebuild")
+        await self._failures.apply("rebuild")
         self._check_can_act(server, "rebuild")
         server.status = ServerStatus.REBUILD
         server.fault = None
@@ -253,7 +258,7 @@ class SimulatedVim:
     ) -> None:
         self._settle()
         server = self._server(server_id)
-        self._failures.raise_next("migrate")
+        await self._failures.apply("migrate")
         self._check_can_act(server, "migrate")
         if server.status is not ServerStatus.ACTIVE:
             raise PermanentVimError(
@@ -361,10 +366,25 @@ class SimulatedVim:
         raises :class:`TemporaryVimError` with ``retry_after`` (clock
         seconds), a permanent one :class:`PermanentVimError`.
         """
-        if operation not in OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}, expected one of {OPERATIONS}")
+        self._check_operation(operation)
         for _ in range(count):
             self._failures.queued[operation].append(_Injected(temporary, retry_after))
+
+    def hang_next(self, operation: str, *, count: int = 1) -> None:
+        """Make the next ``count`` calls of ``operation`` never answer.
+
+        The VIM's API stops responding mid-call, as an overloaded or
+        partitioned controller does: such a call ends only when its caller
+        gives up on it (cancels it), and changes nothing.
+        """
+        self._check_operation(operation)
+        for _ in range(count):
+            self._failures.queued[operation].append(_Injected(False, 0.0, hang=True))
+
+    @staticmethod
+    def _check_operation(operation: str) -> None:
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}, expected one of {OPERATIONS}")
 
     # ------------------------------------------------------------------
     # Internals
