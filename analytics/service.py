@@ -253,7 +253,7 @@ class Analytics:
             tasks.create_task(self._evaluate_every(stop))
 
     async def _consume(self, consumer: StreamConsumer, stop: asyncio.Event) -> None:
-        await consumer.serve(stop)
+        await consumer.run(stop)
 
     async def _evaluate_every(self, stop: asyncio.Event) -> None:
         failing = False

@@ -19,6 +19,11 @@ keepalive dies with it and its entries are taken over as usual. Entries
 read in a batch are kept alive only once their handler starts, so a batch's
 handling should fit in ``claim_idle_ms`` (or read one entry at a time).
 
+Consumers come and go with worker processes. One that stops cleanly with
+nothing pending deletes itself from the group; one that was killed is
+deleted by a live consumer of the group once it has been silent for
+``forget_idle_ms`` with nothing pending (what it held is taken over first).
+
 A worker outlives Redis trouble: :meth:`StreamConsumer.serve` retries, with
 a capped back-off, when Redis is unreachable, loading, out of memory or
 read-only (a failover), and re-creates its group when Redis lost it (a
@@ -108,6 +113,14 @@ class ConsumerSettings:
     """After this many failed attempts an entry goes to the dead-letter stream."""
     dead_letter_maxlen: int = 10_000
     """The dead-letter stream is trimmed to about this many entries."""
+    forget_idle_ms: int = 3_600_000
+    """A consumer of the group silent this long, with nothing pending, is deleted.
+
+    Every worker process is a consumer with a name of its own; one that was
+    killed never deletes itself, and the group would list it for ever.
+    A live consumer polls every ``block_ms``, so it is never that idle.
+    0: never delete others.
+    """
 
 
 class StreamConsumer:
@@ -208,16 +221,23 @@ class StreamConsumer:
                 yield
             finally:
                 keeper.cancel()
+        await self._leave_quietly()
 
     async def _keep_alive(self) -> NoReturn:
         # Wall time, as Redis counts idle time; a missed tick leaves one more
         # before claim_idle_ms is reached.
         interval_s = self.settings.claim_idle_ms / 3000
+        forget_every_s = min(60.0, self.settings.forget_idle_ms / 1000)
+        forgot_at = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             raise_if_cancelled()
             await asyncio.sleep(interval_s)
             try:
                 await self._touch_in_flight()
+                if self.settings.forget_idle_ms and loop.time() - forgot_at >= forget_every_s:
+                    forgot_at = loop.time()
+                    await self.forget_departed()
             except RedisError as exc:
                 if not is_transient(exc):
                     raise
@@ -251,6 +271,42 @@ class StreamConsumer:
             await self._redis.xclaim(
                 self.stream_key, self.group, self.consumer, 0, ours, justid=True
             )
+
+    async def forget_departed(self) -> list[str]:
+        """Delete the group's consumers silent for ``forget_idle_ms`` with nothing pending.
+
+        Returns their names. Deleting a consumer drops its pending entries,
+        so one that still holds any is left until they are taken over.
+        """
+        try:
+            consumers = await self._redis.xinfo_consumers(self.stream_key, self.group)
+        except ResponseError as exc:
+            if str(exc).startswith("NOGROUP"):
+                return []
+            raise
+        gone = []
+        for info in consumers:
+            name = _text(info["name"])
+            if name == self.consumer or int(info["pending"]) > 0:
+                continue
+            if int(info["idle"]) >= self.settings.forget_idle_ms:
+                await self._redis.xgroup_delconsumer(self.stream_key, self.group, name)
+                gone.append(name)
+        if gone:
+            log.info("forgot departed consumers of %s: %s", self.stream_key, ", ".join(gone))
+        return gone
+
+    async def _leave_quietly(self) -> None:
+        """On a clean stop, delete this consumer from the group if it holds nothing."""
+        try:
+            mine = await self._redis.xpending_range(
+                self.stream_key, self.group, min="-", max="+", count=1, consumername=self.consumer
+            )
+            if not mine:
+                await self._redis.xgroup_delconsumer(self.stream_key, self.group, self.consumer)
+        except RedisError as exc:
+            # Not worth holding a shutdown for: a live consumer forgets it later.
+            log.info("%s did not leave the group of %s: %s", self.consumer, self.stream_key, exc)
 
     async def run_once(self) -> int:
         """One round: take over stale pending entries, then read new ones.
@@ -352,6 +408,10 @@ class StreamConsumer:
             pipe.xack(self.stream_key, self.group, entry_id)
             await pipe.execute()
         self.dead_lettered += 1
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def read_all(redis: Any, stream_key: str, start: str = "0-0") -> list[tuple[str, Message]]:

@@ -266,6 +266,79 @@ async def test_a_worker_rides_out_a_redis_restart_that_loses_its_group(keys: Key
         server.stop()
 
 
+async def consumers(redis: Any, stream: str, group: str) -> dict[str, int]:
+    """The group's consumers and how many entries each holds."""
+    infos = await redis.xinfo_consumers(stream, group)
+    return {info["name"].decode(): int(info["pending"]) for info in infos}
+
+
+async def test_a_worker_that_stops_cleanly_leaves_its_group(redis: Any, keys: Keys) -> None:
+    stream = keys.stream("samples")
+    await StreamPublisher(redis, stream).publish(batch(1))
+    handled = asyncio.Event()
+
+    async def handles(message: Message) -> None:
+        handled.set()
+
+    worker = StreamConsumer(redis, stream, "g", "leaves", handles, settings=FAST)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(handled.wait(), 5)
+    await asyncio.sleep(0.1)
+    assert "leaves" in await consumers(redis, stream, "g")
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert await consumers(redis, stream, "g") == {}
+
+
+async def test_killed_workers_are_forgotten_once_silent_unless_they_hold_entries(
+    redis: Any, keys: Keys
+) -> None:
+    stream = keys.stream("samples")
+    await StreamPublisher(redis, stream).publish_many([batch(1), batch(2)])
+    await redis.xgroup_create(stream, "g", id="0")
+    # Two workers that were killed: one had acknowledged its entry, the other not.
+    [[_, [(done_id, _)]]] = await redis.xreadgroup("g", "ghost-done", {stream: ">"}, count=1)
+    await redis.xack(stream, "g", done_id)
+    await redis.xreadgroup("g", "ghost-holding", {stream: ">"}, count=1)
+
+    async def handles(message: Message) -> None:
+        pass
+
+    # Slow to take entries over (so the holding ghost keeps its entry here),
+    # quick to forget the silent.
+    settings = dataclasses.replace(FAST, claim_idle_ms=60_000, forget_idle_ms=300)
+    live = StreamConsumer(redis, stream, "g", "live", handles, settings=settings)
+    assert await live.forget_departed() == [], "forgot consumers that were not yet silent"
+    await asyncio.sleep(0.35)
+    assert await live.forget_departed() == ["ghost-done"]
+    assert await consumers(redis, stream, "g") == {"ghost-holding": 1}
+
+
+async def test_a_live_worker_forgets_the_departed_on_its_own(redis: Any, keys: Keys) -> None:
+    stream = keys.stream("samples")
+    await StreamPublisher(redis, stream).publish(batch(1))
+    await redis.xgroup_create(stream, "g", id="0")
+    [[_, [(entry_id, _)]]] = await redis.xreadgroup("g", "ghost", {stream: ">"}, count=1)
+    await redis.xack(stream, "g", entry_id)
+
+    async def handles(message: Message) -> None:
+        pass
+
+    settings = dataclasses.replace(FAST, claim_idle_ms=300, forget_idle_ms=200)
+    live = StreamConsumer(redis, stream, "g", "live", handles, settings=settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(live.run(stop))
+    try:
+        deadline = asyncio.get_running_loop().time() + 5
+        while "ghost" in await consumers(redis, stream, "g"):
+            assert asyncio.get_running_loop().time() < deadline, "the ghost was never forgotten"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
 def test_passing_redis_conditions_are_told_from_real_errors() -> None:
     from redis.exceptions import (
         ConnectionError as RedisConnectionError,
