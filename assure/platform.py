@@ -40,6 +40,7 @@ from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.vim.base import VimDriver
 from mano_core.vim.simulated import SimHost, SimulatedVim
+from mano_core.vim.timed import TimedVim
 from mano_core.vnfd import DescriptorError, Vnfd, load_vnfd
 from mano_core.vnfm import Vnfm
 from policy.conditions import conditions_of
@@ -107,6 +108,9 @@ class Platform:
         catalogue = Catalogue(redis, keys)
         inventory = Inventory(redis, keys)
         ops = OpOccStore(redis, keys, clock)
+        # Every caller (VNFM, collector) gets the VIM behind a deadline; the
+        # driver itself stays reachable as ``vim.inner`` (the demo injects faults there).
+        vim = TimedVim(vim, settings.vim.call_timeout)
         vnfm = Vnfm(vim, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout)
         return cls(
             settings=settings,

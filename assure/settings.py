@@ -46,6 +46,9 @@ class RedisSettings:
 class VimSettings:
     driver: Literal["simulated", "openstack"] = "simulated"
     """Which VIM driver: the built-in simulator, or OpenStack via openstacksdk."""
+    call_timeout: float = 60.0
+    """Seconds (wall time) a VIM API call may take; then it fails temporarily and
+    its operation is retried, instead of waiting on a VIM that stopped answering."""
     hosts: int = 3
     """Simulated VIM: number of compute hosts."""
     host_vcpus: int = 16
@@ -125,10 +128,16 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
-_DURATION_FIELDS = {
+_INSTANT_ALLOWED = {
     ("vim", "boot"),
     ("vim", "reboot"),
     ("vim", "migrate"),
+}
+"""Durations that may be 0 (a simulated VIM may act at once); the others must not."""
+
+_DURATION_FIELDS = {
+    *_INSTANT_ALLOWED,
+    ("vim", "call_timeout"),
     ("collector", "scrape_interval"),
     ("collector", "vim_interval"),
     ("collector", "scrape_timeout"),
@@ -145,9 +154,12 @@ def _convert(group: str, name: str, kind: Any, value: Any, place: str) -> Any:
     """Turn a file or environment value into the field's type, or explain why not."""
     if (group, name) in _DURATION_FIELDS:
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as exc:
             raise SettingsError(f"{place}: {exc}") from exc
+        if seconds <= 0 and (group, name) not in _INSTANT_ALLOWED:
+            raise SettingsError(f"{place}: {value!r} must be longer than 0")
+        return seconds
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
     if origin in (typing.Union, types.UnionType) and type(None) in args:

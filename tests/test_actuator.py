@@ -427,15 +427,13 @@ async def abandon_under_way(
     The VIM stops answering the operation's create call, so the operation
     stays under way until the worker is stopped, however slow the machine.
     """
-    world.vim.hang_next("create")
+    hung = world.vim.hang_next("create")
     first = asyncio.create_task(
         world.actuator(consumer="first", settings=settings).run(asyncio.Event())
     )
 
-    async def under_way() -> bool:
-        op = await world.ops.find(vnf_id, op_id_for(decision_id))
-        return op is not None and op.state is OpState.PROCESSING
-
-    await until(under_way)
+    await asyncio.wait_for(hung.wait(), 5)
+    op = await world.ops.find(vnf_id, op_id_for(decision_id))
+    assert op is not None and op.state is OpState.PROCESSING, op
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)

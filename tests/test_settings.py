@@ -46,6 +46,8 @@ def test_file_values_carry_units_and_environment_wins(tmp_path: Path) -> None:
         ("vim: [1, 2\n", {}, "invalid YAML"),
         ("", {"NFVA_VIM_HOSTS": "three"}, "NFVA_VIM_HOSTS"),
         ("", {"NFVA_REDIS_CLUSTER": "maybe"}, "NFVA_REDIS_CLUSTER"),
+        ("vim: {call_timeout: 0s}\n", {}, "vim.call_timeout: '0s' must be longer than 0"),
+        ("", {"NFVA_COLLECTOR_SCRAPE_INTERVAL": "0s"}, "NFVA_COLLECTOR_SCRAPE_INTERVAL"),
     ],
 )
 def test_bad_settings_name_the_place(

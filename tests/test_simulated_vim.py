@@ -231,8 +231,9 @@ async def test_injected_failures_hit_the_next_calls_only() -> None:
 
 async def test_a_hung_call_answers_nothing_and_changes_nothing_until_given_up() -> None:
     vim = make_vim()
-    vim.hang_next("create")
+    hung = vim.hang_next("create")
     call = asyncio.create_task(vim.create_server(spec("hung")))
+    await asyncio.wait_for(hung.wait(), 5)
     done, _ = await asyncio.wait([call], timeout=0.2)
     assert not done, "a hung call answered"
     call.cancel()

@@ -20,6 +20,7 @@ from mano_core.lcm import OpOccStore
 from mano_core.models import InstantiationState, LcmOpOcc, VnfInstance
 from mano_core.vim.base import ServerInfo, ServerStatus
 from mano_core.vim.simulated import SimHost, SimulatedVim
+from mano_core.vim.timed import TimedVim
 from mano_core.vnfd import RecoveryLevel, load_vnfd
 from mano_core.vnfm import Vnfm
 
@@ -51,14 +52,19 @@ Make = Callable[..., Awaitable[Mano]]
 def make(redis: Any, keys: Keys) -> Make:
     """Builds the MANO stack on a simulated VIM with the given hosts, vfw onboarded."""
 
-    async def build(hosts: Sequence[SimHost] = BIG, timeout_s: float = 120.0) -> Mano:
+    async def build(
+        hosts: Sequence[SimHost] = BIG,
+        timeout_s: float = 120.0,
+        call_timeout_s: float | None = None,
+    ) -> Mano:
         # 200x: a 20 s boot takes 0.1 s of wall time.
         clock = ScaledClock(speed=200)
         vim = SimulatedVim(clock, hosts)
         inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
         ops = OpOccStore(redis, keys, clock)
         await catalogue.onboard(load_vnfd(VFW))
-        vnfm = Vnfm(vim, inventory, catalogue, ops, clock, poll_s=1.0, timeout_s=timeout_s)
+        driver = vim if call_timeout_s is None else TimedVim(vim, call_timeout_s)
+        vnfm = Vnfm(driver, inventory, catalogue, ops, clock, poll_s=1.0, timeout_s=timeout_s)
         return Mano(vim, inventory, ops, vnfm)
 
     return build
@@ -235,6 +241,20 @@ async def test_a_temporary_failure_is_resumed_with_the_same_op_id(make: Make) ->
     grown = await mano.vnf(vnf.id)
     # Resuming converged on the target: one step, not two.
     assert (len(grown.vnfcs), grown.scale_levels[ASPECT]) == (3, 1)
+    assert len(mano.vim.servers()) == 3
+
+
+async def test_a_vim_call_that_never_answers_fails_temporarily_then_resumes(make: Make) -> None:
+    mano: Mano = await make(call_timeout_s=0.3)
+    vnf = await mano.deploy()
+    mano.vim.hang_next("create")
+    failed = await mano.vnfm.scale(vnf.id, ASPECT, "out", op_id="op-1")
+    assert failed.state is OpState.FAILED_TEMP
+    assert failed.error is not None and "did not answer create_server" in failed.error
+
+    resumed = await mano.vnfm.scale(vnf.id, ASPECT, "out", op_id="op-1")
+    assert resumed.state is OpState.COMPLETED, resumed.error
+    assert len((await mano.vnf(vnf.id)).vnfcs) == 3
     assert len(mano.vim.servers()) == 3
 
 

@@ -121,7 +121,8 @@ class _Server:
 class _Injected:
     temporary: bool
     retry_after: float
-    hang: bool = False
+    hang: asyncio.Event | None = None
+    """Set: the call never answers, and this is set once it hangs."""
 
 
 @dataclass
@@ -137,8 +138,9 @@ class _Failures:
         if not queue:
             return
         injected = queue.popleft()
-        if injected.hang:
+        if injected.hang is not None:
             # An API that stops answering: only the caller giving up ends the call.
+            injected.hang.set()
             await asyncio.Event().wait()
         if injected.temporary:
             raise TemporaryVimError(
@@ -370,16 +372,19 @@ class SimulatedVim:
         for _ in range(count):
             self._failures.queued[operation].append(_Injected(temporary, retry_after))
 
-    def hang_next(self, operation: str, *, count: int = 1) -> None:
+    def hang_next(self, operation: str, *, count: int = 1) -> asyncio.Event:
         """Make the next ``count`` calls of ``operation`` never answer.
 
         The VIM's API stops responding mid-call, as an overloaded or
         partitioned controller does: such a call ends only when its caller
-        gives up on it (cancels it), and changes nothing.
+        gives up on it (cancels it), and changes nothing. Returns an event
+        set once the first of them hangs.
         """
         self._check_operation(operation)
+        hung = asyncio.Event()
         for _ in range(count):
-            self._failures.queued[operation].append(_Injected(False, 0.0, hang=True))
+            self._failures.queued[operation].append(_Injected(False, 0.0, hang=hung))
+        return hung
 
     @staticmethod
     def _check_operation(operation: str) -> None:
