@@ -46,6 +46,11 @@ and so does a wait for a VNF's lease (:meth:`bus.lease.Lease.acquire`). A
 decision whose handling a Redis error broke stays pending and is retried;
 its operation id makes the retry resume, not repeat, its operation.
 
+Heals climb the recovery ladder: a heal whose operation fails (a reboot
+cannot bring back a server whose host is down) is followed by the next
+level of the VNFD's ``healing.ladder`` (rebuild, then recreate), each as an
+operation of its own, all under the one lease and the one decision.
+
 Retries: a FAILED_TEMP operation is retried after its ``retry_after`` (clock
 time, counted from when it failed, so a restart does not shorten it) while
 it has failed fewer than ``max_attempts`` times; then it is failed (FAILED).
@@ -58,7 +63,9 @@ import asyncio
 import logging
 from typing import Any
 
-from actuator.idempotency import DecisionRecord, IdempotencyStore
+import msgspec
+
+from actuator.idempotency import DecisionRecord, IdempotencyStore, op_id_for
 from actuator.lease import VnfLease
 from actuator.locks import KeyedLocks
 from actuator.operations import result_of, result_without_op, start_operation, vnf_of
@@ -69,6 +76,7 @@ from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consu
 from bus.tasks import cancel_and_wait
 from mano_core.errors import CorruptRecord, InvalidRequest, NotFound
 from mano_core.models import LcmOpOcc
+from mano_core.vnfd import RecoveryLevel
 from mano_core.vnfm import Vnfm
 
 log = logging.getLogger(__name__)
@@ -216,9 +224,75 @@ class Actuator:
             result = result_without_op(
                 decision, record.vnf, record.op_id, self._now(), error=expired
             )
+        elif decision.action is Action.HEAL:
+            result = await self._heal(decision, record.vnf, record.op_id, op)
         else:
             result = await self._run_to_end(decision, record.vnf, record.op_id, op)
         return await self._publish(record, result)
+
+    async def _heal(
+        self, decision: Decision, vnf: str, op_id: str, op: LcmOpOcc | None
+    ) -> OpResult:
+        """Heal at the decision's level, then up the VNFD's recovery ladder while it fails.
+
+        A reboot that cannot restore the VNFC (its host is down, the server
+        will not come back) is followed by a rebuild, then a recreate, as
+        far as the VNFD's ``healing.ladder`` goes. Each level runs as an
+        operation of its own, its id derived from the decision and the
+        level, so a worker taking the decision over finds every finished
+        level and resumes the one under way. The result is the last
+        level's, with ``escalated_from`` listing the levels that failed.
+        """
+        level = str(decision.parameters.get("level", RecoveryLevel.REBOOT.value))
+        result = await self._run_to_end(decision, vnf, op_id, op)
+        escalated: list[dict[str, Any]] = []
+        for higher in await self._levels_above(vnf, level):
+            if not await self._op_failed(vnf, result):
+                break
+            escalated.append(
+                {
+                    "level": level,
+                    "op_id": result.op_id,
+                    "state": result.state.value,
+                    "error": result.error,
+                }
+            )
+            log.warning(
+                "heal of %s by %s failed (%s); escalating to %s [request %s]",
+                decision.target.key(),
+                level,
+                result.error,
+                higher,
+                decision.request_id,
+            )
+            level = higher
+            step = msgspec.structs.replace(
+                decision, parameters={**decision.parameters, "level": level}
+            )
+            step_op_id = op_id_for(f"{decision.id}/{level}")
+            step_op = await self._ops.find(vnf, step_op_id)
+            result = await self._run_to_end(step, vnf, step_op_id, step_op)
+        if escalated:
+            result = msgspec.structs.replace(
+                result, detail={**result.detail, "escalated_from": escalated}
+            )
+        return result
+
+    async def _levels_above(self, vnf: str, level: str) -> list[str]:
+        """The recovery levels after ``level`` in the ladder of the VNF's descriptor."""
+        try:
+            instance = await self._vnfm.inventory.get(vnf)
+            vnfd = await self._vnfm.catalogue.get(instance.vnfd_id)
+        except (NotFound, CorruptRecord):
+            return []  # the heal itself reports what is wrong with them
+        ladder = [step.value for step in vnfd.healing.ladder]
+        return ladder[ladder.index(level) + 1 :] if level in ladder else []
+
+    async def _op_failed(self, vnf: str, result: OpResult) -> bool:
+        """Whether ``result`` reports an operation that ran and failed (not a refusal)."""
+        if result.state not in (OpState.FAILED, OpState.ROLLED_BACK):
+            return False
+        return await self._ops.find(vnf, result.op_id) is not None
 
     def _expired(self, decision: Decision) -> str | None:
         """Why ``decision`` is too old to start now; None while it is not."""

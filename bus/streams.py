@@ -233,11 +233,11 @@ class StreamConsumer:
         while True:
             raise_if_cancelled()
             await asyncio.sleep(interval_s)
+            if self.settings.forget_idle_ms and loop.time() - forgot_at >= forget_every_s:
+                forgot_at = loop.time()
+                await self._forget_departed_quietly()
             try:
                 await self._touch_in_flight()
-                if self.settings.forget_idle_ms and loop.time() - forgot_at >= forget_every_s:
-                    forgot_at = loop.time()
-                    await self.forget_departed()
             except RedisError as exc:
                 if not is_transient(exc):
                     raise
@@ -281,7 +281,8 @@ class StreamConsumer:
         try:
             consumers = await self._redis.xinfo_consumers(self.stream_key, self.group)
         except ResponseError as exc:
-            if str(exc).startswith("NOGROUP"):
+            # The stream or its group is gone (Redis restarted empty): nobody to forget.
+            if str(exc).startswith("NOGROUP") or "no such key" in str(exc):
                 return []
             raise
         gone = []
@@ -295,6 +296,13 @@ class StreamConsumer:
         if gone:
             log.info("forgot departed consumers of %s: %s", self.stream_key, ", ".join(gone))
         return gone
+
+    async def _forget_departed_quietly(self) -> None:
+        # Housekeeping: never worth stopping the worker for; the next round tries again.
+        try:
+            await self.forget_departed()
+        except RedisError as exc:
+            log.info("could not forget departed consumers of %s: %s", self.stream_key, exc)
 
     async def _leave_quietly(self) -> None:
         """On a clean stop, delete this consumer from the group if it holds nothing."""

@@ -105,8 +105,8 @@ class Healing(_Strict):
         min_length=1,
     )
     """The heal steps this VNF supports, mildest first. A heal decision names
-    the level to run (the shipped policies use the first); escalating up the
-    ladder when a heal did not restore the VNFC is not automatic yet."""
+    the level to start from (the shipped policies use the first); when that
+    heal fails, the actuator tries the next level, up to the last."""
 
 
 class Vnfd(_Strict):

@@ -254,6 +254,95 @@ async def test_heal_and_migrate_act_on_the_vnfc_and_notify_only_records(
     assert [r.decision_id for r in await world.results()] == ["d1", "d2", "d3"]
 
 
+LB_REBOOT_OR_REBUILD = LB.replace("id: lb\n", "id: lb-short\n") + (
+    "healing: {ladder: [reboot, rebuild]}\n"
+)
+
+
+async def test_a_heal_that_fails_climbs_the_recovery_ladder_until_a_level_works(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    vnfc = vnf.vnfcs[0]
+    # Its host dies: the server can be neither rebooted nor rebuilt in place.
+    assert vnfc.host is not None
+    world.vim.fail_host(vnfc.host)
+    await StreamPublisher(redis, keys.stream("decisions")).publish(
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+    )
+
+    async with running(world.actuator()):
+        await until(lambda: has_results(world, 1))
+        await until(lambda: no_pending(world))
+
+    [result] = await world.results()
+    assert result.state is OpState.COMPLETED, result.error
+    assert result.detail["level"] == "recreate"
+    assert [(e["level"], e["state"]) for e in result.detail["escalated_from"]] == [
+        ("reboot", "FAILED"),
+        ("rebuild", "FAILED"),
+    ]
+    ops = await world.actions(vnf.id)
+    assert [(op.operation.value, op.state) for op in ops] == [
+        ("HEAL", OpState.FAILED),
+        ("HEAL", OpState.FAILED),
+        ("HEAL", OpState.COMPLETED),
+    ]
+    healed = (await world.inventory.get(vnf.id)).vnfc(vnfc.id)
+    assert healed is not None and healed.host != vnfc.host and healed.server_id != vnfc.server_id
+    assert len(world.vim.servers()) == len(vnf.vnfcs), "the dead server was not replaced"
+
+
+async def test_a_heal_climbs_no_higher_than_the_vnfds_ladder(redis: Any, keys: Keys) -> None:
+    world = await make_world(redis, keys)
+    await world.vnfm.catalogue.onboard(parse_vnfd(LB_REBOOT_OR_REBUILD))
+    vnf, _ = await world.vnfm.instantiate("lb-short", "lb-1")
+    vnfc = vnf.vnfcs[0]
+    assert vnfc.host is not None
+    world.vim.fail_host(vnfc.host)
+
+    result = await world.actuator().execute(
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+    )
+
+    assert result is not None and result.state is OpState.FAILED
+    assert result.detail["escalated_from"][0]["level"] == "reboot"
+    ops = await world.actions(vnf.id)
+    assert [op.operation_params["level"] for op in ops] == ["reboot", "rebuild"]
+    assert [s.id for s in world.vim.servers()] == [vnfc.server_id], "it recreated anyway"
+
+
+async def test_a_ladder_left_half_climbed_is_resumed_where_it_stood(redis: Any, keys: Keys) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    vnfc = vnf.vnfcs[0]
+    assert vnfc.host is not None
+    world.vim.fail_host(vnfc.host)
+    await StreamPublisher(redis, keys.stream("decisions")).publish(
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+    )
+    # The first worker stops while its rebuild hangs in the VIM.
+    hung = world.vim.hang_next("rebuild")
+    quick = dataclasses.replace(FAST, claim_idle_ms=200)
+    first = asyncio.create_task(
+        world.actuator(consumer="first", settings=quick).run(asyncio.Event())
+    )
+    await asyncio.wait_for(hung.wait(), 5)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+    async with running(world.actuator(consumer="second", settings=quick)):
+        await until(lambda: has_results(world, 1))
+
+    [result] = await world.results()
+    assert result.state is OpState.COMPLETED, result.error
+    ops = await world.actions(vnf.id)
+    # One operation per level: the failed reboot was not run again.
+    assert [op.operation_params["level"] for op in ops] == ["reboot", "rebuild", "recreate"]
+    assert [op.state for op in ops] == [OpState.FAILED, OpState.FAILED, OpState.COMPLETED]
+
+
 async def test_a_decision_left_by_a_stopped_worker_is_taken_over_and_finishes_the_same_op(
     redis: Any, keys: Keys
 ) -> None:

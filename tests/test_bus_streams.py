@@ -315,6 +315,20 @@ async def test_killed_workers_are_forgotten_once_silent_unless_they_hold_entries
     assert await consumers(redis, stream, "g") == {"ghost-holding": 1}
 
 
+async def test_forgetting_on_a_stream_or_group_that_is_gone_finds_nobody(
+    redis: Any, keys: Keys
+) -> None:
+    # As after Redis restarted empty: no stream at all, then a stream without the group.
+    async def handles(message: Message) -> None:
+        pass
+
+    stream = keys.stream("samples")
+    worker = StreamConsumer(redis, stream, "g", "w", handles, settings=FAST)
+    assert await worker.forget_departed() == []
+    await StreamPublisher(redis, stream).publish(batch(1))
+    assert await worker.forget_departed() == []
+
+
 async def test_a_live_worker_forgets_the_departed_on_its_own(redis: Any, keys: Keys) -> None:
     stream = keys.stream("samples")
     await StreamPublisher(redis, stream).publish(batch(1))
