@@ -307,14 +307,20 @@ class StreamConsumer:
     async def _leave_quietly(self) -> None:
         """On a clean stop, delete this consumer from the group if it holds nothing."""
         try:
-            mine = await self._redis.xpending_range(
-                self.stream_key, self.group, min="-", max="+", count=1, consumername=self.consumer
-            )
-            if not mine:
-                await self._redis.xgroup_delconsumer(self.stream_key, self.group, self.consumer)
-        except RedisError as exc:
             # Not worth holding a shutdown for: a live consumer forgets it later.
-            log.info("%s did not leave the group of %s: %s", self.consumer, self.stream_key, exc)
+            async with asyncio.timeout(2.0):
+                mine = await self._redis.xpending_range(
+                    self.stream_key,
+                    self.group,
+                    min="-",
+                    max="+",
+                    count=1,
+                    consumername=self.consumer,
+                )
+                if not mine:
+                    await self._redis.xgroup_delconsumer(self.stream_key, self.group, self.consumer)
+        except (RedisError, TimeoutError) as exc:
+            log.info("%s did not leave the group of %s: %r", self.consumer, self.stream_key, exc)
 
     async def run_once(self) -> int:
         """One round: take over stale pending entries, then read new ones.
