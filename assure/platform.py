@@ -108,8 +108,9 @@ class Platform:
         catalogue = Catalogue(redis, keys)
         inventory = Inventory(redis, keys)
         ops = OpOccStore(redis, keys, clock)
-        # Every caller (VNFM, collector) gets the VIM behind a deadline; the
-        # driver itself stays reachable as ``vim.inner`` (the demo injects faults there).
+        # Every caller (VNFM, collector) gets the VIM behind a deadline. The
+        # driver itself is ``vim.inner``; whoever passed it in (the demo, to
+        # inject faults) still holds it.
         vim = TimedVim(vim, settings.vim.call_timeout)
         vnfm = Vnfm(vim, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout)
         return cls(
