@@ -1,0 +1,96 @@
+"""A compute host dies: its VNFC is recreated on another host, end to end.
+
+The whole platform runs (collector scraping real HTTP exporters, analytics,
+policy engine, actuator, over a real Redis) on the simulated VIM with the
+shipped VNFD and policies, in accelerated time. When the host dies its
+VNFC stops answering; the heal policy reboots it, which cannot work on a
+dead host, nor can a rebuild: the actuator climbs the VNFD's recovery
+ladder to a recreate, which places the VNFC on a live host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from assure.platform import ROLES, Platform, simulated_vim
+from assure.settings import load_settings
+from assure.simulation.workload import Workload
+from bus.clock import ScaledClock
+from bus.contracts import Action, OpResult, OpState
+from bus.keys import Keys
+from bus.streams import read_all
+from mano_core.inventory import Inventory
+from mano_core.vim.base import ServerStatus
+
+SPEED = 20.0
+TRAFFIC_RPS = 400.0
+"""Light enough that one VNFC carries it all: no scale-out muddles the picture."""
+
+
+async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
+    redis: Any, redis_url: str, keys: Keys
+) -> None:
+    settings = load_settings()
+    settings = dataclasses.replace(
+        settings, redis=dataclasses.replace(settings.redis, url=redis_url, prefix=keys.prefix)
+    )
+    clock = ScaledClock(SPEED)
+    vim = simulated_vim(settings, clock, seed=1)
+    platform = await Platform.open(settings, clock, vim)
+    stop = asyncio.Event()
+    roles: asyncio.Task[None] | None = None
+    workload: Workload | None = None
+    try:
+        await platform.onboard_dir(settings.policy.vnfd_dir)
+        loaded = platform.load_policies(None)
+        assert not loaded.problems
+        vnf, op = await platform.vnfm.instantiate("vfw", "vfw-1")
+        assert op.state is OpState.COMPLETED, op.error
+        workload = Workload(vim, platform.inventory, vnf.id, seed=1, offered_rps=TRAFFIC_RPS)
+        roles = asyncio.create_task(platform.run_roles(ROLES, stop, loaded))
+
+        async def heal_result() -> OpResult | None:
+            for _, message in await read_all(redis, keys.stream("op_results")):
+                if isinstance(message, OpResult) and message.action is Action.HEAL:
+                    return message
+            return None
+
+        victim = vnf.vnfcs[0]
+        assert victim.host is not None
+        start = clock.now()
+        result = None
+        failed = False
+        while result is None:
+            now = clock.now()
+            assert now - start < 600, "no heal within 10 minutes of scenario time"
+            assert not roles.done(), "the platform stopped"
+            if now - start >= 20 and not failed:
+                vim.fail_host(victim.host)
+                failed = True
+            await workload.tick(now)
+            result = await heal_result()
+            await clock.sleep(1.0)
+        # The exporters follow the new server, so the VNF serves on both VNFCs again.
+        for _ in range(30):
+            state = await workload.tick(clock.now())
+            if state.serving == len(vnf.vnfcs):
+                break
+            await clock.sleep(1.0)
+    finally:
+        stop.set()
+        if roles is not None:
+            await asyncio.wait_for(roles, 30)
+        if workload is not None:
+            await workload.aclose()
+        await platform.aclose()
+
+    assert result.state is OpState.COMPLETED, result.error
+    assert result.target.id == victim.id
+    assert result.detail["level"] == "recreate"
+    assert [e["level"] for e in result.detail["escalated_from"]] == ["reboot", "rebuild"]
+    healed = (await Inventory(redis, keys).get(vnf.id)).vnfc(victim.id)
+    assert healed is not None and healed.host != victim.host
+    assert (await vim.get_server(healed.server_id)).status is ServerStatus.ACTIVE
+    assert state.serving == len(vnf.vnfcs), "the recreated VNFC does not serve"
