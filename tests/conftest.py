@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from assure.settings import Settings, load_settings
 from bus.keys import Keys
 from bus.redis import connect
 from tests.redis_server import RedisServer
@@ -38,3 +40,13 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Any]:
 def keys() -> Keys:
     """A fresh prefix per test, so tests never see each other's keys."""
     return Keys(prefix=f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def settings(redis_url: str, keys: Keys) -> Settings:
+    """The embedded defaults, on the private Redis under the test's key prefix."""
+    defaults = load_settings()
+    return dataclasses.replace(
+        defaults,
+        redis=dataclasses.replace(defaults.redis, url=redis_url, prefix=keys.prefix),
+    )

@@ -14,6 +14,7 @@ from bus.contracts import Action, OpState, Target, TargetKind
 from bus.keys import Keys
 from bus.streams import ConsumerSettings, StreamPublisher
 from mano_core.catalogue import Catalogue
+from mano_core.models import VnfcInstance, VnfInstance
 from mano_core.vnfd import parse_vnfd
 from tests.actuator_support import (
     FAST,
@@ -259,18 +260,24 @@ LB_REBOOT_OR_REBUILD = LB.replace("id: lb\n", "id: lb-short\n") + (
 )
 
 
-async def test_a_heal_that_fails_climbs_the_recovery_ladder_until_a_level_works(
-    redis: Any, keys: Keys
-) -> None:
-    world = await make_world(redis, keys)
+async def heal_on_a_dead_host(world: World) -> tuple[VnfInstance, VnfcInstance]:
+    """A VNF whose first VNFC's host died, and a decision to heal it by a reboot."""
     vnf = await world.vnf("lb-1")
     vnfc = vnf.vnfcs[0]
     # Its host dies: the server can be neither rebooted nor rebuilt in place.
     assert vnfc.host is not None
     world.vim.fail_host(vnfc.host)
-    await StreamPublisher(redis, keys.stream("decisions")).publish(
+    await StreamPublisher(world.redis, world.keys.stream("decisions")).publish(
         decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
     )
+    return vnf, vnfc
+
+
+async def test_a_heal_that_fails_climbs_the_recovery_ladder_until_a_level_works(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf, vnfc = await heal_on_a_dead_host(world)
 
     async with running(world.actuator()):
         await until(lambda: has_results(world, 1))
@@ -315,13 +322,7 @@ async def test_a_heal_climbs_no_higher_than_the_vnfds_ladder(redis: Any, keys: K
 
 async def test_a_ladder_left_half_climbed_is_resumed_where_it_stood(redis: Any, keys: Keys) -> None:
     world = await make_world(redis, keys)
-    vnf = await world.vnf("lb-1")
-    vnfc = vnf.vnfcs[0]
-    assert vnfc.host is not None
-    world.vim.fail_host(vnfc.host)
-    await StreamPublisher(redis, keys.stream("decisions")).publish(
-        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
-    )
+    vnf, _ = await heal_on_a_dead_host(world)
     # The first worker stops while its rebuild hangs in the VIM.
     hung = world.vim.hang_next("rebuild")
     quick = dataclasses.replace(FAST, claim_idle_ms=200)

@@ -11,11 +11,10 @@ ladder to a recreate, which places the VNFC on a live host.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 from assure.platform import ROLES, Platform, simulated_vim
-from assure.settings import load_settings
+from assure.settings import Settings
 from assure.simulation.workload import Workload
 from bus.clock import ScaledClock
 from bus.contracts import Action, OpResult, OpState
@@ -30,12 +29,8 @@ TRAFFIC_RPS = 400.0
 
 
 async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
-    redis: Any, redis_url: str, keys: Keys
+    redis: Any, keys: Keys, settings: Settings
 ) -> None:
-    settings = load_settings()
-    settings = dataclasses.replace(
-        settings, redis=dataclasses.replace(settings.redis, url=redis_url, prefix=keys.prefix)
-    )
     clock = ScaledClock(SPEED)
     vim = simulated_vim(settings, clock, seed=1)
     platform = await Platform.open(settings, clock, vim)

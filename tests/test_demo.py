@@ -7,7 +7,6 @@ VIM in accelerated time.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import shutil
@@ -21,7 +20,7 @@ from rich.console import Console
 from assure.demo.plan import make_plan
 from assure.demo.progress import Progress
 from assure.demo.runner import DemoRunner
-from assure.settings import DEFAULTS_DIR, load_settings
+from assure.settings import DEFAULTS_DIR, Settings
 from bus.clock import WallClock
 from bus.contracts import OpState
 from bus.keys import Keys
@@ -33,13 +32,8 @@ SPEED = 30.0
 
 
 async def test_all_four_actions_happen_in_order_on_the_right_targets(
-    redis: Any, redis_url: str, keys: Keys
+    redis: Any, keys: Keys, settings: Settings
 ) -> None:
-    settings = load_settings()
-    settings = dataclasses.replace(
-        settings,
-        redis=dataclasses.replace(settings.redis, url=redis_url, prefix=keys.prefix),
-    )
     out = io.StringIO()
     runner = DemoRunner(settings, make_plan(5), Progress(Console(file=out, width=200)), speed=SPEED)
     report = await runner.run()
