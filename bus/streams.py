@@ -74,7 +74,7 @@ class StreamPublisher:
         entry_id = await self._redis.xadd(
             self.stream_key, {FIELD: encode(message)}, maxlen=self._maxlen, approximate=True
         )
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return _text(entry_id)
 
     async def publish_many(self, messages: Sequence[Message]) -> list[str]:
         """Append several messages in one round trip."""
@@ -89,7 +89,7 @@ class StreamPublisher:
                     approximate=True,
                 )
             ids = await pipe.execute()
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return [_text(i) for i in ids]
 
 
 Handler = Callable[[Message], Awaitable[None]]
@@ -351,9 +351,7 @@ class StreamConsumer:
             count=self.settings.batch,
         )
         next_cursor, entries = result[0], result[1]
-        self._claim_cursor = (
-            next_cursor.decode() if isinstance(next_cursor, bytes) else str(next_cursor)
-        )
+        self._claim_cursor = _text(next_cursor)
         processed = 0
         for entry_id, fields in entries:
             if fields is None:  # deleted by trimming while pending
@@ -424,8 +422,9 @@ class StreamConsumer:
         self.dead_lettered += 1
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: Any) -> str:
+    """A Redis reply (an entry id, a name) as text, whichever way the client decodes."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def read_all(redis: Any, stream_key: str, start: str = "0-0") -> list[tuple[str, Message]]:
