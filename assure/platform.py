@@ -4,8 +4,9 @@
 ``redis-server`` when no URL is configured), the catalogue, inventory, LCM
 operation store, VIM driver and VNFM. :meth:`Platform.run_roles` runs any
 subset of the stage roles (``collector``, ``analytics``, ``policy``,
-``actuator``) in this process until told to stop; each role talks to the
-others only through Redis, so roles can also run in separate processes.
+``actuator``) in this process until told to stop, each built from its entry
+in :data:`assure.roles.ROLE_TABLE`; each role talks to the others only
+through Redis, so roles can also run in separate processes.
 
 The policy and actuator roles share their work among all their workers
 (consumer groups). The collector and analytics roles run active/standby:
@@ -24,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actuator.service import Actuator
-from analytics.service import Analytics
 from assure.embedded_redis import EmbeddedRedis
 from assure.settings import Settings
 from bus.clock import Clock
@@ -34,7 +33,6 @@ from bus.lease import Lease, LeaseLost
 from bus.redis import connect, is_transient
 from bus.streams import consumer_name
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
-from collector.service import Collector
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
@@ -43,8 +41,6 @@ from mano_core.vim.simulated import SimHost, SimulatedVim
 from mano_core.vim.timed import TimedVim
 from mano_core.vnfd import DescriptorError, Vnfd, load_vnfd
 from mano_core.vnfm import Vnfm
-from policy.conditions import conditions_of
-from policy.engine import PolicyEngine
 from policy.loader import LoadResult, load_policies
 
 log = logging.getLogger(__name__)
@@ -146,74 +142,21 @@ class Platform:
         policies: LoadResult | None = None,
     ) -> None:
         """Run ``roles`` until ``stop`` is set; a role that crashes stops the others."""
-        unknown = sorted(set(roles) - set(ROLES))
+        from assure.roles import ROLE_TABLE  # noqa: PLC0415 - the roles import the platform
+
+        unknown = sorted(set(roles) - set(ROLE_TABLE))
         if unknown:
             raise PlatformError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(ROLES)}")
         if policies is None:
             policies = self.load_policies()
         tasks: list[asyncio.Task[None]] = []
-        s = self.settings
-        if "collector" in roles:
-
-            async def collect(role_stop: asyncio.Event) -> None:
-                collector = Collector(
-                    self.redis,
-                    self.keys,
-                    self.inventory,
-                    self.vim,
-                    self.clock,
-                    scrape_interval_s=s.collector.scrape_interval,
-                    vim_interval_s=s.collector.vim_interval,
-                    scrape_timeout_s=s.collector.scrape_timeout,
-                    maxlen=s.redis.samples_maxlen,
-                )
-                await _run_collector(collector, role_stop)
-
-            tasks.append(
-                asyncio.create_task(self._as_leader("collector", collect, stop), name="collector")
-            )
-        if "analytics" in roles:
-            conditions = conditions_of(policies.policies)
-
-            async def analyse(role_stop: asyncio.Event) -> None:
-                analytics = Analytics(
-                    self.redis,
-                    self.keys,
-                    self.inventory,
-                    self.clock,
-                    conditions,
-                    eval_interval_s=s.analytics.eval_interval,
-                    stale_after_s=s.analytics.stale_after,
-                    maxlen=s.redis.stream_maxlen,
-                )
-                await analytics.run(role_stop)
-
-            tasks.append(
-                asyncio.create_task(self._as_leader("analytics", analyse, stop), name="analytics")
-            )
-        if "policy" in roles:
-            engine = PolicyEngine(
-                self.redis,
-                self.keys,
-                self.inventory,
-                self.catalogue,
-                self.clock,
-                policies.policies,
-                maxlen=s.redis.stream_maxlen,
-            )
-            tasks.append(asyncio.create_task(engine.run(stop), name="policy"))
-        if "actuator" in roles:
-            actuator = Actuator(
-                self.redis,
-                self.keys,
-                self.vnfm,
-                self.clock,
-                lease_ttl_s=s.actuator.lease_ttl,
-                max_attempts=s.actuator.max_attempts,
-                results_maxlen=s.redis.stream_maxlen,
-                max_decision_age_s=s.actuator.decision_max_age,
-            )
-            tasks.append(asyncio.create_task(actuator.run(stop), name="actuator"))
+        for name in ROLES:
+            if name not in roles:
+                continue
+            role = ROLE_TABLE[name]
+            work = role.start(self, policies)
+            runner = self._as_leader(name, work, stop) if role.single_active else work(stop)
+            tasks.append(asyncio.create_task(runner, name=name))
         if not tasks:
             return
         try:
@@ -278,11 +221,3 @@ class Platform:
 
 def _read_vnfds(directory: Path) -> list[Vnfd]:
     return [load_vnfd(path) for path in sorted(directory.glob("*.yaml"))]
-
-
-async def _run_collector(collector: Collector, stop: asyncio.Event) -> None:
-    await collector.start()
-    try:
-        await stop.wait()
-    finally:
-        await collector.stop()

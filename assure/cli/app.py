@@ -1,0 +1,96 @@
+"""The ``nfv-assure`` command group and what its subcommands share.
+
+Each subcommand (or group) lives in a module of its own in this package and
+registers itself on :data:`main`; :mod:`assure.cli` imports them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assure.settings import Settings, SettingsError, load_settings
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The settings the top-level group built for this invocation."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="NFVA_CONFIG",
+    help="Settings file (assure.yaml). Environment variables override it "
+    "(REDIS_URL, NFVA_<GROUP>_<FIELD>).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Level of the diagnostic log on stderr [default: WARNING; ERROR for demo, "
+    "whose progress lines already tell what happens].",
+)
+@click.version_option(package_name="nfv-assure")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, log_level: str | None) -> None:
+    """nfv-assure: closed-loop assurance for NFV MANO.
+
+    Watches VNF and infrastructure KPIs, detects when one breaks its
+    objective, and scales, heals or migrates the VNF through the VNFM and VIM.
+    Start with 'nfv-assure demo'.
+    """
+    if log_level is None:
+        log_level = "ERROR" if ctx.invoked_subcommand == "demo" else "WARNING"
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # apscheduler logs every job run at INFO: one line per scrape cycle is noise.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if config is None and Path("assure.yaml").is_file():
+        config = Path("assure.yaml")
+    try:
+        ctx.obj = load_settings(config, os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def with_redis(settings: Settings, action: Callable[[Any, Any], Awaitable[None]]) -> None:
+    """Run ``action(client, keys)`` against the configured Redis (REDIS_URL required)."""
+    from redis.exceptions import RedisError  # noqa: PLC0415
+
+    from bus.keys import Keys  # noqa: PLC0415
+    from bus.redis import connect  # noqa: PLC0415
+
+    if settings.redis.url is None:
+        raise click.UsageError(
+            "this command reads a running platform's state: set REDIS_URL "
+            "(or redis.url in the settings file)"
+        )
+    url = settings.redis.url
+
+    async def go() -> None:
+        client = connect(url, cluster=settings.redis.cluster)
+        try:
+            await action(client, Keys(prefix=settings.redis.prefix))
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(go())
+    except (OSError, RedisError) as exc:
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc

@@ -1,0 +1,58 @@
+"""``nfv-assure run``: the platform's stages until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from assure.cli.app import CONTEXT, main, settings_of
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(["collector", "analytics", "policy", "actuator"]),
+    help="Run only this stage (repeat for several). Default: all stages in this process.",
+)
+@click.pass_context
+def run(ctx: click.Context, roles: tuple[str, ...]) -> None:
+    """Run the platform's stages until interrupted (SIGINT or SIGTERM).
+
+    With the simulated VIM the collector and the actuator must run in the
+    same process as the simulator; analytics and policy can run anywhere
+    that reaches the same Redis.
+    """
+    from assure.platform import ROLES, Platform, PlatformError  # noqa: PLC0415
+    from bus.clock import WallClock  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    chosen = list(roles) or list(ROLES)
+    if settings.vim.driver == "simulated" and len({"collector", "actuator"} & set(chosen)) == 1:
+        raise click.UsageError(
+            "with the simulated VIM, --role collector and --role actuator must run together"
+        )
+
+    async def serve() -> None:
+        platform = await Platform.open(settings, WallClock())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await platform.onboard_dir(settings.policy.vnfd_dir)
+            loaded = platform.load_policies()
+            for problem in loaded.problems:
+                click.echo(f"policy skipped: {problem.format()}", err=True)
+            click.echo(f"running {', '.join(chosen)}; Ctrl-C stops", err=True)
+            await platform.run_roles(chosen, stop, loaded)
+        finally:
+            await platform.aclose()
+
+    try:
+        asyncio.run(serve())
+    except PlatformError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,116 @@
+"""The stage roles a platform process can run, as one table.
+
+Each :class:`Role` builds its stage from the shared :class:`~assure.platform.Platform`
+and returns the coroutine that runs it until a stop event is set. A role
+marked ``single_active`` runs only in the process that holds the role's
+leader lease (the others stand by); the rest share their work among all
+their workers through consumer groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from actuator.service import Actuator
+from analytics.service import Analytics
+from assure.platform import Platform
+from collector.service import Collector
+from policy.conditions import conditions_of
+from policy.engine import PolicyEngine
+from policy.loader import LoadResult
+
+RoleWork = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class Role:
+    """How to start one stage in this process."""
+
+    start: Callable[[Platform, LoadResult], RoleWork]
+    """Builds the stage; returns what runs it until the stop event is set."""
+    single_active: bool = False
+    """Only the holder of the role's leader lease runs it (active/standby)."""
+
+
+def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
+    s = platform.settings
+
+    async def collect(stop: asyncio.Event) -> None:
+        collector = Collector(
+            platform.redis,
+            platform.keys,
+            platform.inventory,
+            platform.vim,
+            platform.clock,
+            scrape_interval_s=s.collector.scrape_interval,
+            vim_interval_s=s.collector.vim_interval,
+            scrape_timeout_s=s.collector.scrape_timeout,
+            maxlen=s.redis.samples_maxlen,
+        )
+        await collector.start()
+        try:
+            await stop.wait()
+        finally:
+            await collector.stop()
+
+    return collect
+
+
+def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
+    s = platform.settings
+    conditions = conditions_of(policies.policies)
+
+    async def analyse(stop: asyncio.Event) -> None:
+        analytics = Analytics(
+            platform.redis,
+            platform.keys,
+            platform.inventory,
+            platform.clock,
+            conditions,
+            eval_interval_s=s.analytics.eval_interval,
+            stale_after_s=s.analytics.stale_after,
+            maxlen=s.redis.stream_maxlen,
+        )
+        await analytics.run(stop)
+
+    return analyse
+
+
+def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
+    engine = PolicyEngine(
+        platform.redis,
+        platform.keys,
+        platform.inventory,
+        platform.catalogue,
+        platform.clock,
+        policies.policies,
+        maxlen=platform.settings.redis.stream_maxlen,
+    )
+    return engine.run
+
+
+def _actuator(platform: Platform, _policies: LoadResult) -> RoleWork:
+    s = platform.settings
+    actuator = Actuator(
+        platform.redis,
+        platform.keys,
+        platform.vnfm,
+        platform.clock,
+        lease_ttl_s=s.actuator.lease_ttl,
+        max_attempts=s.actuator.max_attempts,
+        results_maxlen=s.redis.stream_maxlen,
+        max_decision_age_s=s.actuator.decision_max_age,
+    )
+    return actuator.run
+
+
+ROLE_TABLE: dict[str, Role] = {
+    "collector": Role(_collector, single_active=True),
+    "analytics": Role(_analytics, single_active=True),
+    "policy": Role(_policy),
+    "actuator": Role(_actuator),
+}
+"""Every role by name, in the order a process starts them."""
