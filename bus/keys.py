@@ -75,6 +75,14 @@ class Keys:
         """
         return f"{self.prefix}:{{analytics}}:detectors"
 
+    def shard_members(self, group: str) -> str:
+        """Sorted set of the live workers of a sharded group, scored by membership expiry."""
+        return f"{self.prefix}:{{shards:{group}}}:members"
+
+    def shard_lease(self, group: str, shard: int) -> str:
+        """The lease of one shard of a sharded group (value: the worker holding it)."""
+        return f"{self.prefix}:{{shards:{group}}}:lease:{shard}"
+
     def role_leader(self, role: str) -> str:
         """The lease of the active worker of a role that runs active/standby."""
         return f"{self.prefix}:{{role:{role}}}:leader"
