@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bus.contracts import SCRAPE_SOURCE, SampleBatch
+from bus.contracts import SCRAPE_SOURCE, Samples
+from bus.series import SampleView
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ScrapeFeed:
         self.resumed_at: float | None = None
         """The first batch after the latest gap longer than ``stale_after_s``."""
 
-    def note(self, batch: SampleBatch) -> None:
+    def note(self, batch: Samples | SampleView) -> None:
         """Take in a batch of any source (only scrape batches count)."""
         if batch.source != SCRAPE_SOURCE:
             return

@@ -1,10 +1,11 @@
 """The analytics stage: samples in, conditions evaluated on the clock, violations out.
 
-:class:`Analytics` consumes ``SampleBatch`` entries of the samples stream
-(consumer group ``group``), keeps the latest value of each watched series
-in memory, and every ``eval_interval_s`` of clock time evaluates every
-condition against the inventory's topology. It publishes ONSET and ABATED
-events to the violations stream, and keeps the open episodes in Redis so a
+:class:`Analytics` consumes the samples stream (consumer group ``group``;
+batches of either form, resolved by :class:`bus.series.SeriesResolver`),
+keeps the latest value of each watched series in memory, and every
+``eval_interval_s`` of clock time evaluates every condition against the
+inventory's topology. It publishes ONSET and ABATED events to the
+violations stream, and keeps the open episodes in Redis so a
 restarted worker carries on where the last one stopped. Each event's status
 is also recorded at ``keys.violation_state(id)`` (:mod:`analytics.publish`),
 so the policy stage can skip an ONSET that already abated.
@@ -45,9 +46,18 @@ from analytics.state import StateKey, StateStore
 from analytics.windows import LatestValues
 from bus.clock import Clock
 from bus.conditions import ConditionSpec
-from bus.contracts import Message, SampleBatch, TargetKind, Violation, ViolationStatus
+from bus.contracts import (
+    Message,
+    PackedBatch,
+    SampleBatch,
+    Samples,
+    TargetKind,
+    Violation,
+    ViolationStatus,
+)
 from bus.keys import Keys
 from bus.redis import is_transient
+from bus.series import SeriesRegistry, SeriesResolver
 from bus.streams import ConsumerSettings, StreamConsumer, consumer_name
 from bus.tasks import raise_if_cancelled, wait_for_stop
 from mano_core.models import VnfInstance
@@ -109,21 +119,23 @@ class Analytics:
         self._retention_s = 2 * max([stale_after_s, *absent_for])
         self._pruned_at: float | None = None
         self._lock = asyncio.Lock()
+        self._resolver = SeriesResolver(SeriesRegistry(redis, keys))
         self.samples_ingested = 0
         """Samples kept (newest of their series, of a watched KPI)."""
 
     # --- ingestion -----------------------------------------------------------
-    async def ingest(self, batch: SampleBatch) -> int:
-        """Take in a batch of samples; returns how many were kept."""
-        self._feed.note(batch)
+    async def ingest(self, batch: Samples) -> int:
+        """Take in a batch of samples (either form); returns how many were kept."""
+        view = await self._resolver.view(batch)
+        self._feed.note(view)
         kept = 0
-        for sample in batch.samples:
+        for sample in view:
             kept += self._latest.add(sample)
         self.samples_ingested += kept
         return kept
 
     async def _handle(self, message: Message) -> None:
-        if isinstance(message, SampleBatch):
+        if isinstance(message, SampleBatch | PackedBatch):
             await self.ingest(message)
         else:
             # Retrying cannot turn it into samples: acknowledge and move on.

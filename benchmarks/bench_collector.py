@@ -38,7 +38,7 @@ from prometheus_client import Gauge
 from assure.embedded_redis import EmbeddedRedis
 from assure.simulation.exporter import VnfcExporter
 from bus.clock import WallClock
-from bus.contracts import SampleBatch, decode
+from bus.contracts import PackedBatch, SampleBatch, decode
 from bus.keys import Keys
 from bus.redis import connect
 from bus.streams import FIELD
@@ -163,6 +163,8 @@ async def entry_sizes(redis: Any, stream_key: str) -> list[tuple[int, int]]:
             message = decode(fields[FIELD])
             if isinstance(message, SampleBatch):
                 sizes.append((len(message.samples), len(fields[FIELD])))
+            elif isinstance(message, PackedBatch):
+                sizes.append((len(message.ids) // 8, len(fields[FIELD])))
         if len(page) < 50:
             return sizes
         low = f"({page[-1][0].decode()}"

@@ -40,13 +40,86 @@ VIM_SOURCE = "vim"
 """``SampleBatch.source`` of the collector's VIM telemetry reads."""
 
 
+PROMQL_SOURCE = "promql"
+"""``source`` of samples queried from an existing Prometheus."""
+REMOTE_WRITE_SOURCE = "remote_write"
+"""``source`` of samples pushed by Prometheus remote_write."""
+VES_SOURCE = "ves"
+"""``source`` of samples pushed as ONAP VES measurement events."""
+
+
 class SampleBatch(msgspec.Struct, tag="samples.v1", frozen=True):
-    """Many samples written in one stream entry (never one entry per sample)."""
+    """Many samples written in one stream entry, each with its labels (the previous form).
+
+    Still read (see :mod:`bus.series`) so that collectors of the previous
+    release can feed consumers of this one during a rolling upgrade; new
+    collectors write :class:`PackedBatch`.
+    """
 
     source: str
     """Which collector source produced the batch (e.g. ``vim``, ``scrape``)."""
     collected_at: float
     samples: list[Sample]
+
+
+SeriesKind = Literal[
+    "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"
+]
+"""The metric type of the family a series belongs to (``unknown``: untyped)."""
+
+_COUNTER_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
+
+
+class SeriesDef(msgspec.Struct, array_like=True, frozen=True):
+    """What a series id stands for: a KPI name, its full labels, and its family's type.
+
+    The id is :func:`bus.series.series_id` of ``kpi`` and ``labels`` (a 64-bit
+    hash), so every writer gives one series the same id, in either form.
+    """
+
+    id: int
+    kpi: str
+    labels: dict[str, str]
+    kind: SeriesKind = "unknown"
+
+    @property
+    def is_counter(self) -> bool:
+        """Whether the values only go up (until a reset): a counter, or a
+        histogram's ``_bucket``/``_count``/``_sum``, or a summary's ``_count``/``_sum``.
+        Rates are computed from these, never thresholds on the raw value."""
+        if self.kind == "counter":
+            return True
+        return self.kpi.endswith(_COUNTER_SUFFIXES.get(self.kind, ()))
+
+
+class PackedBatch(msgspec.Struct, tag="samples.v2", frozen=True):
+    """Many samples in one stream entry, as series ids and packed arrays.
+
+    A series' labels travel in ``series`` the first time its writer sends it
+    (and again when its definition changes); later batches carry its id
+    only. Every definition is also in the series registry in Redis
+    (:class:`bus.series.SeriesRegistry`), written before the first batch
+    that uses it, so a consumer that joined late, restarted, or reads only
+    some entries of the stream (a consumer group shared by several
+    workers) resolves any id. Read batches with
+    :class:`bus.series.SeriesResolver`, never field by field.
+
+    Arrays are little-endian: ``ids`` uint64, ``values`` float64, one per
+    sample, in the same order. Timestamps run-length encoded: the first
+    ``ts_counts[0]`` samples are at ``ts_values[0]``, the next
+    ``ts_counts[1]`` at ``ts_values[1]``, and so on (uint32 and float64);
+    the counts add up to the number of samples.
+    """
+
+    source: str
+    """Which collector source produced the batch (e.g. ``vim``, ``scrape``)."""
+    collected_at: float
+    series: list[SeriesDef]
+    """Definitions sent with this batch (new or changed series)."""
+    ids: bytes
+    values: bytes
+    ts_counts: bytes
+    ts_values: bytes
 
 
 # --------------------------------------------------------------------------
@@ -197,7 +270,10 @@ class OpResult(msgspec.Struct, tag="op_result.v1", frozen=True):
     request_id: str = ""
 
 
-Message = SampleBatch | Violation | Decision | OpResult
+Message = SampleBatch | PackedBatch | Violation | Decision | OpResult
+
+Samples = SampleBatch | PackedBatch
+"""Either form of a samples-stream entry."""
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)

@@ -25,6 +25,10 @@ class Keys:
         """Where entries of stream ``name`` go when they cannot be handled."""
         return f"{self.prefix}:{{stream:{name}}}:dead"
 
+    def series_defs(self, generation: int) -> str:
+        """Hash of the series definitions registered in one generation: id -> definition."""
+        return f"{self.prefix}:{{series}}:defs:{generation}"
+
     # --- inventory -------------------------------------------------------
     def vnf_index(self) -> str:
         """Set of all VNF instance ids."""

@@ -36,6 +36,11 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> Any:
     return aioredis.Redis.from_url(url, **options)
 
 
+def reply_text(value: Any) -> str:
+    """A Redis reply (an entry id, a name) as text, whichever way the client decodes."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 TRANSIENT_ERRORS = (
     RedisConnectionError,
     RedisTimeoutError,

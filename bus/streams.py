@@ -47,7 +47,7 @@ from typing import Any, NoReturn
 from redis.exceptions import RedisError, ResponseError
 
 from bus.contracts import ContractError, Message, decode, encode
-from bus.redis import Backoff, is_transient
+from bus.redis import Backoff, is_transient, reply_text
 from bus.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class StreamPublisher:
         entry_id = await self._redis.xadd(
             self.stream_key, {FIELD: encode(message)}, maxlen=self._maxlen, approximate=True
         )
-        return _text(entry_id)
+        return reply_text(entry_id)
 
     async def publish_many(self, messages: Sequence[Message]) -> list[str]:
         """Append several messages in one round trip."""
@@ -89,7 +89,7 @@ class StreamPublisher:
                     approximate=True,
                 )
             ids = await pipe.execute()
-        return [_text(i) for i in ids]
+        return [reply_text(i) for i in ids]
 
 
 Handler = Callable[[Message], Awaitable[None]]
@@ -287,7 +287,7 @@ class StreamConsumer:
             raise
         gone = []
         for info in consumers:
-            name = _text(info["name"])
+            name = reply_text(info["name"])
             if name == self.consumer or int(info["pending"]) > 0:
                 continue
             if int(info["idle"]) >= self.settings.forget_idle_ms:
@@ -351,7 +351,7 @@ class StreamConsumer:
             count=self.settings.batch,
         )
         next_cursor, entries = result[0], result[1]
-        self._claim_cursor = _text(next_cursor)
+        self._claim_cursor = reply_text(next_cursor)
         processed = 0
         for entry_id, fields in entries:
             if fields is None:  # deleted by trimming while pending
@@ -420,11 +420,6 @@ class StreamConsumer:
             pipe.xack(self.stream_key, self.group, entry_id)
             await pipe.execute()
         self.dead_lettered += 1
-
-
-def _text(value: Any) -> str:
-    """A Redis reply (an entry id, a name) as text, whichever way the client decodes."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def read_all(redis: Any, stream_key: str, start: str = "0-0") -> list[tuple[str, Message]]:

@@ -3,25 +3,24 @@
 Two apscheduler interval jobs run on the event loop: the scrape cycle
 (every VNFC exporter the inventory knows, concurrently) and the VIM cycle
 (infrastructure telemetry). Each cycle reads a fresh inventory snapshot and
-writes its samples to the samples stream as :class:`~bus.contracts.SampleBatch`
+writes its samples to the samples stream as :class:`~bus.contracts.PackedBatch`
 entries of at most ``max_batch_samples`` samples each (many samples per
-entry, never one entry per sample), all in one pipelined round trip. The
-bound is what makes the stream's ``maxlen`` (counted in entries) a bound on
-Redis memory: a cycle of 100 targets x 1500 series is 76 entries of at most
-2000 samples, not one entry of 15-25 MB. Jobs never overlap (``max_instances=1``)
-and a late one runs once, not once per missed interval (``coalesce``).
+entry, never one entry per sample), all in one pipelined round trip
+(:mod:`collector.writer`). The bound is what makes the stream's ``maxlen``
+(counted in entries) a bound on Redis memory. Jobs never overlap
+(``max_instances=1``) and a late one runs once, not once per missed
+interval (``coalesce``).
 
-A cycle that fails as a whole (Redis unreachable) raises into apscheduler,
-which logs it; the next interval is the retry. Per-target failures never
-fail a cycle: they become ``up`` 0 and are logged when they start, change
-or stop, not on every cycle.
+Redis being unreachable never fails a cycle: the writer buffers (bounded)
+and retries. Per-target failures never fail a cycle either: they become
+``up`` 0 and are logged when they start, change or stop, not on every cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,13 +29,15 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bus.clock import Clock
-from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE, Sample, SampleBatch
+from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE, Sample
 from bus.keys import Keys
-from bus.streams import StreamPublisher
+from bus.series import SeriesRegistry
 from bus.tasks import cancel_and_wait
+from collector.chunks import SeriesBook
 from collector.scrape import Scraper
 from collector.targets import InventoryReader, Topology, discover
 from collector.vim_source import VimSource
+from collector.writer import SampleWriter
 from mano_core.vim.base import VimDriver
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,13 @@ log = logging.getLogger(__name__)
 DEFAULT_MAXLEN = 2_000
 """Samples-stream length bound, in entries (not samples). Each entry holds at
 most ``max_batch_samples`` samples, so the stream holds at most about
-``maxlen * max_batch_samples`` samples (90-110 B each when encoded): with the
-defaults about 4 million samples, some 400 MB. A small deployment (one entry
+``maxlen * max_batch_samples`` samples (about 16 B each when packed): with the
+defaults about 4 million samples, some 70 MB. A small deployment (one entry
 per source per cycle) keeps well over an hour of 5 s cycles; a large one
 keeps fewer cycles, still far more than a consumer lags."""
 
 DEFAULT_MAX_BATCH_SAMPLES = 2_000
-"""Samples per stream entry at most (about 200 KiB encoded)."""
+"""Samples per stream entry at most (about 32 KiB packed, plus new definitions)."""
 
 
 @dataclass(frozen=True)
@@ -64,19 +65,10 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     """Failed target (VNFC id or URL, or the VIM name) -> why."""
     entry_id: str | None = None
-    """The last stream entry written; None when the cycle had nothing to write."""
+    """The last stream entry written; None when nothing was written now (nothing
+    to write, or Redis unreachable: then the samples wait in the writer's buffer)."""
     entry_ids: tuple[str, ...] = ()
     """Every stream entry written, in order (at most ``max_batch_samples`` samples each)."""
-
-
-def split_batches(
-    source: str, collected_at: float, samples: Sequence[Sample], max_samples: int
-) -> list[SampleBatch]:
-    """``samples`` in order, as batches of at most ``max_samples`` samples each."""
-    return [
-        SampleBatch(source, collected_at, list(samples[start : start + max_samples]))
-        for start in range(0, len(samples), max_samples)
-    ]
 
 
 class Collector:
@@ -104,15 +96,20 @@ class Collector:
         session: aiohttp.ClientSession | None = None,
         max_batch_samples: int = DEFAULT_MAX_BATCH_SAMPLES,
     ) -> None:
-        if max_batch_samples < 1:
-            raise ValueError(f"max_batch_samples must be at least 1, got {max_batch_samples}")
         self._inventory = inventory
         self._clock = clock
         self.scrape_interval_s = scrape_interval_s
         self.vim_interval_s = vim_interval_s
         self.scrape_timeout_s = scrape_timeout_s
         self.max_batch_samples = max_batch_samples
-        self._publisher = StreamPublisher(redis, keys.stream("samples"), maxlen=maxlen)
+        self.writer = SampleWriter(
+            redis,
+            keys,
+            SeriesRegistry(redis, keys),
+            maxlen=maxlen,
+            max_batch_samples=max_batch_samples,
+        )
+        self._books = {SCRAPE_SOURCE: SeriesBook(self.writer), VIM_SOURCE: SeriesBook(self.writer)}
         self._scraper = Scraper(
             clock, timeout_s=scrape_timeout_s, concurrency=concurrency, session=session
         )
@@ -162,6 +159,7 @@ class Collector:
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # the shutdown itself runs as a loop callback
         await self._scraper.aclose()
+        await self.writer.aclose()
 
     async def __aenter__(self) -> Collector:
         await self.start()
@@ -209,8 +207,8 @@ class Collector:
     async def _finish(
         self, source: str, collected_at: float, samples: list[Sample], errors: dict[str, str]
     ) -> CycleReport:
-        batches = split_batches(source, collected_at, samples, self.max_batch_samples)
-        entry_ids = tuple(await self._publisher.publish_many(batches))
+        chunk = self._books[source].chunk(samples)
+        entry_ids = tuple(await self.writer.write(source, collected_at, [chunk]))
         self._log_changes(source, errors)
         report = CycleReport(
             source,

@@ -15,7 +15,7 @@ from assure.simulation.exporter import VnfcExporter
 from bus.clock import ScaledClock
 from bus.contracts import SampleBatch
 from bus.keys import Keys
-from bus.streams import read_all
+from bus.series import read_samples
 from collector.service import Collector
 from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
@@ -40,8 +40,7 @@ class World:
         return Collector(self.redis, self.keys, self.inventory, self.vim, self.clock, **options)
 
     async def batches(self) -> list[SampleBatch]:
-        entries = await read_all(self.redis, self.keys.stream("samples"))
-        return [m for _, m in entries if isinstance(m, SampleBatch)]
+        return [m for _, m in await read_samples(self.redis, self.keys)]
 
     async def server(self, name: str) -> tuple[str, str, str]:
         """A new ACTIVE server: ``(server id, address, host)``."""
@@ -295,13 +294,9 @@ async def test_a_cycle_over_the_batch_limit_is_split_into_bounded_entries(world:
             await collector.stop()
 
     assert scrape.errors == {} and vim.errors == {}
-    entries = await read_all(world.redis, world.keys.stream("samples"))
+    entries = await read_samples(world.redis, world.keys)
     for report in (scrape, vim):
-        written = [
-            (entry_id, m)
-            for entry_id, m in entries
-            if isinstance(m, SampleBatch) and m.source == report.source
-        ]
+        written = [(entry_id, m) for entry_id, m in entries if m.source == report.source]
         sizes = [len(batch.samples) for _, batch in written]
         assert len(written) == math.ceil(report.samples / limit) > 1, sizes
         assert all(0 < size <= limit for size in sizes), sizes
