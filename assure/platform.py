@@ -130,7 +130,15 @@ class Platform:
             raise PlatformError(str(exc)) from exc
         for vnfd in vnfds:
             await self.catalogue.onboard(vnfd)
+            self._publish_images(vnfd)
         return vnfds
+
+    def _publish_images(self, vnfd: Vnfd) -> None:
+        """Put the VNFD's software images on a simulated VIM, as package onboarding does."""
+        inner = self.vim.inner if isinstance(self.vim, TimedVim) else self.vim
+        if isinstance(inner, SimulatedVim):
+            for vdu in vnfd.vdus:
+                inner.add_image(vdu.image)
 
     def load_policies(self, source: Path | None = None) -> LoadResult:
         return load_policies(source or self.settings.policy.policy_dir)

@@ -100,7 +100,9 @@ async def build_world(
         exporter.set("vnf_requests_per_second", 100.0 + i)
         exporter.render()  # now, not while the collector's first scrape waits for it
         started.append(exporter)
-        server = await vim.create_server(ServerSpec(f"bench-{i}", Flavor("s", 1, 256), "img"))
+        server = await vim.create_server(
+            ServerSpec(f"bench-{i}", Flavor("s", 1, 256), vim.add_image("img").id)
+        )
         vnfcs.append(
             VnfcInstance(f"vnfc-{i}", "app", server.id, server.host, None, exporter.url, 0.0)
         )

@@ -11,8 +11,13 @@
     translate their backend's exceptions into one of:
     - :class:`TemporaryVimError`: try again after ``retry_after`` seconds
       (overload, a conflicting task still running, a network blip).
-    - :class:`PermanentVimError`: retrying will not help (no valid host,
-      quota exhausted, image missing).
+    - :class:`PermanentVimError`: retrying will not help (the server's state
+      forbids the action, an image or flavour is missing, a bad request).
+      - :class:`QuotaExceeded`: the project's quota on the VIM is used up.
+      - :class:`NoValidHost`: no host can take the server (capacity,
+        placement hints, server group policy).
+  - :class:`GrantRefused`: the NFVO (or the default granter) refused the
+    resources an operation asked for; nothing was created.
 
 Only the actuator decides retries and escalation; everything below it says
 which kind of failure it saw and nothing more.
@@ -56,3 +61,19 @@ class TemporaryVimError(VimError):
 
 class PermanentVimError(VimError):
     """A VIM failure that retrying will not fix."""
+
+
+class QuotaExceeded(PermanentVimError):
+    """The project's quota on the VIM does not allow the request."""
+
+
+class NoValidHost(PermanentVimError):
+    """No host of the VIM can take the server as asked."""
+
+
+class GrantRefused(ManoError):
+    """The resources an operation needs were not granted; ``reasons`` says why."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("grant refused: " + "; ".join(reasons))
+        self.reasons = reasons

@@ -27,13 +27,13 @@ class OperationTimeout(ManoError):
 
 
 def server_spec(
-    vnf: VnfInstance, vdu: Vdu, vnfc_id: str, *, avoid: Sequence[str] = ()
+    vnf: VnfInstance, vdu: Vdu, vnfc_id: str, *, image: str, server_group: str | None
 ) -> ServerSpec:
-    """The server of VNFC ``vnfc_id`` of ``vdu``, kept away from the VDU's other VNFCs.
+    """The server of VNFC ``vnfc_id`` of ``vdu``, booted from image id ``image``.
 
-    ``avoid`` adds servers not listed yet (created by the same operation).
+    ``server_group`` is the VDU's group (soft anti-affinity: one host
+    failure should not take the whole VDU).
     """
-    others = [c.server_id for c in vnf.vnfcs_of(vdu.id) if c.id != vnfc_id]
     flavour = vdu.flavour
     return ServerSpec(
         name=f"{vnf.name}-{vnfc_id}",
@@ -43,10 +43,9 @@ def server_spec(
             ram_mb=flavour.ram_mb,
             disk_gb=flavour.disk_gb,
         ),
-        image=vdu.image,
+        image=image,
         metadata={"vnf": vnf.id, "vnfc": vnfc_id, "vdu": vdu.id},
-        # Soft anti-affinity: one host failure should not take the whole VDU.
-        different_host=(*others, *avoid),
+        server_group=server_group,
     )
 
 
@@ -120,12 +119,14 @@ def recovered() -> Check:
 
 
 def moved_from(source: str | None) -> Check:
-    """ACTIVE on a host other than ``source``; ACTIVE back on ``source`` after moving fails."""
+    """On a host other than ``source``, ACTIVE (or VERIFY_RESIZE, for a cold
+    migration waiting to be confirmed); back on ``source`` after moving fails."""
     moving = False
 
     def check(server: ServerInfo) -> bool:
         nonlocal moving
-        if not active(server):
+        arrived = server.status is ServerStatus.VERIFY_RESIZE or active(server)
+        if not arrived:
             moving = True
             return False
         if server.host != source:

@@ -62,7 +62,7 @@ from mano_core.servers import (
     vnfc_on,
     wait_for,
 )
-from mano_core.vim.base import ServerInfo, ServerStatus, VimDriver
+from mano_core.vim.base import GroupPolicy, ServerInfo, ServerSpec, ServerStatus, VimDriver
 from mano_core.vnfd import RecoveryLevel, Vdu, Vnfd
 
 Direction = Literal["out", "in"]
@@ -263,6 +263,7 @@ class Vnfm:
 
         async def undo() -> Result:
             removed = await self._remove_added(op.vnf_id, [a["vnfc"] for a in add])
+            await self._delete_groups(op.vnf_id)
             await self.inventory.delete(op.vnf_id)
             await self.ops.retire(op.vnf_id)
             return {"removed": removed}
@@ -332,7 +333,8 @@ class Vnfm:
                         await self.vim.reboot_server(vnfc.server_id, hard=True)
                     else:
                         vdu = await self._vdu(vnf, vnfc.vdu)
-                        await self.vim.rebuild_server(vnfc.server_id, image=vdu.image)
+                        image = await self.vim.find_image(vdu.image)
+                        await self.vim.rebuild_server(vnfc.server_id, image=image.id)
                 infos = await self._wait([vnfc.server_id], recovered())
                 vnf = await self._refresh(vnf, infos)
             healed = _vnfc(vnf, vnfc_id)
@@ -359,10 +361,15 @@ class Vnfm:
             # A resumed migration that is under way or done just waits for it.
             under_way = resumed and current.status in _TASKS
             if current.host == from_host and not under_way:
-                await self.vim.migrate_server(
-                    server_id, destination=params["destination"], live=params["live"]
-                )
+                if params["live"]:
+                    await self.vim.live_migrate_server(server_id, host=params["destination"])
+                else:
+                    await self.vim.migrate_server(server_id, host=params["destination"])
             infos = await self._wait([server_id], moved_from(from_host))
+            if infos[server_id].status is ServerStatus.VERIFY_RESIZE:
+                # A cold migration waits for confirmation on its new host.
+                await self.vim.confirm_resize(server_id)
+                infos = await self._wait([server_id], active)
             vnf = await self._refresh(vnf, infos)
             return {"vnfc": vnfc_id, "from_host": from_host, "to_host": _vnfc(vnf, vnfc_id).host}
 
@@ -384,6 +391,7 @@ class Vnfm:
                 if s.metadata.get("vnf") == op.vnf_id and s.id not in known
             ]
             await self._remove_vnfcs(op.vnf_id, [*remove, *strays])
+            await self._delete_groups(op.vnf_id)
             await self.inventory.delete(op.vnf_id)
             await self.ops.retire(op.vnf_id)
             servers = sorted({*known, *(s["server"] for s in strays)})
@@ -419,8 +427,7 @@ class Vnfm:
             server = orphans.get(vnfc_id)
             if server is None:
                 vdu = _vdu_of(vnfd, entry["vdu"])
-                spec = server_spec(vnf, vdu, vnfc_id, avoid=tuple(booting.values()))
-                server = await self.vim.create_server(spec)
+                server = await self.vim.create_server(await self._spec(vnf, vdu, vnfc_id))
             booting[vnfc_id] = server.id
         listed = [vnf.vnfc(e["vnfc"]) for e in add]
         servers = [c.server_id for c in listed if c is not None] + list(booting.values())
@@ -458,7 +465,7 @@ class Vnfm:
             if stray is not replacement:
                 await self._delete_server(stray.id)
         if replacement is None:
-            replacement = await self.vim.create_server(server_spec(vnf, vdu, vnfc.id))
+            replacement = await self.vim.create_server(await self._spec(vnf, vdu, vnfc.id))
         ready = (await self._wait([replacement.id], active))[replacement.id]
         return await self._save(_with_vnfc(vnf, vnfc_on(ready, vdu, vnfc.id, vnfc.created_at)))
 
@@ -519,6 +526,27 @@ class Vnfm:
             for s in await self.vim.list_servers()
             if s.metadata.get("vnf") == vnf_id and "vnfc" in s.metadata
         }
+
+    async def _spec(self, vnf: VnfInstance, vdu: Vdu, vnfc_id: str) -> ServerSpec:
+        image = await self.vim.find_image(vdu.image)
+        group = await self._group(vnf.id, vdu.id)
+        return server_spec(vnf, vdu, vnfc_id, image=image.id, server_group=group)
+
+    async def _group(self, vnf_id: str, vdu_id: str) -> str:
+        """The VDU's server group (found by name, else created): VNFCs apart where possible."""
+        name = _group_name(vnf_id, vdu_id)
+        for group in await self.vim.list_server_groups():
+            if group.name == name:
+                return group.id
+        created = await self.vim.create_server_group(name, GroupPolicy.SOFT_ANTI_AFFINITY)
+        return created.id
+
+    async def _delete_groups(self, vnf_id: str) -> None:
+        prefix = _group_name(vnf_id, "")
+        for group in await self.vim.list_server_groups():
+            if group.name.startswith(prefix):
+                with contextlib.suppress(NotFound):
+                    await self.vim.delete_server_group(group.id)
 
     async def _delete_server(self, server_id: str) -> None:
         with contextlib.suppress(NotFound):  # already gone: what deleting it was for
@@ -610,6 +638,10 @@ def _scale_params(
         # created_at: to list a VNFC again as it was if its server cannot be deleted.
         params["remove"] = [{**_ref(c), "created_at": c.created_at} for c in newest]
     return params
+
+
+def _group_name(vnf_id: str, vdu_id: str) -> str:
+    return f"{vnf_id}/{vdu_id}"
 
 
 def _new_vnfc(vdu_id: str) -> dict[str, str]:

@@ -88,7 +88,9 @@ class World:
 async def make_world(redis: Any, keys: Keys) -> World:
     clock = ScaledClock(speed=SPEED)
     vim = SimulatedVim(
-        clock, [SimHost("h1", vcpus=16, ram_mb=16_384), SimHost("h2", vcpus=16, ram_mb=16_384)]
+        clock,
+        [SimHost("h1", vcpus=16, ram_mb=16_384), SimHost("h2", vcpus=16, ram_mb=16_384)],
+        images=[("web-image", None)],
     )
     inventory = Inventory(redis, keys)
     catalogue = Catalogue(redis, keys)

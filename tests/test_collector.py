@@ -44,7 +44,9 @@ class World:
 
     async def server(self, name: str) -> tuple[str, str, str]:
         """A new ACTIVE server: ``(server id, address, host)``."""
-        created = await self.vim.create_server(ServerSpec(name, FLAVOR, "img"))
+        created = await self.vim.create_server(
+            ServerSpec(name, FLAVOR, self.vim.add_image("img").id)
+        )
         info = await self.vim.get_server(created.id)
         assert info.address is not None and info.host is not None
         return info.id, info.address, info.host

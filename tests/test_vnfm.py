@@ -59,7 +59,7 @@ def make(redis: Any, keys: Keys) -> Make:
     ) -> Mano:
         # 200x: a 20 s boot takes 0.1 s of wall time.
         clock = ScaledClock(speed=200)
-        vim = SimulatedVim(clock, hosts)
+        vim = SimulatedVim(clock, hosts, images=[("fw-image", None)])
         inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
         ops = OpOccStore(redis, keys, clock)
         await catalogue.onboard(load_vnfd(VFW))
@@ -310,7 +310,8 @@ async def test_heal_by_rebuild_brings_a_crashed_server_back(make: Make) -> None:
     op = await mano.vnfm.heal(vnf.id, vnfc.id, "rebuild")
     assert op.state is OpState.COMPLETED
     server = await mano.vim.get_server(vnfc.server_id)
-    assert (server.status, server.image) == (ServerStatus.ACTIVE, "fw-image")
+    image = await mano.vim.find_image("fw-image")
+    assert (server.status, server.image) == (ServerStatus.ACTIVE, image.id)
 
 
 async def test_heal_by_reboot_on_a_dead_host_fails_and_recreate_restores_the_vnfc(

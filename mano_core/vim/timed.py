@@ -16,11 +16,26 @@ such servers by their metadata rather than creating them twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
 from mano_core.errors import TemporaryVimError
-from mano_core.vim.base import HostInfo, ServerInfo, ServerSpec, TelemetryPoint, VimDriver
+from mano_core.vim.base import (
+    Flavor,
+    GroupPolicy,
+    HostInfo,
+    ImageInfo,
+    Limits,
+    NetworkInfo,
+    PortInfo,
+    PortSpec,
+    ServerGroupInfo,
+    ServerInfo,
+    ServerSpec,
+    SubnetInfo,
+    TelemetryPoint,
+    VimDriver,
+)
 
 T = TypeVar("T")
 
@@ -49,8 +64,17 @@ class TimedVim:
     async def list_hosts(self) -> list[HostInfo]:
         return await self._call("list_hosts", self.inner.list_hosts())
 
-    async def list_servers(self) -> list[ServerInfo]:
-        return await self._call("list_servers", self.inner.list_servers())
+    async def get_limits(self) -> Limits:
+        return await self._call("get_limits", self.inner.get_limits())
+
+    async def list_images(self) -> list[ImageInfo]:
+        return await self._call("list_images", self.inner.list_images())
+
+    async def find_image(self, name: str, version: str | None = None) -> ImageInfo:
+        return await self._call(f"find_image {name}", self.inner.find_image(name, version))
+
+    async def list_servers(self, *, metadata: Mapping[str, str] | None = None) -> list[ServerInfo]:
+        return await self._call("list_servers", self.inner.list_servers(metadata=metadata))
 
     async def get_server(self, server_id: str) -> ServerInfo:
         return await self._call(f"get_server {server_id}", self.inner.get_server(server_id))
@@ -71,13 +95,103 @@ class TimedVim:
             f"rebuild_server {server_id}", self.inner.rebuild_server(server_id, image=image)
         )
 
-    async def migrate_server(
-        self, server_id: str, *, destination: str | None = None, live: bool = True
-    ) -> None:
+    async def resize_server(self, server_id: str, flavor: Flavor) -> None:
+        await self._call(f"resize_server {server_id}", self.inner.resize_server(server_id, flavor))
+
+    async def migrate_server(self, server_id: str, *, host: str | None = None) -> None:
         await self._call(
-            f"migrate_server {server_id}",
-            self.inner.migrate_server(server_id, destination=destination, live=live),
+            f"migrate_server {server_id}", self.inner.migrate_server(server_id, host=host)
         )
+
+    async def live_migrate_server(self, server_id: str, *, host: str | None = None) -> None:
+        await self._call(
+            f"live_migrate_server {server_id}",
+            self.inner.live_migrate_server(server_id, host=host),
+        )
+
+    async def confirm_resize(self, server_id: str) -> None:
+        await self._call(f"confirm_resize {server_id}", self.inner.confirm_resize(server_id))
+
+    async def revert_resize(self, server_id: str) -> None:
+        await self._call(f"revert_resize {server_id}", self.inner.revert_resize(server_id))
+
+    async def stop_server(self, server_id: str) -> None:
+        await self._call(f"stop_server {server_id}", self.inner.stop_server(server_id))
+
+    async def start_server(self, server_id: str) -> None:
+        await self._call(f"start_server {server_id}", self.inner.start_server(server_id))
+
+    async def create_server_group(self, name: str, policy: GroupPolicy) -> ServerGroupInfo:
+        return await self._call(
+            f"create_server_group {name}", self.inner.create_server_group(name, policy)
+        )
+
+    async def list_server_groups(self) -> list[ServerGroupInfo]:
+        return await self._call("list_server_groups", self.inner.list_server_groups())
+
+    async def delete_server_group(self, group_id: str) -> None:
+        await self._call(
+            f"delete_server_group {group_id}", self.inner.delete_server_group(group_id)
+        )
+
+    async def create_network(
+        self, name: str, *, metadata: Mapping[str, str] | None = None
+    ) -> NetworkInfo:
+        return await self._call(
+            f"create_network {name}", self.inner.create_network(name, metadata=metadata)
+        )
+
+    async def list_networks(
+        self, *, metadata: Mapping[str, str] | None = None
+    ) -> list[NetworkInfo]:
+        return await self._call("list_networks", self.inner.list_networks(metadata=metadata))
+
+    async def delete_network(self, network_id: str) -> None:
+        await self._call(f"delete_network {network_id}", self.inner.delete_network(network_id))
+
+    async def create_subnet(
+        self,
+        network_id: str,
+        name: str,
+        cidr: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> SubnetInfo:
+        return await self._call(
+            f"create_subnet {name}",
+            self.inner.create_subnet(network_id, name, cidr, metadata=metadata),
+        )
+
+    async def list_subnets(
+        self,
+        *,
+        network_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[SubnetInfo]:
+        return await self._call(
+            "list_subnets", self.inner.list_subnets(network_id=network_id, metadata=metadata)
+        )
+
+    async def delete_subnet(self, subnet_id: str) -> None:
+        await self._call(f"delete_subnet {subnet_id}", self.inner.delete_subnet(subnet_id))
+
+    async def create_port(self, spec: PortSpec) -> PortInfo:
+        return await self._call(f"create_port {spec.name}", self.inner.create_port(spec))
+
+    async def list_ports(
+        self,
+        *,
+        network_id: str | None = None,
+        server_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[PortInfo]:
+        return await self._call(
+            "list_ports",
+            self.inner.list_ports(network_id=network_id, server_id=server_id, metadata=metadata),
+        )
+
+    async def delete_port(self, port_id: str) -> None:
+        await self._call(f"delete_port {port_id}", self.inner.delete_port(port_id))
 
     async def telemetry(self) -> list[TelemetryPoint]:
         return await self._call("telemetry", self.inner.telemetry())
