@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assure.embedded_redis import EmbeddedRedis
+from assure.embedded_redis import EmbeddedRedis, RedisUnavailable
 from assure.settings import Settings
 from bus.clock import Clock
 from bus.keys import Keys
@@ -46,6 +46,9 @@ from policy.loader import LoadResult, load_policies
 log = logging.getLogger(__name__)
 
 ROLES = ("collector", "analytics", "policy", "actuator")
+"""The stage roles: what ``nfv-assure run`` runs by default."""
+ALL_ROLES = (*ROLES, "api")
+"""Every role, the HTTP server's included: what ``nfv-assure serve`` runs."""
 
 
 class PlatformError(RuntimeError):
@@ -80,14 +83,31 @@ class Platform:
     ops: OpOccStore
     vnfm: Vnfm
     embedded: EmbeddedRedis | None = None
+    roles: tuple[str, ...] = ()
+    """The roles :meth:`run_roles` runs in this process (set when it starts them)."""
 
     @classmethod
-    async def open(cls, settings: Settings, clock: Clock, vim: VimDriver | None = None) -> Platform:
+    async def open(
+        cls,
+        settings: Settings,
+        clock: Clock,
+        vim: VimDriver | None = None,
+        *,
+        data_dir: Path | None = None,
+    ) -> Platform:
+        """Connect to Redis (or start a private one) and build the shared parts.
+
+        ``data_dir``: when no Redis URL is set, the private redis-server
+        persists into this directory (None: it keeps nothing).
+        """
         embedded: EmbeddedRedis | None = None
         url = settings.redis.url
         if url is None:
-            embedded = EmbeddedRedis()
-            url = await embedded.start()
+            embedded = EmbeddedRedis(data_dir=data_dir)
+            try:
+                url = await embedded.start()
+            except RedisUnavailable as exc:
+                raise PlatformError(str(exc)) from exc
         redis = connect(url, cluster=settings.redis.cluster)
         try:
             await redis.ping()
@@ -154,11 +174,13 @@ class Platform:
 
         unknown = sorted(set(roles) - set(ROLE_TABLE))
         if unknown:
-            raise PlatformError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(ROLES)}")
+            known = ", ".join(ALL_ROLES)
+            raise PlatformError(f"unknown role(s) {', '.join(unknown)}; roles: {known}")
         if policies is None:
             policies = self.load_policies()
+        self.roles = tuple(name for name in ALL_ROLES if name in roles)
         tasks: list[asyncio.Task[None]] = []
-        for name in ROLES:
+        for name in ALL_ROLES:
             if name not in roles:
                 continue
             role = ROLE_TABLE[name]

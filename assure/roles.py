@@ -10,12 +10,16 @@ their workers through consumer groups.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from actuator.service import Actuator
 from analytics.service import Analytics
+from assure.api.app import build_app, deps_of, serve
 from assure.platform import Platform
 from collector.service import Collector
 from policy.conditions import conditions_of
@@ -107,10 +111,34 @@ def _actuator(platform: Platform, _policies: LoadResult) -> RoleWork:
     return actuator.run
 
 
+def _api(platform: Platform, policies: LoadResult) -> RoleWork:
+    s = platform.settings
+
+    async def serve_api(stop: asyncio.Event) -> None:
+        # The simulated VIM lives in the memory of the process running the
+        # actuator: only there can the API act on it.
+        drives_vim = s.vim.driver != "simulated" or "actuator" in platform.roles
+        deps = deps_of(platform, policies.policies, CollectorRegistry(), drives_vim=drives_vim)
+        app = build_app(deps)
+        first = await deps.tokens.bootstrap()
+        if first is not None:
+            # Shown once, as Jupyter and Grafana show a first credential.
+            sys.stderr.write(
+                "nfv-assure: first start, so an admin token was made (it is shown only now):\n"
+                f"  {first}\n"
+                "Give it to the CLI as NFVA_TOKEN; make others with 'nfv-assure token create'.\n"
+            )
+            sys.stderr.flush()
+        await serve(app, s.api.host, s.api.port, stop)
+
+    return serve_api
+
+
 ROLE_TABLE: dict[str, Role] = {
     "collector": Role(_collector, single_active=True),
     "analytics": Role(_analytics, single_active=True),
     "policy": Role(_policy),
     "actuator": Role(_actuator),
+    "api": Role(_api),
 }
 """Every role by name, in the order a process starts them."""

@@ -40,6 +40,9 @@ class RedisSettings:
     """Event streams (violations, decisions, results) keep about this many entries."""
     samples_maxlen: int = 2_000
     """The samples stream keeps about this many batches (each of at most 2000 samples)."""
+    data_dir: Path | None = None
+    """Where ``nfv-assure serve``'s private redis-server persists (append-only file) when
+    ``url`` is unset; unset: ``$XDG_DATA_HOME/nfv-assure`` (``~/.local/share/nfv-assure``)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class ApiSettings:
     """Address the REST API listens on."""
     port: int = 8080
     """Port the REST API listens on."""
+    body_limit: int = 1_048_576
+    """Largest request body accepted, in bytes; a larger one gets 413."""
+    request_timeout: float = 30.0
+    """A request not answered within this long gets 503 (event streams excepted)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ _DURATION_FIELDS = {
     ("actuator", "op_timeout"),
     ("actuator", "decision_max_age"),
     ("ha", "leader_ttl"),
+    ("api", "request_timeout"),
 }
 
 

@@ -87,6 +87,15 @@ class Keys:
         """The lease of one shard of a sharded group (value: the worker holding it)."""
         return f"{self.prefix}:{{shards:{group}}}:lease:{shard}"
 
+    # --- the API -----------------------------------------------------------
+    def api_tokens(self) -> str:
+        """Hash of API tokens: SHA-256 of the token -> its record (JSON), never the token."""
+        return f"{self.prefix}:{{api}}:tokens"
+
+    def api_bootstrap(self) -> str:
+        """Set once the first admin token was handed out, so it is handed out once."""
+        return f"{self.prefix}:{{api}}:bootstrap"
+
     def role_leader(self, role: str) -> str:
         """The lease of the active worker of a role that runs active/standby."""
         return f"{self.prefix}:{{role:{role}}}:leader"

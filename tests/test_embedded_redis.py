@@ -40,3 +40,29 @@ async def test_a_broken_binary_gives_a_clear_error(tmp_path: Path) -> None:
     fake.chmod(0o755)
     with pytest.raises(RedisUnavailable, match="did not start"):
         await EmbeddedRedis(str(fake)).start(wait_s=2)
+
+
+async def test_with_a_data_directory_it_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    from assure.embedded_redis import running_url  # noqa: PLC0415
+
+    data = tmp_path / "state"
+    first = EmbeddedRedis(data_dir=data)
+    url = await first.start()
+    assert running_url(data) == url, "other commands find the running server"
+    client = connect(url)
+    try:
+        await client.set("kept", "yes")
+        busy = EmbeddedRedis(data_dir=data)
+        with pytest.raises(RedisUnavailable, match="in use"):
+            await busy.start()
+    finally:
+        await client.aclose()
+        await first.stop()
+    assert running_url(data) is None
+    second = EmbeddedRedis(data_dir=data)
+    client = connect(await second.start())
+    try:
+        assert await client.get("kept") == b"yes"
+    finally:
+        await client.aclose()
+        await second.stop()

@@ -53,3 +53,41 @@ def test_split_roles_that_share_the_simulated_vim_are_refused() -> None:
     )
     assert result.returncode == 2
     assert "must run together" in result.stderr
+
+
+async def test_the_api_role_runs_on_its_own_and_serves_its_probes(
+    redis: Any, redis_url: str, keys: Keys
+) -> None:
+    import aiohttp  # noqa: PLC0415
+
+    from tests.redis_server import free_port  # noqa: PLC0415
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "NFVA_REDIS_PREFIX": keys.prefix,
+        "NFVA_API_PORT": str(port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "assure", "run", "--role", "api",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        ready = None
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        ready = (response.status, await response.json())
+                        break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+        # The simulated VIM lives with the actuator, elsewhere: only Redis is checked here.
+        assert ready == (200, {"status": "ready", "checks": {"redis": "ok"}})
+        assert await redis.hlen(keys.api_tokens()) == 1, "the first admin token was made"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "admin token" in stderr.decode()

@@ -69,19 +69,30 @@ def main(ctx: click.Context, config: Path | None, log_level: str | None) -> None
         raise click.UsageError(str(exc)) from exc
 
 
+def redis_url_of(settings: Settings) -> str:
+    """The Redis of the running platform: REDIS_URL, else the private one of ``serve``."""
+    from assure.embedded_redis import default_data_dir, running_url  # noqa: PLC0415
+
+    if settings.redis.url is not None:
+        return settings.redis.url
+    data_dir = settings.redis.data_dir or default_data_dir(os.environ)
+    url = running_url(data_dir)
+    if url is None:
+        raise click.UsageError(
+            "this command works on a running platform's state: set REDIS_URL "
+            f"(or redis.url in the settings file), or start 'nfv-assure serve' (data in {data_dir})"
+        )
+    return url
+
+
 def with_redis(settings: Settings, action: Callable[[Any, Any], Awaitable[None]]) -> None:
-    """Run ``action(client, keys)`` against the configured Redis (REDIS_URL required)."""
+    """Run ``action(client, keys)`` against the platform's Redis (see :func:`redis_url_of`)."""
     from redis.exceptions import RedisError  # noqa: PLC0415
 
     from bus.keys import Keys  # noqa: PLC0415
     from bus.redis import connect  # noqa: PLC0415
 
-    if settings.redis.url is None:
-        raise click.UsageError(
-            "this command reads a running platform's state: set REDIS_URL "
-            "(or redis.url in the settings file)"
-        )
-    url = settings.redis.url
+    url = redis_url_of(settings)
 
     async def go() -> None:
         client = connect(url, cluster=settings.redis.cluster)

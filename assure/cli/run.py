@@ -15,8 +15,9 @@ from assure.cli.app import CONTEXT, main, settings_of
     "--role",
     "roles",
     multiple=True,
-    type=click.Choice(["collector", "analytics", "policy", "actuator"]),
-    help="Run only this stage (repeat for several). Default: all stages in this process.",
+    type=click.Choice(["collector", "analytics", "policy", "actuator", "api"]),
+    help="Run only this role (repeat for several). Default: the four stages in this "
+    "process; 'api' is the REST API (api.host:api.port).",
 )
 @click.pass_context
 def run(ctx: click.Context, roles: tuple[str, ...]) -> None:

@@ -1,0 +1,125 @@
+"""The HTTP server: one aiohttp application built from its collaborators and one route table.
+
+:func:`build_app` takes everything it uses (:class:`~assure.api.state.ApiDeps`),
+the route sets other packages contribute (push receivers) and the metric
+collectors they bring, and returns the application; nothing in it reaches
+for a global. :func:`serve` runs it on ``api.host:api.port`` until a stop
+event is set, then lets lifecycle operations it started finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
+
+from assure.api import health
+from assure.api.metrics import MetricsHub
+from assure.api.middlewares import authenticate, problems, time_limit
+from assure.api.openapi import openapi_json
+from assure.api.routing import Reply, Route, RouteSet
+from assure.api.state import DEPS, METRICS, ROUTE_OF, ApiDeps, route_key
+from assure.api.tokens import Role, TokenStore
+from assure.platform import Platform
+from bus.tasks import cancel_and_wait
+from policy.schema import KpiPolicy
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 10.0
+"""Wall seconds operations the server started get to finish at shutdown."""
+
+
+def deps_of(
+    platform: Platform,
+    policies: Sequence[KpiPolicy],
+    registry: CollectorRegistry,
+    *,
+    drives_vim: bool = True,
+) -> ApiDeps:
+    """The server's collaborators, taken from an open platform.
+
+    ``drives_vim`` False: the platform's VIM is not this process's to drive
+    (a simulator living in another process), so no lifecycle operations here.
+    """
+    return ApiDeps(
+        settings=platform.settings.api,
+        redis=platform.redis,
+        keys=platform.keys,
+        clock=platform.clock,
+        catalogue=platform.catalogue,
+        inventory=platform.inventory,
+        ops=platform.ops,
+        vnfm=platform.vnfm if drives_vim else None,
+        vims=[platform.vim] if drives_vim else [],
+        tokens=TokenStore(platform.redis, platform.keys, platform.clock),
+        policies=list(policies),
+        registry=registry,
+        stream_maxlen=platform.settings.redis.stream_maxlen,
+    )
+
+
+OPENAPI = Route(
+    "GET", "/api/v1/openapi.json", openapi_json, Role.VIEWER,
+    "This document: the OpenAPI 3.1 description of every route.", "meta", "getOpenApi",
+    replies={200: Reply("The OpenAPI document.", {"type": "object"})},
+)  # fmt: skip
+
+
+def core_routes() -> list[Route]:
+    """The server's own routes, in the order the OpenAPI document lists them."""
+    return [*health.ROUTES, OPENAPI]
+
+
+def build_app(
+    deps: ApiDeps,
+    *,
+    routes: Sequence[RouteSet] = (),
+    collectors: Sequence[Collector] = (),
+) -> web.Application:
+    """The application: the core routes plus ``routes``, metrics from ``deps.registry``.
+
+    ``collectors`` are registered on the registry (refreshed before each
+    scrape when they can be, see :mod:`assure.api.metrics`).
+    """
+    app = web.Application(
+        middlewares=[problems, time_limit, authenticate],
+        client_max_size=deps.settings.body_limit,
+    )
+    app[DEPS] = deps
+    app[METRICS] = MetricsHub(deps.registry, collectors)
+    table: dict[str, Route] = {}
+    for route in [*core_routes(), *(r for route_set in routes for r in route_set)]:
+        key = route_key(route.method, route.path)
+        if key in table:
+            raise ValueError(f"two routes for {key}")
+        table[key] = route
+        app.router.add_route(route.method, route.path, route.handler)
+    app[ROUTE_OF] = table
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve ``app`` on ``host:port`` until ``stop`` is set."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info("API listening on http://%s:%d", host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await finish_background(app[DEPS])
+
+
+async def finish_background(deps: ApiDeps) -> None:
+    """Give the server's own background work the grace period, then cancel what is left."""
+    if not deps.background:
+        return
+    _, late = await asyncio.wait(set(deps.background), timeout=SHUTDOWN_GRACE_S)
+    await cancel_and_wait(late)

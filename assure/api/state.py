@@ -1,0 +1,61 @@
+"""What the application holds: its collaborators, typed, under :class:`aiohttp.web.AppKey` s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from assure.api.metrics import MetricsHub
+from assure.api.routing import Route
+from assure.api.tokens import TokenRecord, TokenStore
+from assure.settings import ApiSettings
+from bus.clock import Clock
+from bus.keys import Keys
+from mano_core.catalogue import Catalogue
+from mano_core.inventory import Inventory
+from mano_core.lcm import OpOccStore
+from mano_core.vim.base import VimDriver
+from mano_core.vnfm import Vnfm
+from policy.schema import KpiPolicy
+
+
+@dataclass
+class ApiDeps:
+    """Everything the handlers use, built by whoever starts the server."""
+
+    settings: ApiSettings
+    redis: Any
+    keys: Keys
+    clock: Clock
+    catalogue: Catalogue
+    inventory: Inventory
+    ops: OpOccStore
+    vnfm: Vnfm | None
+    """None: this process cannot run lifecycle operations (its VIM is another process's
+    simulator); the lifecycle routes then answer 503 saying so."""
+    vims: Sequence[VimDriver]
+    """Every VIM this process drives; ``/readyz`` needs each to answer."""
+    tokens: TokenStore
+    policies: Sequence[KpiPolicy]
+    registry: CollectorRegistry
+    """Where the server's own metrics live; ``/metrics`` renders it."""
+    stream_maxlen: int = 100_000
+    """Event streams the server writes (violations) keep about this many entries."""
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+    """Work the server started that outlives its request (lifecycle operations)."""
+
+
+def route_key(method: str, canonical: str) -> str:
+    return f"{method} {canonical}"
+
+
+DEPS = web.AppKey("deps", ApiDeps)
+METRICS = web.AppKey("metrics", MetricsHub)
+ROUTE_OF = web.AppKey("route_of", dict[str, Route])
+"""``"METHOD /path/{var}"`` -> its row of the route table."""
+PRINCIPAL = web.RequestKey("principal", TokenRecord)
