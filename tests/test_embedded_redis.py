@@ -43,7 +43,7 @@ async def test_a_broken_binary_gives_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_with_a_data_directory_it_keeps_its_data_across_restarts(tmp_path: Path) -> None:
-    from assure.embedded_redis import running_url  # noqa: PLC0415
+    from assure.embedded_redis import running_url
 
     data = tmp_path / "state"
     first = EmbeddedRedis(data_dir=data)

@@ -58,9 +58,9 @@ def test_split_roles_that_share_the_simulated_vim_are_refused() -> None:
 async def test_the_api_role_runs_on_its_own_and_serves_its_probes(
     redis: Any, redis_url: str, keys: Keys
 ) -> None:
-    import aiohttp  # noqa: PLC0415
+    import aiohttp
 
-    from tests.redis_server import free_port  # noqa: PLC0415
+    from tests.redis_server import free_port
 
     port = free_port()
     env = {
