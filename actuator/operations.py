@@ -60,7 +60,7 @@ async def start_operation(vnfm: Vnfm, decision: Decision, vnf_id: str, op_id: st
         )
     if decision.action is Action.HEAL:
         try:
-            level = RecoveryLevel(params.get("level", RecoveryLevel.REBOOT.value))
+            level = RecoveryLevel(params.get("level", RecoveryLevel.SOFT_REBOOT.value))
         except ValueError:
             raise InvalidRequest(
                 f"unknown recovery level {params.get('level')!r}; "

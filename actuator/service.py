@@ -48,7 +48,7 @@ its operation id makes the retry resume, not repeat, its operation.
 
 Heals climb the recovery ladder: a heal whose operation fails (a reboot
 cannot bring back a server whose host is down) is followed by the next
-level of the VNFD's ``healing.ladder`` (rebuild, then recreate), each as an
+level of the ladder the VNFD gives the VNFC's VDU (``healing``), each as an
 operation of its own, all under the one lease and the one decision.
 
 Retries: a FAILED_TEMP operation is retried after its ``retry_after`` (clock
@@ -237,16 +237,16 @@ class Actuator:
 
         A reboot that cannot restore the VNFC (its host is down, the server
         will not come back) is followed by a rebuild, then a recreate, as
-        far as the VNFD's ``healing.ladder`` goes. Each level runs as an
+        far as the ladder of the VNFC's VDU goes. Each level runs as an
         operation of its own, its id derived from the decision and the
         level, so a worker taking the decision over finds every finished
         level and resumes the one under way. The result is the last
         level's, with ``escalated_from`` listing the levels that failed.
         """
-        level = str(decision.parameters.get("level", RecoveryLevel.REBOOT.value))
+        level = str(decision.parameters.get("level", RecoveryLevel.SOFT_REBOOT.value))
         result = await self._run_to_end(decision, vnf, op_id, op)
         escalated: list[dict[str, Any]] = []
-        for higher in await self._levels_above(vnf, level):
+        for higher in await self._levels_above(vnf, decision.target.id, level):
             if not await self._op_failed(vnf, result):
                 break
             escalated.append(
@@ -278,15 +278,17 @@ class Actuator:
             )
         return result
 
-    async def _levels_above(self, vnf: str, level: str) -> list[str]:
-        """The recovery levels after ``level`` in the ladder of the VNF's descriptor."""
+    async def _levels_above(self, vnf: str, vnfc_id: str, level: str) -> list[str]:
+        """The recovery levels after ``level`` in the ladder of the VNFC's VDU."""
         try:
             instance = await self._vnfm.inventory.get(vnf)
             vnfd = await self._vnfm.catalogue.get(instance.vnfd_id)
-        except (NotFound, CorruptRecord):
+            vnfc = instance.vnfc(vnfc_id)
+            if vnfc is None:
+                return []  # the heal itself reports it
+            return [step.value for step in vnfd.levels_after(vnfc.vdu, level)]
+        except (NotFound, CorruptRecord, KeyError, ValueError):
             return []  # the heal itself reports what is wrong with them
-        ladder = [step.value for step in vnfd.healing.ladder]
-        return ladder[ladder.index(level) + 1 :] if level in ladder else []
 
     async def _op_failed(self, vnf: str, result: OpResult) -> bool:
         """Whether ``result`` reports an operation that ran and failed (not a refusal)."""

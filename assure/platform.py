@@ -158,7 +158,7 @@ class Platform:
         inner = self.vim.inner if isinstance(self.vim, TimedVim) else self.vim
         if isinstance(inner, SimulatedVim):
             for vdu in vnfd.vdus:
-                inner.add_image(vdu.image)
+                inner.add_image(vdu.image.name, vdu.image.version)
 
     def load_policies(self, source: Path | None = None) -> LoadResult:
         return load_policies(source or self.settings.policy.policy_dir)

@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from bus.keys import Keys
+from bus.problems import Problem
+from mano_core.descriptor import DescriptorError
 from mano_core.errors import NotFound
-from mano_core.vnfd import DescriptorError, Vnfd, validation_problems
+from mano_core.vnfd import Vnfd
 
 
 class Catalogue:
@@ -52,4 +54,9 @@ def _decode(vnfd_id: str, raw: bytes | str) -> Vnfd:
         return Vnfd.model_validate_json(raw)
     except ValidationError as exc:
         # A record written by an incompatible version: say which one.
-        raise DescriptorError(f"catalogue:{vnfd_id}", validation_problems(exc)) from exc
+        source = f"catalogue:{vnfd_id}"
+        problems = [
+            Problem(source, ".".join(map(str, e["loc"])) or "(document)", None, e["msg"])
+            for e in exc.errors()
+        ]
+        raise DescriptorError(source, problems) from exc

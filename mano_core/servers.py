@@ -52,8 +52,8 @@ def server_spec(
 def vnfc_on(server: ServerInfo, vdu: Vdu, vnfc_id: str, created_at: float) -> VnfcInstance:
     """The record of VNFC ``vnfc_id`` running on ``server``."""
     metrics_url = None
-    if vdu.monitoring is not None and server.address is not None:
-        m = vdu.monitoring
+    if vdu.exporter is not None and server.address is not None:
+        m = vdu.exporter
         metrics_url = f"{m.scheme}://{server.address}:{m.port}{m.path}"
     return VnfcInstance(
         id=vnfc_id,

@@ -1,152 +1,273 @@
-"""VNF descriptors (VNFD): the YAML schema, parsing and validation.
+"""VNF descriptors (VNFD): the YAML schema and the accessors the VNFM uses.
 
-A VNFD says what a VNF is made of (VDUs, their flavour and image, how many
-instances), how it scales (scaling aspects) and how it heals (the recovery
-ladder). Parsing never executes anything from the file (``yaml.safe_load``)
-and every problem is reported with the place it was found.
+A VNFD says what a VNF is made of (VDUs: flavour, software image, instance
+bounds, start order, connection points, configuration hooks), how it starts
+(instantiation levels), scales (scaling aspects, per-VDU deltas, the
+scale-in victim rule) and heals (the recovery ladder of each VDU), which
+KPIs it must keep (monitoring parameters with objectives) and the load it
+is accepted under (the load profile). ``docs/vnfd.md`` documents every field.
+
+The models check each field where it stands; the rules across fields
+(references that must resolve, bounds that must hold) are in
+:mod:`mano_core.vnfd_checks`, run by :func:`parse_vnfd` and at onboarding.
 """
 
 from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from bus.conditions import Aggregate, Comparison, breaches
+from bus.fields import Duration
+from mano_core.descriptor import ID_PATTERN, DescriptorError, Strict, read_text
 
-class DescriptorError(ValueError):
-    """A descriptor file is unreadable or invalid; ``problems`` lists each place."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        """``(place, problem)`` pairs, the place as ``a.b[0].c`` (``line N`` for syntax)."""
-        lines = "; ".join(f"{place}: {problem}" for place, problem in problems)
-        super().__init__(f"{source}: {lines}")
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class RecoveryLevel(enum.StrEnum):
-    """The recovery ladder, mildest first."""
+    """The steps a recovery ladder may hold, mildest first."""
 
-    REBOOT = "reboot"
+    SOFT_REBOOT = "soft_reboot"
+    """Ask the guest to restart (ACPI); useless on a server in ERROR."""
+    HARD_REBOOT = "hard_reboot"
+    """Power-cycle the server in place."""
     REBUILD = "rebuild"
+    """Re-image the server in place (same id, same host, fresh disk)."""
     RECREATE = "recreate"
+    """Delete the server and create a new one, anywhere the VIM places it."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Level = Annotated[RecoveryLevel, Field(strict=False)]
+"""A recovery level written as its value (``soft_reboot``)."""
 
 
-class FlavourSpec(_Strict):
-    vcpus: int = Field(gt=0)
-    ram_mb: int = Field(gt=0)
-    disk_gb: int = Field(default=0, ge=0)
-    name: str | None = None
+class Flavour(Strict):
+    """The compute resources of each VNFC of a VDU."""
+
+    vcpus: StrictInt = Field(gt=0)
+    ram_mb: StrictInt = Field(gt=0)
+    disk_gb: StrictInt = Field(default=0, ge=0)
+    name: StrictStr | None = None
     """A VIM flavour name; when unset one is derived from the sizes."""
 
 
-class Monitoring(_Strict):
+class SoftwareImage(Strict):
+    """The software image a VDU's servers boot."""
+
+    name: StrictStr = Field(min_length=1)
+    version: StrictStr = Field(min_length=1)
+    """The servers boot the VIM's image of this name and version."""
+
+
+class Exporter(Strict):
     """Where each VNFC of the VDU serves its Prometheus exposition."""
 
-    port: int = Field(gt=0, lt=65536)
-    path: str = "/metrics"
+    port: StrictInt = Field(gt=0, lt=65536)
+    path: StrictStr = Field(default="/metrics", pattern=r"^/")
     scheme: Literal["http", "https"] = "http"
 
 
-class Vdu(_Strict):
-    id: str = Field(min_length=1)
-    name: str = ""
-    image: str = Field(min_length=1)
-    flavour: FlavourSpec
-    min_instances: int = Field(ge=0)
-    max_instances: int = Field(gt=0)
-    initial_instances: int | None = None
-    """Instances at instantiation; defaults to ``min_instances``."""
-    monitoring: Monitoring | None = None
+class ConnectionPoint(Strict):
+    """A port of each VNFC of a VDU."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Vdu:
-        if self.min_instances > self.max_instances:
-            raise ValueError(
-                f"min_instances ({self.min_instances}) exceeds max_instances ({self.max_instances})"
-            )
-        initial = self.initial
-        if not self.min_instances <= initial <= self.max_instances:
-            raise ValueError(
-                f"initial_instances ({initial}) is outside "
-                f"[{self.min_instances}, {self.max_instances}]"
-            )
-        return self
-
-    @property
-    def initial(self) -> int:
-        return self.min_instances if self.initial_instances is None else self.initial_instances
+    id: Id
+    virtual_link: Id | None = None
+    """The VNFD's internal virtual link the port is on; None: only an
+    external connection point exposes it (an NS virtual link attaches it)."""
 
 
-class ScalingAspect(_Strict):
-    """A named unit of scaling: one step adds or removes ``step_instances`` of ``vdu``."""
-
-    id: str = Field(min_length=1)
-    vdu: str
-    step_instances: int = Field(default=1, gt=0)
-    max_scale_level: int = Field(gt=0)
+ParameterValue = StrictStr | StrictBool | StrictInt | StrictFloat
 
 
-class Healing(_Strict):
-    ladder: list[RecoveryLevel] = Field(
-        default_factory=lambda: [
-            RecoveryLevel.REBOOT,
-            RecoveryLevel.REBUILD,
-            RecoveryLevel.RECREATE,
-        ],
-        min_length=1,
+class HttpHook(Strict):
+    """An HTTP call to a VNFC's own address, e.g. ``POST http://ADDRESS:8080/config``."""
+
+    port: StrictInt = Field(gt=0, lt=65536)
+    path: StrictStr = Field(default="/", pattern=r"^/")
+    scheme: Literal["http", "https"] = "http"
+    method: Literal["POST", "PUT"] = "POST"
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    """Sent as the JSON body."""
+    timeout: Duration = 10.0
+    """How long the call may take before the hook counts as failed."""
+
+
+HookName = Literal["day1", "day2", "drain"]
+
+
+class Hooks(Strict):
+    """Configuration hooks of a VDU, each run on one VNFC."""
+
+    day1: HttpHook | None = None
+    """Run on each new VNFC once its server is ACTIVE (instantiate, scale out, recreate)."""
+    day2: HttpHook | None = None
+    """Run on each VNFC by the configure operation."""
+    drain: HttpHook | None = None
+    """Run on a VNFC before it is removed (scale in, terminate), to move its traffic away."""
+
+
+class Vdu(Strict):
+    """A virtualisation deployment unit: one kind of VNFC (one server each)."""
+
+    id: Id
+    name: StrictStr = ""
+    description: StrictStr = ""
+    flavour: Flavour
+    image: SoftwareImage
+    min_instances: StrictInt = Field(ge=0)
+    max_instances: StrictInt = Field(gt=0)
+    start_order: StrictInt = Field(default=0, ge=0)
+    """VDUs start in increasing order; VDUs of one order start together."""
+    exporter: Exporter | None = None
+    connection_points: list[ConnectionPoint] = Field(default_factory=list)
+    hooks: Hooks = Field(default_factory=Hooks)
+
+
+class VirtualLink(Strict):
+    """A network internal to the VNF, joining connection points of its VDUs."""
+
+    id: Id
+    description: StrictStr = ""
+    protocol: Literal["ipv4", "ipv6"] = "ipv4"
+    cidr: StrictStr | None = None
+    """The subnet, e.g. ``10.0.0.0/24``; None lets the VIM choose."""
+
+
+class ExternalConnectionPoint(Strict):
+    """A connection point of the VNF that an NS virtual link can attach to."""
+
+    id: Id
+    connection_point: Id
+    """The VDU connection point it exposes."""
+
+
+class InstantiationLevel(Strict):
+    """How many VNFCs of each VDU, and which scale levels, an instantiation starts with."""
+
+    id: Id
+    description: StrictStr = ""
+    vdu_instances: dict[str, StrictInt] = Field(default_factory=dict)
+    """VNFCs per VDU; a VDU not named starts with its ``min_instances``."""
+    scale_levels: dict[str, StrictInt] = Field(default_factory=dict)
+    """Scale level per aspect; an aspect not named starts at 0."""
+
+
+VictimRule = Literal["newest_first", "least_loaded"]
+
+
+class ScalingAspect(Strict):
+    """A named unit of scaling: each step adds (out) or removes (in) ``deltas`` VNFCs."""
+
+    id: Id
+    name: StrictStr = ""
+    description: StrictStr = ""
+    max_scale_level: StrictInt = Field(gt=0)
+    deltas: dict[str, StrictInt] = Field(min_length=1)
+    """VNFCs of each VDU one step adds or removes."""
+    scale_in_victims: VictimRule = "newest_first"
+    """Which VNFCs a scale in removes: the newest, or the least loaded (lowest
+    server CPU, the newest first among equals)."""
+
+    def delta(self, vdu_id: str) -> int:
+        """VNFCs of ``vdu_id`` one step adds or removes (0: the VDU is not scaled)."""
+        return self.deltas.get(vdu_id, 0)
+
+    def change(self, from_level: int, to_level: int) -> dict[str, int]:
+        """VNFCs of each VDU to add (positive) or remove (negative) between two levels."""
+        steps = to_level - from_level
+        return {vdu: steps * delta for vdu, delta in self.deltas.items()}
+
+
+class HealStep(Strict):
+    """One step of a recovery ladder."""
+
+    level: Level
+    timeout: Duration = 300.0
+    """Default 5m. How long the step may take to bring the VNFC back before it counts as failed."""
+
+
+DEFAULT_LADDER: tuple[HealStep, ...] = tuple(
+    HealStep.model_validate({"level": level, "timeout": timeout})
+    for level, timeout in (
+        ("soft_reboot", "2m"),
+        ("hard_reboot", "3m"),
+        ("rebuild", "5m"),
+        ("recreate", "5m"),
     )
-    """The heal steps this VNF supports, mildest first. A heal decision names
-    the level to start from (the shipped policies use the first); when that
-    heal fails, the actuator tries the next level, up to the last."""
+)
+"""The ladder of a VDU that ``healing`` does not name."""
 
 
-class Vnfd(_Strict):
+class Objective(Strict):
+    """What a KPI must satisfy: ``value OP threshold`` (e.g. ``<= 0.05``)."""
+
+    op: Comparison
+    threshold: StrictFloat
+
+    def met(self, value: float) -> bool:
+        return not breaches(_negation(self.op), value, self.threshold)
+
+    def describe(self) -> str:
+        return f"{self.op} {self.threshold:g}"
+
+
+class MonitoringParameter(Strict):
+    """A KPI of the VNF: where it comes from, its unit, and its objective."""
+
+    name: StrictStr = Field(min_length=1)
+    """The KPI name, as its samples carry it (e.g. ``vnf_cpu_utilisation``)."""
+    source: Literal["exporter", "vim"]
+    """``exporter``: the VNFCs' Prometheus endpoints; ``vim``: VIM telemetry of their servers."""
+    vdu: Id | None = None
+    """Only VNFCs of this VDU; None: every VDU (with an exporter, for ``exporter``)."""
+    unit: StrictStr = Field(min_length=1)
+    aggregate: Aggregate = "avg"
+    """How the VNFCs' values combine into the VNF's value."""
+    objective: Objective | None = None
+
+
+class LoadPhase(Strict):
+    """Traffic offered to the VNF for a while."""
+
+    requests_per_second: StrictFloat = Field(ge=0)
+    duration: Duration = Field(alias="for")
+
+
+class LoadProfile(Strict):
+    """The traffic onboarding acceptance drives through the VNF."""
+
+    warmup: Duration = 0.0
+    """Time at the first phase's traffic before KPIs are judged."""
+    phases: list[LoadPhase] = Field(min_length=1)
+
+
+class Vnfd(Strict):
+    """A VNF descriptor (``apiVersion: assure/v1``, ``kind: Vnfd``)."""
+
     api_version: Literal["assure/v1"] = Field(alias="apiVersion")
     kind: Literal["Vnfd"]
-    id: str = Field(min_length=1)
-    name: str = ""
-    provider: str = ""
-    version: str = "1.0"
+    id: Id
+    name: StrictStr = ""
+    description: StrictStr = ""
+    provider: StrictStr = ""
+    version: StrictStr = Field(default="1.0", min_length=1)
+    """The descriptor's version; the catalogue keeps every onboarded version."""
     vdus: list[Vdu] = Field(min_length=1)
+    virtual_links: list[VirtualLink] = Field(default_factory=list)
+    external_connection_points: list[ExternalConnectionPoint] = Field(default_factory=list)
+    instantiation_levels: list[InstantiationLevel] = Field(default_factory=list)
+    default_instantiation_level: Id | None = None
+    """The level an instantiation starts at unless it names one; default: the first."""
     scaling_aspects: list[ScalingAspect] = Field(default_factory=list)
-    healing: Healing = Field(default_factory=Healing)
+    healing: dict[str, list[HealStep]] = Field(default_factory=dict)
+    """The recovery ladder of each VDU, in the order its steps are tried."""
+    monitoring_parameters: list[MonitoringParameter] = Field(default_factory=list)
+    load_profile: LoadProfile | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _references(self) -> Vnfd:
-        # Reported as a ValidationError with the exact place (``vdus[1].id``,
-        # ``scaling_aspects[0].vdu``) rather than a ValueError, which pydantic
-        # would pin on the whole document.
-        problems: list[InitErrorDetails] = []
-        seen: set[str] = set()
-        for i, vdu in enumerate(self.vdus):
-            if vdu.id in seen:
-                problems.append(_problem(("vdus", i, "id"), vdu.id, "duplicate VDU id '{value}'"))
-            seen.add(vdu.id)
-        for i, aspect in enumerate(self.scaling_aspects):
-            if aspect.vdu not in seen:
-                problems.append(
-                    _problem(
-                        ("scaling_aspects", i, "vdu"),
-                        aspect.vdu,
-                        "scaling aspect '{aspect}' names unknown VDU '{value}'",
-                        aspect=aspect.id,
-                    )
-                )
-        if problems:
-            raise ValidationError.from_exception_data(type(self).__name__, problems)
-        return self
-
+    # -- lookups ------------------------------------------------------------
     def vdu(self, vdu_id: str) -> Vdu:
         for vdu in self.vdus:
             if vdu.id == vdu_id:
@@ -159,52 +280,79 @@ class Vnfd(_Strict):
                 return aspect
         raise KeyError(aspect_id)
 
+    def vdus_in_start_order(self) -> list[list[Vdu]]:
+        """The VDUs grouped by ``start_order``, lowest first (a group starts together)."""
+        orders = sorted({vdu.start_order for vdu in self.vdus})
+        return [[v for v in self.vdus if v.start_order == order] for order in orders]
 
-def _problem(
-    loc: tuple[int | str, ...], value: str, template: str, **context: str
-) -> InitErrorDetails:
-    """One problem at ``loc``; ``template`` names ``{value}`` and ``context`` keys."""
-    error = PydanticCustomError("reference", template, {"value": value, **context})
-    return InitErrorDetails(type=error, loc=loc, input=value)
+    # -- instantiation ------------------------------------------------------
+    def instantiation_level(self, level_id: str | None = None) -> InstantiationLevel:
+        """The named level, else the default; without levels, each VDU at its minimum."""
+        if level_id is None:
+            if not self.instantiation_levels:
+                return InstantiationLevel(id="default")
+            level_id = self.default_instantiation_level or self.instantiation_levels[0].id
+        for level in self.instantiation_levels:
+            if level.id == level_id:
+                return level
+        raise KeyError(level_id)
+
+    def initial_instances(self, level_id: str | None = None) -> dict[str, int]:
+        """VNFCs of each VDU an instantiation at ``level_id`` creates, in start order."""
+        level = self.instantiation_level(level_id)
+        return {
+            vdu.id: level.vdu_instances.get(vdu.id, vdu.min_instances)
+            for group in self.vdus_in_start_order()
+            for vdu in group
+        }
+
+    def initial_scale_levels(self, level_id: str | None = None) -> dict[str, int]:
+        """The scale level of each aspect after an instantiation at ``level_id``."""
+        level = self.instantiation_level(level_id)
+        return {a.id: level.scale_levels.get(a.id, 0) for a in self.scaling_aspects}
+
+    # -- healing ------------------------------------------------------------
+    def ladder(self, vdu_id: str) -> tuple[HealStep, ...]:
+        """The recovery ladder of ``vdu_id``, in the order its steps are tried."""
+        self.vdu(vdu_id)  # KeyError for an unknown VDU
+        steps = self.healing.get(vdu_id)
+        return DEFAULT_LADDER if steps is None else tuple(steps)
+
+    def heal_step(self, vdu_id: str, level: RecoveryLevel | str) -> HealStep | None:
+        """The step ``level`` of the ladder of ``vdu_id``; None when it has none."""
+        return next((s for s in self.ladder(vdu_id) if s.level == level), None)
+
+    def levels_after(self, vdu_id: str, level: RecoveryLevel | str) -> list[RecoveryLevel]:
+        """The ladder's levels after ``level`` (none when ``level`` is not in it)."""
+        levels = [s.level for s in self.ladder(vdu_id)]
+        return levels[levels.index(RecoveryLevel(level)) + 1 :] if level in levels else []
+
+    # -- hooks and KPIs -----------------------------------------------------
+    def hook(self, vdu_id: str, name: HookName) -> HttpHook | None:
+        """The VDU's ``day1``, ``day2`` or ``drain`` hook, if it has one."""
+        hook: HttpHook | None = getattr(self.vdu(vdu_id).hooks, name)
+        return hook
+
+    def kpis_with_objectives(self) -> list[MonitoringParameter]:
+        return [p for p in self.monitoring_parameters if p.objective is not None]
 
 
-def format_place(loc: tuple[int | str, ...]) -> str:
-    """``("vdus", 0, "flavour")`` -> ``vdus[0].flavour``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(document)"
-
-
-def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """Each pydantic error as ``(place, problem)``."""
-    return [(format_place(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+def _negation(op: Comparison) -> Comparison:
+    """The comparison that breaks an objective: ``<= t`` is broken by ``> t``."""
+    negated: dict[Comparison, Comparison] = {"<=": ">", "<": ">=", ">=": "<", ">": "<="}
+    return negated[op]
 
 
 def parse_vnfd(text: str, source: str = "<string>") -> Vnfd:
-    """Parse and validate a VNFD from YAML text; raises :class:`DescriptorError`."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"line {mark.line + 1}" if mark is not None else "(document)"
-        raise DescriptorError(source, [(place, f"invalid YAML: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise DescriptorError(source, [("(document)", "expected a mapping at the top level")])
-    try:
-        return Vnfd.model_validate(data)
-    except ValidationError as exc:
-        raise DescriptorError(source, validation_problems(exc)) from exc
+    """Parse and check a VNFD from YAML text; raises :class:`DescriptorError` with every problem."""
+    from mano_core.vnfd_checks import parse_located_vnfd  # noqa: PLC0415 - checks import models
+
+    return parse_located_vnfd(text, source).model
 
 
 def load_vnfd(path: str | Path) -> Vnfd:
     """Read a VNFD file; raises :class:`DescriptorError` naming the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptorError(str(path), [("(file)", str(exc))]) from exc
-    return parse_vnfd(text, str(path))
+    return parse_vnfd(read_text(path), str(path))
+
+
+__all__ = ["DescriptorError", "RecoveryLevel", "Vnfd", "load_vnfd", "parse_vnfd"]

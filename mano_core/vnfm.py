@@ -62,7 +62,14 @@ from mano_core.servers import (
     vnfc_on,
     wait_for,
 )
-from mano_core.vim.base import GroupPolicy, ServerInfo, ServerSpec, ServerStatus, VimDriver
+from mano_core.vim.base import (
+    SERVER_CPU,
+    GroupPolicy,
+    ServerInfo,
+    ServerSpec,
+    ServerStatus,
+    VimDriver,
+)
 from mano_core.vnfd import RecoveryLevel, Vdu, Vnfd
 
 Direction = Literal["out", "in"]
@@ -132,7 +139,12 @@ class Vnfm:
             vnfd = await self.catalogue.get(vnfd_id)
             if not name:
                 raise InvalidRequest("a VNF instance needs a name")
-            add = [_new_vnfc(vdu.id) for vdu in vnfd.vdus for _ in range(vdu.initial)]
+            # In start order (the VDUs' start_order).
+            add = [
+                _new_vnfc(vdu_id)
+                for vdu_id, count in vnfd.initial_instances().items()
+                for _ in range(count)
+            ]
             params = {"vnfd_id": vnfd_id, "name": name, "add": add}
             op = await self._create(vnf_id, LcmOperation.INSTANTIATE, params, decision_id, op_id)
         op = await self._runner.run(op, self._instantiate_plan(op))
@@ -161,12 +173,16 @@ class Vnfm:
         op_id: str | None = None,
         decision_id: str | None = None,
     ) -> LcmOpOcc:
-        """Add (out) or remove (in, newest first) ``steps`` steps of a scaling aspect."""
+        """Add (out) or remove (in) ``steps`` steps of a scaling aspect.
+
+        A scale in removes the VNFCs the aspect's ``scale_in_victims`` rule picks.
+        """
         op = await self._runner.existing(vnf_id, op_id, LcmOperation.SCALE)
         if op is None:
             vnf = await self._instantiated(vnf_id)
             vnfd = await self.catalogue.get(vnf.vnfd_id)
-            params = _scale_params(vnf, vnfd, aspect_id, direction, steps)
+            load = await self._server_load(vnfd, aspect_id, direction)
+            params = _scale_params(vnf, vnfd, aspect_id, direction, steps, load=load)
             op = await self._create(vnf_id, LcmOperation.SCALE, params, decision_id, op_id)
         return await self._runner.run(op, self._scale_plan(op))
 
@@ -174,12 +190,12 @@ class Vnfm:
         self,
         vnf_id: str,
         vnfc_id: str,
-        level: RecoveryLevel | str = RecoveryLevel.REBOOT,
+        level: RecoveryLevel | str = RecoveryLevel.SOFT_REBOOT,
         *,
         op_id: str | None = None,
         decision_id: str | None = None,
     ) -> LcmOpOcc:
-        """Restore one VNFC by a step of the recovery ladder: reboot, rebuild or recreate."""
+        """Restore one VNFC by a step of its VDU's recovery ladder, within the step's timeout."""
         op = await self._runner.existing(vnf_id, op_id, LcmOperation.HEAL)
         if op is None:
             vnf = await self._instantiated(vnf_id)
@@ -189,9 +205,17 @@ class Vnfm:
                 step = RecoveryLevel(level)
             except ValueError:
                 raise InvalidRequest(f"unknown recovery level {level!r}") from None
-            if step not in vnfd.healing.ladder:
-                raise InvalidRequest(f"recovery level {step} is not in the ladder of {vnfd.id}")
-            params = {"vnfc_id": vnfc_id, "level": step.value, "server": vnfc.server_id}
+            heal_step = vnfd.heal_step(vnfc.vdu, step)
+            if heal_step is None:
+                raise InvalidRequest(
+                    f"recovery level {step} is not in the ladder of VDU {vnfc.vdu} of {vnfd.id}"
+                )
+            params = {
+                "vnfc_id": vnfc_id,
+                "level": step.value,
+                "server": vnfc.server_id,
+                "timeout_s": heal_step.timeout,
+            }
             op = await self._create(vnf_id, LcmOperation.HEAL, params, decision_id, op_id)
         return await self._runner.run(op, self._heal_plan(op))
 
@@ -251,13 +275,17 @@ class Vnfm:
                     vnfd_id=vnfd.id,
                     vim=self.vim.name,
                     state=InstantiationState.NOT_INSTANTIATED,
-                    scale_levels={a.id: 0 for a in vnfd.scaling_aspects},
+                    scale_levels=vnfd.initial_scale_levels(),
                     vnfcs=[],
                     created_at=now,
                     updated_at=now,
                 )
                 await self.inventory.save(vnf)
-            vnf = await self._add_vnfcs(vnf, vnfd, add, resumed)
+            # VDUs start by start_order: a group's servers are all ACTIVE
+            # before the next group's are created.
+            for group in vnfd.vdus_in_start_order():
+                ids = {vdu.id for vdu in group}
+                vnf = await self._add_vnfcs(vnf, vnfd, [a for a in add if a["vdu"] in ids], resumed)
             await self._save(msgspec.structs.replace(vnf, state=InstantiationState.INSTANTIATED))
             return {"added": [a["vnfc"] for a in add]}
 
@@ -299,7 +327,7 @@ class Vnfm:
             except VimError as exc:
                 # A server that cannot be deleted still runs: list its VNFC
                 # again rather than leave it running unseen.
-                kept = await self._relist(op.vnf_id, params["vdu"], remove)
+                kept = await self._relist(op.vnf_id, remove)
                 removed = [r["vnfc"] for r in remove if r["vnfc"] not in kept]
                 raise PermanentVimError(
                     f"{exc}: scale in kept VNFC(s) {', '.join(kept) or 'none'} "
@@ -319,23 +347,26 @@ class Vnfm:
         level = RecoveryLevel(params["level"])
         vnfc_id: str = params["vnfc_id"]
         old_server: str = params["server"]
+        timeout_s = float(params.get("timeout_s", self._timeout_s))
 
         async def work(resumed: bool) -> Result:
             vnf = await self.inventory.get(op.vnf_id)
             vnfc = _vnfc(vnf, vnfc_id)
             if level is RecoveryLevel.RECREATE:
-                vnf = await self._recreate(vnf, vnfc, old_server, resumed)
+                vnf = await self._recreate(vnf, vnfc, old_server, resumed, timeout_s)
             else:
                 current = await self.vim.get_server(vnfc.server_id)
                 # A resumed heal whose reboot/rebuild is under way just waits for it.
                 if not resumed or current.status not in _TASKS:
-                    if level is RecoveryLevel.REBOOT:
+                    if level is RecoveryLevel.SOFT_REBOOT:
+                        await self.vim.reboot_server(vnfc.server_id, hard=False)
+                    elif level is RecoveryLevel.HARD_REBOOT:
                         await self.vim.reboot_server(vnfc.server_id, hard=True)
                     else:
                         vdu = await self._vdu(vnf, vnfc.vdu)
-                        image = await self.vim.find_image(vdu.image)
+                        image = await self.vim.find_image(vdu.image.name, vdu.image.version)
                         await self.vim.rebuild_server(vnfc.server_id, image=image.id)
-                infos = await self._wait([vnfc.server_id], recovered())
+                infos = await self._wait([vnfc.server_id], recovered(), timeout_s)
                 vnf = await self._refresh(vnf, infos)
             healed = _vnfc(vnf, vnfc_id)
             return {
@@ -439,7 +470,12 @@ class Vnfm:
         return await self._refresh(vnf, ready)
 
     async def _recreate(
-        self, vnf: VnfInstance, vnfc: VnfcInstance, old_server: str, resumed: bool
+        self,
+        vnf: VnfInstance,
+        vnfc: VnfcInstance,
+        old_server: str,
+        resumed: bool,
+        timeout_s: float,
     ) -> VnfInstance:
         """Replace the VNFC's server by a new one; the VNFC keeps its id and age.
 
@@ -447,7 +483,7 @@ class Vnfm:
         resumed attempt finds it by its metadata.
         """
         if vnfc.server_id != old_server:  # swapped by an earlier attempt: just wait
-            return await self._refresh(vnf, await self._wait([vnfc.server_id], active))
+            return await self._refresh(vnf, await self._wait([vnfc.server_id], active, timeout_s))
         vdu = await self._vdu(vnf, vnfc.vdu)
         await self._delete_server(old_server)
         # Unlisted servers of this VNFC: a resumed attempt's own replacement,
@@ -466,7 +502,7 @@ class Vnfm:
                 await self._delete_server(stray.id)
         if replacement is None:
             replacement = await self.vim.create_server(await self._spec(vnf, vdu, vnfc.id))
-        ready = (await self._wait([replacement.id], active))[replacement.id]
+        ready = (await self._wait([replacement.id], active, timeout_s))[replacement.id]
         return await self._save(_with_vnfc(vnf, vnfc_on(ready, vdu, vnfc.id, vnfc.created_at)))
 
     async def _remove_vnfcs(self, vnf_id: str, remove: Sequence[dict[str, str]]) -> None:
@@ -480,14 +516,12 @@ class Vnfm:
         for entry in remove:
             await self._delete_server(entry["server"])
 
-    async def _relist(
-        self, vnf_id: str, vdu_id: str, remove: Sequence[dict[str, Any]]
-    ) -> list[str]:
+    async def _relist(self, vnf_id: str, remove: Sequence[dict[str, Any]]) -> list[str]:
         """List again the VNFCs of ``remove`` whose servers still exist; returns their ids."""
         vnf = await self.inventory.get(vnf_id)
-        vdu = await self._vdu(vnf, vdu_id)
         back: list[VnfcInstance] = []
         for entry in remove:
+            vdu = await self._vdu(vnf, entry["vdu"])
             if vnf.vnfc(entry["vnfc"]) is not None:
                 continue
             try:
@@ -528,7 +562,7 @@ class Vnfm:
         }
 
     async def _spec(self, vnf: VnfInstance, vdu: Vdu, vnfc_id: str) -> ServerSpec:
-        image = await self.vim.find_image(vdu.image)
+        image = await self.vim.find_image(vdu.image.name, vdu.image.version)
         group = await self._group(vnf.id, vdu.id)
         return server_spec(vnf, vdu, vnfc_id, image=image.id, server_group=group)
 
@@ -552,15 +586,33 @@ class Vnfm:
         with contextlib.suppress(NotFound):  # already gone: what deleting it was for
             await self.vim.delete_server(server_id)
 
-    async def _wait(self, server_ids: Sequence[str], check: Check) -> dict[str, ServerInfo]:
+    async def _wait(
+        self, server_ids: Sequence[str], check: Check, timeout_s: float | None = None
+    ) -> dict[str, ServerInfo]:
         return await wait_for(
             self.vim,
             self._clock,
             server_ids,
             check,
             poll_s=self._poll_s,
-            timeout_s=self._timeout_s,
+            timeout_s=self._timeout_s if timeout_s is None else timeout_s,
         )
+
+    async def _server_load(
+        self, vnfd: Vnfd, aspect_id: str, direction: str
+    ) -> dict[str, float] | None:
+        """Server CPU by server id, when a scale in picks its victims by load."""
+        try:
+            rule = vnfd.aspect(aspect_id).scale_in_victims
+        except KeyError:
+            return None  # _scale_params says what is wrong
+        if direction != "in" or rule != "least_loaded":
+            return None
+        return {
+            p.labels["server"]: p.value
+            for p in await self.vim.telemetry()
+            if p.kpi == SERVER_CPU and "server" in p.labels
+        }
 
     async def _refresh(self, vnf: VnfInstance, servers: dict[str, ServerInfo]) -> VnfInstance:
         """Record where the servers ended up (host, address, metrics URL) and save."""
@@ -595,9 +647,19 @@ class Vnfm:
 # Helpers without state
 # ----------------------------------------------------------------------
 def _scale_params(
-    vnf: VnfInstance, vnfd: Vnfd, aspect_id: str, direction: str, steps: int
+    vnf: VnfInstance,
+    vnfd: Vnfd,
+    aspect_id: str,
+    direction: str,
+    steps: int,
+    *,
+    load: dict[str, float] | None = None,
 ) -> Result:
-    """Everything a scale will do, decided once; raises :class:`InvalidRequest`."""
+    """Everything a scale will do, decided once; raises :class:`InvalidRequest`.
+
+    ``load`` (server CPU by server id) orders scale-in victims least loaded
+    first; without it the newest go first.
+    """
     try:
         aspect = vnfd.aspect(aspect_id)
     except KeyError:
@@ -614,29 +676,36 @@ def _scale_params(
             f"scaling {aspect_id} {direction} by {steps} from level {level} gives {target}, "
             f"outside 0..{aspect.max_scale_level}"
         )
-    vdu = _vdu_of(vnfd, aspect.vdu)
-    current = vnf.vnfcs_of(vdu.id)
-    count = len(current) + sign * steps * aspect.step_instances
-    if not vdu.min_instances <= count <= vdu.max_instances:
-        raise InvalidRequest(
-            f"scaling {aspect_id} {direction} by {steps} gives {count} VNFCs of {vdu.id}, "
-            f"outside {vdu.min_instances}..{vdu.max_instances}"
-        )
+    add: list[dict[str, str]] = []
+    remove: list[dict[str, Any]] = []
+    for vdu_id, change in aspect.change(level, target).items():
+        vdu = _vdu_of(vnfd, vdu_id)
+        current = vnf.vnfcs_of(vdu.id)
+        count = len(current) + change
+        if not vdu.min_instances <= count <= vdu.max_instances:
+            raise InvalidRequest(
+                f"scaling {aspect_id} {direction} by {steps} gives {count} VNFCs of {vdu.id}, "
+                f"outside {vdu.min_instances}..{vdu.max_instances}"
+            )
+        if change > 0:
+            add += [_new_vnfc(vdu.id) for _ in range(change)]
+            continue
+        newest = sorted(current, key=lambda c: (c.created_at, c.id), reverse=True)
+        if load is not None:  # stable: the newest first among equally loaded
+            newest.sort(key=lambda c: load.get(c.server_id, 0.0))
+        # created_at: to list a VNFC again as it was if its server cannot be deleted.
+        remove += [{**_ref(c), "vdu": vdu.id, "created_at": c.created_at} for c in newest[:-change]]
     params: Result = {
         "aspect_id": aspect_id,
         "direction": direction,
         "steps": steps,
-        "vdu": vdu.id,
         "from_level": level,
         "target_level": target,
     }
-    delta = steps * aspect.step_instances
     if direction == "out":
-        params["add"] = [_new_vnfc(vdu.id) for _ in range(delta)]
+        params["add"] = add
     else:
-        newest = sorted(current, key=lambda c: (c.created_at, c.id), reverse=True)[:delta]
-        # created_at: to list a VNFC again as it was if its server cannot be deleted.
-        params["remove"] = [{**_ref(c), "created_at": c.created_at} for c in newest]
+        params["remove"] = remove
     return params
 
 

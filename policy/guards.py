@@ -132,49 +132,45 @@ def scale_guard(
     vnfd: Vnfd, vnf: VnfInstance, aspect: ScalingAspect, direction: str, steps: int
 ) -> GuardResult:
     """Whether ``steps`` of ``aspect`` out/in keep ``vnf`` within the VNFD's bounds."""
-    vdu = vnfd.vdu(aspect.vdu)
-    count = len(vnf.vnfcs_of(vdu.id))
+    out = direction == "out"
+    guard = MAX_INSTANCES if out else MIN_INSTANCES
     level = vnf.scale_levels.get(aspect.id, 0)
-    change = steps * aspect.step_instances
-    if direction == "out":
-        after, new_level = count + change, level + steps
+    new_level = level + steps if out else level - steps
+    changes: list[str] = []
+    for vdu_id, change in aspect.change(level, new_level).items():
+        vdu = vnfd.vdu(vdu_id)
+        count = len(vnf.vnfcs_of(vdu.id))
+        after = count + change
         if after > vdu.max_instances:
             return GuardResult(
-                MAX_INSTANCES,
+                guard,
                 False,
                 f"VDU {vdu.id} has {count} VNFCs; {after} would exceed "
                 f"max_instances {vdu.max_instances}",
             )
-        if new_level > aspect.max_scale_level:
-            return GuardResult(
-                MAX_INSTANCES,
-                False,
-                f"aspect {aspect.id} is at scale level {level} of {aspect.max_scale_level}",
-            )
-        bound = f"max_instances {vdu.max_instances}"
-        guard = MAX_INSTANCES
-    else:
-        after, new_level = count - change, level - steps
         if after < vdu.min_instances:
             return GuardResult(
-                MIN_INSTANCES,
+                guard,
                 False,
                 f"VDU {vdu.id} has {count} VNFCs; {after} would be below "
                 f"min_instances {vdu.min_instances}",
             )
-        if new_level < 0:
-            return GuardResult(
-                MIN_INSTANCES,
-                False,
-                f"aspect {aspect.id} is at scale level {level}: no step to remove",
-            )
-        bound = f"min_instances {vdu.min_instances}"
-        guard = MIN_INSTANCES
+        bound = (
+            f"max_instances {vdu.max_instances}" if out else f"min_instances {vdu.min_instances}"
+        )
+        changes.append(f"VDU {vdu.id}: {count} -> {after} VNFCs ({bound})")
+    if new_level > aspect.max_scale_level:
+        return GuardResult(
+            guard,
+            False,
+            f"aspect {aspect.id} is at scale level {level} of {aspect.max_scale_level}",
+        )
+    if new_level < 0:
+        return GuardResult(
+            guard, False, f"aspect {aspect.id} is at scale level {level}: no step to remove"
+        )
     return GuardResult(
-        guard,
-        True,
-        f"VDU {vdu.id}: {count} -> {after} VNFCs ({bound}); "
-        f"aspect {aspect.id} level {level} -> {new_level}",
+        guard, True, "; ".join(changes) + f"; aspect {aspect.id} level {level} -> {new_level}"
     )
 
 

@@ -8,43 +8,19 @@ policies are live. Loading never raises for a bad file; each problem is one
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
-from policy.places import Document, Loc, format_place, read_documents, syntax_line, syntax_message
-from policy.schema import KpiPolicy, field_names
+from bus.problems import Problem, field_names, schema_problems
+from bus.yamldoc import Document, format_place, read_documents, syntax_line, syntax_message
+from policy.schema import KpiPolicy
 
 PathLike = str | Path
 POLICY_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in one policy file."""
-
-    file: str
-    place: str
-    """A dotted path such as ``spec.conditions[0].threshold``, or ``(yaml)``,
-    ``(document)``, ``(file)`` for problems of the file as a whole."""
-    line: int | None
-    """1-based line, where it can be found."""
-    message: str
-
-    def format(self) -> str:
-        """``FILE:LINE: PLACE: PROBLEM`` on one line (``FILE: PLACE: PROBLEM`` without a line)."""
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.place}: {self.message}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The problem as a JSON-ready dict (``policy validate --json``)."""
-        return {"file": self.file, "line": self.line, "place": self.place, "message": self.message}
 
 
 @dataclass
@@ -154,6 +130,9 @@ def parse_text(text: str, source: str = "<string>") -> ParsedFile:
     return parsed
 
 
+_KNOWN_FIELDS = field_names(KpiPolicy)
+
+
 def _validate(document: Document, parsed: ParsedFile) -> None:
     problems = [
         Problem(parsed.path, format_place(loc), line, "key given twice (YAML would keep the last)")
@@ -173,11 +152,7 @@ def _validate(document: Document, parsed: ParsedFile) -> None:
     try:
         policy = KpiPolicy.model_validate(document.data)
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = _place(error, document.data)
-            problems.append(
-                Problem(parsed.path, format_place(loc), document.line_of(loc), _message(error))
-            )
+        problems.extend(schema_problems(exc, document, parsed.path, _KNOWN_FIELDS))
         problems.sort(key=lambda p: p.line or 0)
     else:
         if not problems:
@@ -185,61 +160,4 @@ def _validate(document: Document, parsed: ParsedFile) -> None:
     parsed.problems.extend(problems)
 
 
-def _place(error: ErrorDetails, data: Any) -> Loc:
-    """The error's location in the document's own terms.
-
-    Pydantic puts the tag of a tagged union into the location
-    (``spec.action.scale_out.aspect``); the file has no such key, so it goes.
-    A rule across fields carries its own place below the model in ``ctx["at"]``.
-    """
-    loc: list[str | int] = []
-    node = data
-    for part in error["loc"]:
-        if isinstance(node, dict) and part not in node and node.get("type") == part:
-            continue
-        loc.append(part)
-        node = _child(node, part)
-    ctx = error.get("ctx") or {}
-    if error["type"] == "policy_rule":
-        loc.extend(ctx.get("at", ()))
-    elif error["type"] == "union_tag_invalid":
-        loc.append(str(ctx.get("discriminator", "type")).strip("'"))
-    return tuple(loc)
-
-
-def _child(node: Any, part: str | int) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-        return node[part]
-    return None
-
-
-_KNOWN_FIELDS = field_names()
-
-
-def _message(error: ErrorDetails) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        unknown = str(error["loc"][-1])
-        return f"unknown field {unknown!r}" + _did_you_mean(unknown, _KNOWN_FIELDS)
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {error['input']!r}"
-    if kind == "union_tag_invalid":
-        tag = str(ctx.get("tag"))
-        expected = str(ctx.get("expected_tags", ""))
-        tags = {t.strip(" '") for t in expected.split(",")}
-        return f"unknown type {tag!r}, expected one of {expected}" + _did_you_mean(tag, tags)
-    if kind == "union_tag_not_found":
-        return f"required field {ctx.get('discriminator')} is missing"
-    message = error["msg"].removeprefix("Value error, ")
-    # Pydantic capitalises its messages; ours read as clauses after the place.
-    return message[:1].lower() + message[1:] if message[1:2].islower() else message
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    hint = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {hint[0]!r}?)" if hint else ""
+__all__ = ["LoadResult", "ParsedFile", "Problem", "load_policies", "parse_file", "validate_files"]

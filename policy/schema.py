@@ -26,7 +26,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -38,38 +37,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bus.conditions import Aggregate, Comparison
-from bus.units import parse_duration
+from bus.fields import Duration
+from bus.problems import rule_error
 from mano_core.vnfd import RecoveryLevel
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """Policy and condition names: DNS labels, because they end up in Redis keys and ids."""
 
 
-def _seconds(value: object) -> object:
-    """A duration with its unit (``30s``) in seconds; a bare number is refused."""
-    if value is None:
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "duration_unit",
-            "a duration needs a unit, e.g. '30s' or '5m' (got {value})",
-            {"value": repr(value)},
-        )
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", "{problem}", {"problem": str(exc)}) from exc
-
-
-Duration = Annotated[float, BeforeValidator(_seconds)]
-"""Seconds, written in YAML with a unit: ``500ms``, ``30s``, ``5m``, ``1h``."""
-
 Scope = Literal["vnf", "vnfc", "host"]
-
-
-def rule_error(problem: str, *at: str | int) -> PydanticCustomError:
-    """An error of a rule across fields, placed at ``at`` below the model that raises it."""
-    return PydanticCustomError("policy_rule", "{problem}", {"problem": problem, "at": at})
 
 
 class _Strict(BaseModel):
@@ -178,7 +154,7 @@ class ScaleAction(_Strict):
 
 class HealAction(_Strict):
     type: Literal["heal"]
-    level: RecoveryLevel = RecoveryLevel.REBOOT
+    level: RecoveryLevel = RecoveryLevel.SOFT_REBOOT
     """The first step of the recovery ladder to try."""
 
 
@@ -262,20 +238,3 @@ class KpiPolicy(_Strict):
     @property
     def vnfd(self) -> str:
         return self.spec.target.vnfd
-
-
-def field_names() -> set[str]:
-    """Every field name a policy file may use (for "did you mean" hints)."""
-    models: list[type[BaseModel]] = [
-        KpiPolicy,
-        Metadata,
-        PolicySpec,
-        PolicyTarget,
-        Condition,
-        ScaleAction,
-        HealAction,
-        MigrateAction,
-        NotifyAction,
-        Guards,
-    ]
-    return {info.alias or name for model in models for name, info in model.model_fields.items()}

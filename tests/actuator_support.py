@@ -37,12 +37,12 @@ kind: Vnfd
 id: lb
 vdus:
   - id: web
-    image: web-image
+    image: {name: web-image, version: "1"}
     flavour: {vcpus: 1, ram_mb: 512}
     min_instances: 1
     max_instances: 4
 scaling_aspects:
-  - {id: web-scale, vdu: web, step_instances: 1, max_scale_level: 3}
+  - {id: web-scale, deltas: {web: 1}, max_scale_level: 3}
 """
 
 
@@ -90,7 +90,7 @@ async def make_world(redis: Any, keys: Keys) -> World:
     vim = SimulatedVim(
         clock,
         [SimHost("h1", vcpus=16, ram_mb=16_384), SimHost("h2", vcpus=16, ram_mb=16_384)],
-        images=[("web-image", None)],
+        images=[("web-image", "1")],
     )
     inventory = Inventory(redis, keys)
     catalogue = Catalogue(redis, keys)

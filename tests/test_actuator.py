@@ -209,7 +209,7 @@ async def test_a_decision_whose_vnf_or_vnfc_is_gone_fails_with_a_clear_error(
     gone_vnf = Target(kind=TargetKind.VNF, id="no-such-vnf", vnf="no-such-vnf")
     await StreamPublisher(redis, keys.stream("decisions")).publish_many(
         [
-            decision("d1", Action.HEAL, vnfc_target(vnf, "no-such-vnfc"), level="reboot"),
+            decision("d1", Action.HEAL, vnfc_target(vnf, "no-such-vnfc"), level="hard_reboot"),
             decision("d2", Action.SCALE_OUT, gone_vnf, **SCALE),
             decision("d3", Action.SCALE_OUT, vnf_target(vnf), **SCALE),
         ]
@@ -237,7 +237,7 @@ async def test_heal_and_migrate_act_on_the_vnfc_and_notify_only_records(
     actuator = world.actuator()
 
     healed = await actuator.execute(
-        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="hard_reboot")
     )
     moved = await actuator.execute(
         decision("d2", Action.MIGRATE, vnfc_target(vnf, vnfc.id), destination=None, live=True)
@@ -256,7 +256,7 @@ async def test_heal_and_migrate_act_on_the_vnfc_and_notify_only_records(
 
 
 LB_REBOOT_OR_REBUILD = LB.replace("id: lb\n", "id: lb-short\n") + (
-    "healing: {ladder: [reboot, rebuild]}\n"
+    "healing: {web: [{level: hard_reboot, timeout: 1m}, {level: rebuild, timeout: 1m}]}\n"
 )
 
 
@@ -268,7 +268,7 @@ async def heal_on_a_dead_host(world: World) -> tuple[VnfInstance, VnfcInstance]:
     assert vnfc.host is not None
     world.vim.fail_host(vnfc.host)
     await StreamPublisher(world.redis, world.keys.stream("decisions")).publish(
-        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="hard_reboot")
     )
     return vnf, vnfc
 
@@ -287,7 +287,7 @@ async def test_a_heal_that_fails_climbs_the_recovery_ladder_until_a_level_works(
     assert result.state is OpState.COMPLETED, result.error
     assert result.detail["level"] == "recreate"
     assert [(e["level"], e["state"]) for e in result.detail["escalated_from"]] == [
-        ("reboot", "FAILED"),
+        ("hard_reboot", "FAILED"),
         ("rebuild", "FAILED"),
     ]
     ops = await world.actions(vnf.id)
@@ -310,13 +310,13 @@ async def test_a_heal_climbs_no_higher_than_the_vnfds_ladder(redis: Any, keys: K
     world.vim.fail_host(vnfc.host)
 
     result = await world.actuator().execute(
-        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="reboot")
+        decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="hard_reboot")
     )
 
     assert result is not None and result.state is OpState.FAILED
-    assert result.detail["escalated_from"][0]["level"] == "reboot"
+    assert result.detail["escalated_from"][0]["level"] == "hard_reboot"
     ops = await world.actions(vnf.id)
-    assert [op.operation_params["level"] for op in ops] == ["reboot", "rebuild"]
+    assert [op.operation_params["level"] for op in ops] == ["hard_reboot", "rebuild"]
     assert [s.id for s in world.vim.servers()] == [vnfc.server_id], "it recreated anyway"
 
 
@@ -340,7 +340,7 @@ async def test_a_ladder_left_half_climbed_is_resumed_where_it_stood(redis: Any, 
     assert result.state is OpState.COMPLETED, result.error
     ops = await world.actions(vnf.id)
     # One operation per level: the failed reboot was not run again.
-    assert [op.operation_params["level"] for op in ops] == ["reboot", "rebuild", "recreate"]
+    assert [op.operation_params["level"] for op in ops] == ["hard_reboot", "rebuild", "recreate"]
     assert [op.state for op in ops] == [OpState.FAILED, OpState.FAILED, OpState.COMPLETED]
 
 

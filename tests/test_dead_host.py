@@ -84,7 +84,8 @@ async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
     assert result.state is OpState.COMPLETED, result.error
     assert result.target.id == victim.id
     assert result.detail["level"] == "recreate"
-    assert [e["level"] for e in result.detail["escalated_from"]] == ["reboot", "rebuild"]
+    escalated = [e["level"] for e in result.detail["escalated_from"]]
+    assert escalated == ["soft_reboot", "hard_reboot", "rebuild"]
     healed = (await Inventory(redis, keys).get(vnf.id)).vnfc(victim.id)
     assert healed is not None and healed.host != victim.host
     assert (await vim.get_server(healed.server_id)).status is ServerStatus.ACTIVE

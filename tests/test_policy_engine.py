@@ -265,7 +265,7 @@ async def test_heal_acts_on_the_silent_vnfc(world: World) -> None:
     assert decision.approved
     assert decision.action is Action.HEAL
     assert decision.target == Target(TargetKind.VNFC, "c2", vnf="fw1", vnfd="vfw", host="h2")
-    assert decision.parameters == {"level": "reboot"}
+    assert decision.parameters == {"level": "soft_reboot"}
 
 
 async def test_heal_of_a_vnfc_that_is_gone_is_nothing_to_do(world: World) -> None:

@@ -236,7 +236,8 @@ def test_the_shipped_policies_load_with_the_settings_the_demo_relies_on() -> Non
     out, in_ = policies["vfw-scale-out"].spec, policies["vfw-scale-in"].spec
     assert out.action == ScaleAction(type="scale_out", aspect="fw-scale", steps=1)
     assert in_.action == ScaleAction(type="scale_in", aspect="fw-scale", steps=1)
-    assert policies["vfw-heal"].spec.action == HealAction(type="heal", level=RecoveryLevel.REBOOT)
+    heal = HealAction(type="heal", level=RecoveryLevel.SOFT_REBOOT)
+    assert policies["vfw-heal"].spec.action == heal
     assert policies["vfw-migrate"].spec.action == MigrateAction(type="migrate", live=True)
     cooldowns = {name: p.spec.guards.cooldown for name, p in policies.items()}
     assert cooldowns == {
@@ -281,7 +282,7 @@ def test_the_shipped_scale_policies_name_an_aspect_of_the_shipped_vnfd() -> None
     for policy in load_policies(POLICIES).policies:
         action = policy.spec.action
         if isinstance(action, ScaleAction):
-            assert vnfd.aspect(action.aspect).vdu == "fw"
+            assert list(vnfd.aspect(action.aspect).deltas) == ["fw"]
 
 
 def test_problem_format_without_a_line() -> None:
@@ -300,7 +301,7 @@ def test_a_per_vnfc_condition_may_combine_several_series_of_its_kpi(tmp_path: Pa
         "  conditions:\n"
         "    - {name: errors, kpi: vnf_nic_errors_per_second, scope: vnfc, aggregate: max,\n"
         "       op: '>', threshold: 10, for: 30s}\n"
-        "  action: {type: heal, level: reboot}\n"
+        "  action: {type: heal, level: soft_reboot}\n"
     )
     result = load_policies(path)
     assert result.problems == []

@@ -59,7 +59,7 @@ def make(redis: Any, keys: Keys) -> Make:
     ) -> Mano:
         # 200x: a 20 s boot takes 0.1 s of wall time.
         clock = ScaledClock(speed=200)
-        vim = SimulatedVim(clock, hosts, images=[("fw-image", None)])
+        vim = SimulatedVim(clock, hosts, images=[("fw-image", "1.0")])
         inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
         ops = OpOccStore(redis, keys, clock)
         await catalogue.onboard(load_vnfd(VFW))
@@ -296,7 +296,7 @@ async def test_heal_by_reboot_brings_a_crashed_server_back(make: Make) -> None:
     vnf = await mano.deploy()
     vnfc = vnf.vnfcs[0]
     mano.vim.crash_server(vnfc.server_id)
-    op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.REBOOT)
+    op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.HARD_REBOOT)
     assert op.state is OpState.COMPLETED
     assert (await mano.vim.get_server(vnfc.server_id)).status is ServerStatus.ACTIVE
     assert (await mano.vnf(vnf.id)).vnfc(vnfc.id) == vnfc
@@ -310,7 +310,7 @@ async def test_heal_by_rebuild_brings_a_crashed_server_back(make: Make) -> None:
     op = await mano.vnfm.heal(vnf.id, vnfc.id, "rebuild")
     assert op.state is OpState.COMPLETED
     server = await mano.vim.get_server(vnfc.server_id)
-    image = await mano.vim.find_image("fw-image")
+    image = await mano.vim.find_image("fw-image", "1.0")
     assert (server.status, server.image) == (ServerStatus.ACTIVE, image.id)
 
 
@@ -322,7 +322,7 @@ async def test_heal_by_reboot_on_a_dead_host_fails_and_recreate_restores_the_vnf
     vnfc = vnf.vnfcs[0]
     assert vnfc.host is not None
     mano.vim.fail_host(vnfc.host)
-    rebooted = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.REBOOT)
+    rebooted = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.HARD_REBOOT)
     assert rebooted.state is OpState.FAILED
     assert rebooted.error is not None and "is down" in rebooted.error
 

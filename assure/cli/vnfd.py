@@ -28,8 +28,8 @@ def vnfd_validate(files: tuple[Path, ...]) -> None:
             load_vnfd(path)
         except DescriptorError as exc:
             bad = True
-            for place, problem in exc.problems:
-                click.echo(f"{exc.source}: {place}: {problem}")
+            for problem in exc.problems:
+                click.echo(problem.format())
     sys.exit(1 if bad else 0)
 
 

@@ -1,8 +1,13 @@
-"""Places in YAML documents: dotted paths such as ``spec.conditions[0].threshold`` and their lines.
+"""YAML documents with places: dotted paths (``spec.conditions[0].for``) and their lines.
 
-Documents are read with PyYAML's safe loader, keeping both the composed node
-tree (which knows lines) and the plain data built from it (which the schema
-validates), so any error location can be turned back into a line number.
+Every YAML file a user writes (KPI policies, VNF and NS descriptors) is read
+here, with PyYAML's safe loader, keeping both the composed node tree (which
+knows lines) and the plain data built from it (which a schema validates), so
+any error location can be turned back into a line number.
+
+A document whose aliases would expand beyond :data:`MAX_NODES` nodes (a
+"billion laughs" file), or whose aliases refer to themselves, is refused
+before any data is built from it: validating it would take the process down.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ Loc = tuple[str | int, ...]
 """A location inside a document: mapping keys and sequence indexes."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+MAX_NODES = 100_000
+"""Most nodes a document may hold once its aliases are expanded."""
 
 
 @dataclass(frozen=True)
@@ -39,14 +47,20 @@ class Document:
         return None
 
 
-def read_documents(text: str) -> list[Document]:
-    """Every non-empty document of ``text``; raises :class:`yaml.YAMLError` with a mark."""
+def read_documents(text: str, *, max_nodes: int = MAX_NODES) -> list[Document]:
+    """Every non-empty document of ``text``; raises :class:`yaml.YAMLError` with a mark.
+
+    Also raised (a :class:`yaml.MarkedYAMLError`) for a document of more than
+    ``max_nodes`` nodes with its aliases expanded, or with an alias inside itself.
+    """
     loader = yaml.SafeLoader(text)
     documents: list[Document] = []
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
+            if node is not None:
+                _check_size(node, max_nodes)
             data = None if node is None else loader.construct_document(node)
             if (
                 node is not None and data is not None
@@ -59,6 +73,44 @@ def read_documents(text: str) -> list[Document]:
     finally:
         loader.dispose()
     return documents
+
+
+def _check_size(root: yaml.Node, max_nodes: int) -> None:
+    """Refuse a node tree that aliases make too large, or circular."""
+    sizes: dict[int, int] = {}  # node id -> expanded size, once known
+    open_: set[int] = set()  # nodes whose size is being computed (a cycle if met again)
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_:
+            raise yaml.MarkedYAMLError(
+                problem="an alias refers to the node that contains it",
+                problem_mark=node.start_mark,
+            )
+        open_.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                total += size(key) + size(value)
+                if total > max_nodes:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > max_nodes:
+                    break
+        open_.discard(id(node))
+        if total > max_nodes:
+            raise yaml.MarkedYAMLError(
+                problem=f"the document expands to more than {max_nodes} nodes through its aliases",
+                problem_mark=node.start_mark,
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def _walk(
