@@ -34,6 +34,10 @@ class Keys:
         """Set of all VNF instance ids."""
         return f"{self.prefix}:{{inventory}}:vnfs"
 
+    def inventory_changes(self) -> str:
+        """Stream of the ids of VNF instances saved or deleted, in order (field ``vnf``)."""
+        return f"{self.prefix}:{{inventory}}:changes"
+
     def vnf(self, vnf_id: str) -> str:
         """One VNF instance record (JSON), VNFCs included."""
         return f"{self.prefix}:{{vnf:{vnf_id}}}:record"

@@ -5,6 +5,13 @@ is in the set ``keys.vnf_index()``. A record is always written whole, so a
 reader never sees half of a change. The VNFM is the only writer; collectors,
 analytics and policy read it to resolve topology.
 
+Every save and delete also appends the VNF's id to the change stream
+``keys.inventory_changes()`` (trimmed to about ``CHANGES_MAXLEN`` entries),
+so a reader that keeps the inventory in memory follows it one VNF at a
+time (:meth:`Inventory.changes_since`) instead of reading it whole on each
+use. The entry is written after the record, so a reader that sees the
+change reads the new record (or a newer one).
+
 A record that cannot be decoded (written by a newer version, or damaged) is
 one VNF's problem, not everyone's: :meth:`Inventory.list` and the lookups
 built on it skip it and log an error naming its key, while a lookup of that
@@ -24,6 +31,9 @@ from mano_core.errors import CorruptRecord, NotFound
 from mano_core.models import VnfcInstance, VnfInstance
 
 log = logging.getLogger(__name__)
+
+CHANGES_MAXLEN = 10_000
+"""The change stream keeps about this many entries; a reader further behind reloads."""
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(VnfInstance)
@@ -47,7 +57,16 @@ class Inventory:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.vnf(vnf.id), _encoder.encode(vnf))
             pipe.sadd(self._keys.vnf_index(), vnf.id)
+            self._changed(pipe, vnf.id)
             await pipe.execute()
+
+    def _changed(self, pipe: Any, vnf_id: str) -> None:
+        pipe.xadd(
+            self._keys.inventory_changes(),
+            {b"vnf": vnf_id},
+            maxlen=CHANGES_MAXLEN,
+            approximate=True,
+        )
 
     async def find(self, vnf_id: str) -> VnfInstance | None:
         """The VNF instance ``vnf_id``, or None; raises :class:`CorruptRecord`."""
@@ -96,7 +115,61 @@ class Inventory:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.srem(self._keys.vnf_index(), vnf_id)
             pipe.delete(self._keys.vnf(vnf_id))
+            self._changed(pipe, vnf_id)
             await pipe.execute()
+
+    async def last_change(self) -> str:
+        """The id of the newest change entry (``0-0`` when there is none).
+
+        Read it *before* :meth:`list`, then follow with :meth:`changes_since`:
+        nothing saved in between is missed.
+        """
+        newest = await self._redis.xrevrange(self._keys.inventory_changes(), count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
+    async def changes_since(
+        self, after: str, *, count: int = 1000
+    ) -> tuple[str, dict[str, VnfInstance | None]] | None:
+        """The VNFs saved or deleted after change ``after``, with their records now.
+
+        Returns the id of the last change read and each changed VNF's record
+        (None: deleted). Returns None when changes after ``after`` were
+        trimmed away: the caller must :meth:`list` again.
+        """
+        key = self._keys.inventory_changes()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(key, min=f"({after}", count=count)
+            pipe.xrange(key, count=1)
+            entries, oldest = await pipe.execute()
+        if after != "0-0" and oldest and _stream_id(_text(oldest[0][0])) > _stream_id(after):
+            return None  # what came right after ``after`` was trimmed away
+        if not entries:
+            return after, {}
+        last = _text(entries[-1][0])
+        ids = sorted({_text(fields[b"vnf"]) for _, fields in entries})
+        found = await self.find_many(ids)
+        return last, found
+
+    async def find_many(self, vnf_ids: builtins.list[str]) -> dict[str, VnfInstance | None]:
+        """The records of ``vnf_ids`` (None: not there, or undecodable), in one round trip."""
+        if not vnf_ids:
+            return {}
+        keys = [self._keys.vnf(vnf_id) for vnf_id in vnf_ids]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            raws = await pipe.execute()
+        out: dict[str, VnfInstance | None] = {}
+        for vnf_id, key, raw in zip(vnf_ids, keys, raws, strict=True):
+            if raw is None:
+                out[vnf_id] = None
+                continue
+            try:
+                out[vnf_id] = _decode(key, raw)
+            except CorruptRecord as exc:
+                log.error("skipping VNF record %s until it is fixed: %s", key, exc)
+                out[vnf_id] = None
+        return out
 
     async def find_vnfc(self, vnfc_id: str) -> tuple[VnfInstance, VnfcInstance] | None:
         """The VNFC ``vnfc_id`` and the VNF instance it belongs to, or None."""
@@ -116,6 +189,11 @@ def _decode(key: str, raw: bytes | str) -> VnfInstance:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:  # ValidationError included
         raise CorruptRecord(f"VNF record {key} cannot be decoded: {exc}", key) from exc
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _text(value: bytes | str) -> str:

@@ -171,3 +171,34 @@ async def test_an_undecodable_record_is_skipped_by_lists_and_raised_by_lookups(
     await inventory.save(vnf("new", 20.0, [vnfc("n1", "h1")]))
     await inventory.delete("junk")
     assert [v.id for v in await inventory.list()] == ["a", "new", "b"]
+
+
+async def test_changes_are_followed_one_vnf_at_a_time(redis: Any, keys: Keys) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 1.0, [vnfc("a1", "h1")]))
+    after = await inventory.last_change()
+    assert await inventory.changes_since(after) == (after, {})
+
+    moved = vnf("a", 1.0, [vnfc("a1", "h2")])
+    await inventory.save(moved)
+    await inventory.save(vnf("b", 2.0, []))
+    await inventory.delete("b")
+    found = await inventory.changes_since(after)
+    assert found is not None
+    last, changed = found
+    assert changed == {"a": moved, "b": None}
+    assert last == await inventory.last_change()
+    assert await inventory.changes_since(last) == (last, {})
+
+
+async def test_a_reader_behind_the_trimmed_changes_is_told_to_reload(
+    redis: Any, keys: Keys
+) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("a", 1.0, []))
+    after = await inventory.last_change()
+    await inventory.save(vnf("b", 2.0, []))
+    await inventory.save(vnf("c", 3.0, []))
+    # Trimmed past the reader's position (as MAXLEN trimming does when it lags far behind).
+    await redis.xtrim(keys.inventory_changes(), maxlen=1, approximate=False)
+    assert await inventory.changes_since(after) is None
