@@ -168,6 +168,17 @@ class Evidence(msgspec.Struct, frozen=True):
     """The clear (hysteresis) threshold, when the condition has one."""
     description: str = ""
     """One human sentence, e.g. ``avg(cpu) 82.1 > 75 for 30s``."""
+    range_s: float | None = None
+    """The window the KPI's function read (e.g. 60 for ``rate(x[1m])``), if any."""
+    observed_at: float | None = None
+    """The sample time of the value: the newest sample behind it."""
+    score: float | None = None
+    """A detector's own measure, when it has one: the anomaly model's score
+    (0..1), the distance from the baseline in standard deviations, the
+    forecast value."""
+    detector: str = ""
+    """What judged the value: ``threshold``, ``forecast/holt``, ``baseline/ewma``,
+    ``anomaly/isolation_forest``, ``absent``, ... (empty from older versions)."""
 
 
 class Violation(msgspec.Struct, tag="violation.v1", frozen=True):
@@ -188,6 +199,10 @@ class Violation(msgspec.Struct, tag="violation.v1", frozen=True):
     """Correlates everything that follows from this event in logs."""
     source: Literal["analytics", "alertmanager"] = "analytics"
     labels: dict[str, str] = {}
+    caused_by: str | None = None
+    """The id of the violation that explains this one, when there is one: a
+    host-level violation firing on the host of this VNFC when it started.
+    Such a violation is reported, not acted on: the explaining one is."""
 
 
 # --------------------------------------------------------------------------

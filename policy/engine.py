@@ -107,10 +107,20 @@ class PolicyEngine:
     async def handle(self, violation: Violation) -> list[Decision]:
         """Decide about one violation, publish the decisions and return them.
 
-        ABATED and violations of unknown policies yield no decision; an
-        ONSET of a violation that already abated yields denied ones.
+        ABATED, violations of unknown policies and violations caused by
+        another (``caused_by``: their host's) yield no decision; an ONSET of
+        a violation that already abated yields denied ones.
         """
         if violation.status is not ViolationStatus.ONSET:
+            return []
+        if violation.caused_by is not None:
+            # Explained by another violation (its host's): that one is acted on.
+            log.info(
+                "violation %s is caused by %s; no decision of its own [request %s]",
+                violation.id,
+                violation.caused_by,
+                violation.request_id,
+            )
             return []
         policy = self._policies.get(violation.policy)
         if policy is None:

@@ -268,6 +268,19 @@ async def test_heal_acts_on_the_silent_vnfc(world: World) -> None:
     assert decision.parameters == {"level": "soft_reboot"}
 
 
+async def test_a_violation_explained_by_its_host_is_not_acted_on(world: World) -> None:
+    # The host's own violation is what a policy acts on, once; the VNFC's
+    # violation it explains is recorded by analytics, not acted on here.
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    explained = msgspec.structs.replace(
+        world.onset("vfw-heal", Target(TargetKind.VNFC, "c1", vnf="fw1", vnfd="vfw", host="h1")),
+        caused_by="v-host-h1",
+    )
+
+    assert await world.engine.handle(explained) == []
+    assert await world.published() == []
+
+
 async def test_heal_of_a_vnfc_that_is_gone_is_nothing_to_do(world: World) -> None:
     await world.add_vnf("fw1", [("c1", "h1")])
 
