@@ -1,22 +1,24 @@
 """Violation events: the ONSET and ABATED messages and the evidence they carry.
 
 Each event says in one line why it was raised, e.g.
-``avg(vnf_cpu_utilisation) 82.1 > 75 for 30s`` or
-``avg(vnf_cpu_utilisation) 61 <= 65 after 2m10s``.
+``avg(vnf_cpu_utilisation) 82.1 > 75 for 30s``,
+``avg(rate(vnf_requests_total[1m])) 61 <= 65 after 2m10s`` or
+``no vnf_requests_per_second sample for 45s``, and carries the values
+behind it (per VNFC, per device, per object on a host), the window its
+function read and the sample time of its value.
 """
 
 from __future__ import annotations
 
 import math
 
-from analytics.detectors import DetectorState, clear_of
-from analytics.readings import Reading, Silence
+from analytics.compare import CLEARED_TEXT
+from analytics.membership import Membership
+from analytics.readings import Readings
+from analytics.table import SeriesTable
 from bus.conditions import ConditionSpec
-from bus.contracts import Evidence, TargetKind, Violation, ViolationStatus
+from bus.contracts import Evidence, Target, TargetKind, Violation, ViolationStatus
 from bus.units import format_duration
-
-# How ``cleared`` reads for each comparison (the negation at the clear value).
-_CLEARED_TEXT = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 
 
 def number(value: float) -> str:
@@ -32,96 +34,172 @@ def number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def subject(cond: ConditionSpec, reading: Reading) -> str:
-    """What a threshold condition compares: ``avg(kpi)``, or ``kpi`` for one VNFC series."""
-    if cond.scope is TargetKind.VNFC and len(reading.values) <= 1:
+def expression(cond: ConditionSpec) -> str:
+    """The function a condition applies to each series: ``rate(x[1m])``, or the KPI."""
+    if cond.function == "last":
         return cond.kpi
-    return f"{cond.aggregate}({cond.kpi})"
+    window = format_duration(cond.range_s)
+    if cond.function == "histogram_quantile":
+        return f"histogram_quantile({cond.quantile:g}, rate({cond.series_kpi}[{window}]))"
+    if cond.function == "quantile_over_time":
+        return f"quantile_over_time({cond.quantile:g}, {cond.kpi}[{window}])"
+    return f"{cond.function}({cond.kpi}[{window}])"
 
 
-def threshold_evidence(
-    cond: ConditionSpec, state: DetectorState, reading: Reading, status: ViolationStatus, now: float
-) -> Evidence:
-    """Why a threshold condition started (ONSET) or stopped (ABATED) holding."""
-    assert cond.threshold is not None and reading.value is not None
-    held = now - state.since
-    if status is ViolationStatus.ONSET:
-        how = f"{cond.op} {number(cond.threshold)} for {format_duration(held)}"
-    else:
-        how = f"{_CLEARED_TEXT[cond.op]} {number(clear_of(cond))} after {format_duration(held)}"
-    return Evidence(
-        value=reading.value,
-        values=reading.values,
-        window_s=held,
-        threshold=cond.threshold,
-        clear=clear_of(cond),
-        description=f"{subject(cond, reading)} {number(reading.value)} {how}",
-    )
+class Explainer:
+    """Builds the evidence and the events of one condition."""
 
+    def __init__(
+        self, cond: ConditionSpec, table: SeriesTable, detector: str = "threshold"
+    ) -> None:
+        self.cond = cond
+        self.table = table
+        self.detector = detector
+        self._expr = expression(cond)
+        self._range = cond.range_s if cond.range_s > 0 else None
 
-def absent_evidence(
-    cond: ConditionSpec, state: DetectorState, silence: Silence, status: ViolationStatus, now: float
-) -> Evidence:
-    """Why an absent condition started (ONSET) or stopped (ABATED) holding."""
-    if status is ViolationStatus.ONSET:
-        text = f"no {cond.kpi} sample for {format_duration(now - state.since)}"
-    else:
-        text = f"{cond.kpi} samples returned after {format_duration(now - state.since)}"
-    return Evidence(
-        value=None, values={}, window_s=now - state.since, threshold=None, description=text
-    )
+    def subject(self, values: dict[str, float]) -> str:
+        """What is compared: ``avg(kpi)``, or the bare series for one VNFC series."""
+        cond = self.cond
+        if cond.scope is TargetKind.VNFC and len(values) <= 1:
+            return self._expr
+        how: str = cond.aggregate
+        if how == "quantile":
+            how = f"quantile({cond.aggregate_quantile:g})"
+        return f"{how}({self._expr})"
 
+    def values(self, m: Membership, r: Readings, pos: int) -> dict[str, float]:
+        """The known values behind target position ``pos``: per object, or per series."""
+        if self.cond.scope is TargetKind.VNFC:
+            objs = [o for o in range(m.n_obj) if m.obj_tgt[o] == pos]
+            units = [u for u in range(len(r.unit_obj)) if int(r.unit_obj[u]) in objs]
+            known = [u for u in units if not math.isnan(r.unit_value[u])]
+            if len(known) <= 1:
+                return {
+                    m.obj_names[o]: float(r.obj_value[o])
+                    for o in objs
+                    if not math.isnan(r.obj_value[o])
+                }
+            names = self._series_names(m, r, known)
+            return {name: float(r.unit_value[u]) for name, u in zip(names, known, strict=True)}
+        return {
+            m.obj_names[o]: float(r.obj_value[o])
+            for o in range(m.n_obj)
+            if m.obj_tgt[o] == pos and not math.isnan(r.obj_value[o])
+        }
 
-def gone_evidence(cond: ConditionSpec, state: DetectorState, now: float) -> Evidence:
-    """Why an episode abated: its VNF or VNFC left the inventory."""
-    target = state.target
-    threshold = cond.threshold if cond.kind == "threshold" else None
-    return Evidence(
-        value=None,
-        values={},
-        window_s=now - state.since,
-        threshold=threshold,
-        clear=clear_of(cond) if threshold is not None else None,
-        description=(
-            f"{target.kind.value} {target.id} left the inventory"
-            f" after {format_duration(now - state.since)}"
-        ),
-    )
+    def _series_names(self, m: Membership, r: Readings, units: list[int]) -> list[str]:
+        table_labels = [self._labels_of(r, u) for u in units]
+        shared = set.intersection(*(set(labels.items()) for labels in table_labels))
+        return [
+            ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if (k, v) not in shared)
+            for labels in table_labels
+        ]
 
+    def _labels_of(self, r: Readings, unit: int) -> dict[str, str]:
+        labels = dict(self.table.labels(r.unit_rows[unit][0]))
+        labels.pop("le", None)
+        labels.pop("host", None)
+        return labels
 
-def evidence_of(
-    cond: ConditionSpec,
-    state: DetectorState,
-    status: ViolationStatus,
-    observed: Reading | Silence | None,
-    now: float,
-) -> Evidence:
-    """The evidence of an event, from what the target showed (None: it left the inventory)."""
-    if isinstance(observed, Reading):
-        return threshold_evidence(cond, state, observed, status, now)
-    if isinstance(observed, Silence):
-        return absent_evidence(cond, state, observed, status, now)
-    return gone_evidence(cond, state, now)
+    def reading(
+        self,
+        status: ViolationStatus,
+        m: Membership,
+        r: Readings,
+        *,
+        pos: int,
+        signal: float,
+        since: float,
+        now: float,
+    ) -> Evidence:
+        """Why a value condition started (ONSET) or stopped (ABATED) holding."""
+        cond = self.cond
+        assert cond.threshold is not None
+        clear = cond.threshold if cond.clear is None else cond.clear
+        value = float(r.value[pos])
+        at = float(r.at[pos])
+        held = (at if not math.isnan(at) else now) - since
+        values = self.values(m, r, pos)
+        if status is ViolationStatus.ONSET:
+            how = f"{cond.op} {number(cond.threshold)} for {format_duration(held)}"
+        else:
+            how = f"{CLEARED_TEXT[cond.op]} {number(clear)} after {format_duration(held)}"
+        return Evidence(
+            value=value,
+            values=values,
+            window_s=held,
+            threshold=cond.threshold,
+            clear=clear,
+            description=f"{self.subject(values)} {number(value)} {how}",
+            range_s=self._range,
+            observed_at=None if math.isnan(at) else at,
+            detector=self.detector,
+        )
 
+    def silent(self, since: float, now: float) -> Evidence:
+        """Why an absent (or stale) condition started: the VNFC went silent."""
+        return Evidence(
+            value=None,
+            values={},
+            window_s=now - since,
+            threshold=None,
+            description=f"no {self.cond.kpi} sample for {format_duration(now - since)}",
+            detector=self.cond.kind,
+        )
 
-def violation(
-    cond: ConditionSpec,
-    state: DetectorState,
-    status: ViolationStatus,
-    evidence: Evidence,
-    now: float,
-) -> Violation:
-    """The event of one episode; ``state`` is the FIRING state of the episode."""
-    assert state.violation_id is not None, "only a firing episode raises events"
-    return Violation(
-        id=state.violation_id,
-        status=status,
-        policy=cond.policy,
-        condition=cond.name,
-        target=state.target,
-        evidence=evidence,
-        started_at=state.since,
-        at=now,
-        request_id=f"{state.violation_id}.{status.value.lower()}",
-        labels={"kpi": cond.kpi, "kind": cond.kind},
-    )
+    def returned(self, since: float, now: float) -> Evidence:
+        """Why an absent (or stale) condition stopped: samples came back."""
+        return Evidence(
+            value=None,
+            values={},
+            window_s=now - since,
+            threshold=None,
+            description=f"{self.cond.kpi} samples returned after {format_duration(now - since)}",
+            detector=self.cond.kind,
+        )
+
+    def gone(self, target: Target, since: float, now: float) -> Evidence:
+        """Why an episode abated: its VNF or VNFC left the inventory."""
+        cond = self.cond
+        threshold = cond.threshold if not cond.watches_silence else None
+        clear = None if threshold is None else (threshold if cond.clear is None else cond.clear)
+        return Evidence(
+            value=None,
+            values={},
+            window_s=now - since,
+            threshold=threshold,
+            clear=clear,
+            description=(
+                f"{target.kind.value} {target.id} left the inventory"
+                f" after {format_duration(now - since)}"
+            ),
+            detector=self.detector if not cond.watches_silence else cond.kind,
+        )
+
+    def violation(
+        self,
+        target: Target,
+        violation_id: str,
+        status: ViolationStatus,
+        evidence: Evidence,
+        *,
+        started_at: float,
+        now: float,
+        caused_by: str | None,
+    ) -> Violation:
+        """The event of one episode."""
+        cond = self.cond
+        return Violation(
+            id=violation_id,
+            status=status,
+            policy=cond.policy,
+            condition=cond.name,
+            target=target,
+            evidence=evidence,
+            started_at=started_at,
+            at=now,
+            request_id=f"{violation_id}.{status.value.lower()}",
+            labels={"kpi": cond.kpi, "kind": cond.kind},
+            caused_by=caused_by,
+        )

@@ -8,16 +8,54 @@ happen only when a state changes, all of one evaluation in one round trip.
 
 from __future__ import annotations
 
+import enum
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from analytics.detectors import DetectorState
+from bus.contracts import Target
 from bus.keys import Keys
 
 log = logging.getLogger(__name__)
+
+
+class Phase(enum.StrEnum):
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+class DetectorState(msgspec.Struct, frozen=True):
+    """One open episode of one condition on one target (persisted as JSON)."""
+
+    condition: str
+    """The condition's key, ``<policy>/<name>``."""
+    target: Target
+    phase: Phase
+    since: float
+    """When the condition started to hold: the episode's ``started_at``."""
+    violation_id: str | None = None
+    """Set when FIRING; the ONSET and the ABATED of the episode share it."""
+    onset_at: float | None = None
+    seen: float | None = None
+    """``n_of_m``: the sample time of the newest reading recorded."""
+    history: int = 0
+    """``n_of_m``: the last M readings, newest in bit 0 (1: it held)."""
+    clear_since: float | None = None
+    """``clear_for``: since when the value has been cleared (sample time)."""
+    caused_by: str | None = None
+    """The violation that explains this one (sent with its ONSET and ABATED)."""
+
+
+def violation_id(condition: str, target: Target, since: float) -> str:
+    """A stable id for one episode, the same on every worker that computes it."""
+    digest = hashlib.blake2b(
+        f"{condition}|{target.key()}|{since!r}".encode(), digest_size=10
+    ).hexdigest()
+    return f"v-{digest}"
+
 
 StateKey = tuple[str, str]
 """``(condition key, target key)``."""

@@ -77,6 +77,7 @@ def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
             eval_interval_s=s.analytics.eval_interval,
             stale_after_s=s.analytics.stale_after,
             maxlen=s.redis.stream_maxlen,
+            max_samples=s.analytics.window_samples,
         )
         await analytics.run(stop)
 

@@ -79,9 +79,11 @@ class CollectorSettings:
 @dataclass(frozen=True)
 class AnalyticsSettings:
     eval_interval: float = 1.0
-    """Seconds between two evaluations of every condition."""
+    """Conditions are evaluated as samples land, and at least this often (seconds)."""
     stale_after: float = 15.0
     """A series with no sample for this long is left out of aggregates."""
+    window_samples: int = 512
+    """At most this many recent samples are kept per series for window functions."""
 
 
 @dataclass(frozen=True)

@@ -339,7 +339,9 @@ class Vnfd(Strict):
 
 def _negation(op: Comparison) -> Comparison:
     """The comparison that breaks an objective: ``<= t`` is broken by ``> t``."""
-    negated: dict[Comparison, Comparison] = {"<=": ">", "<": ">=", ">=": "<", ">": "<="}
+    negated: dict[Comparison, Comparison] = {
+        "<=": ">", "<": ">=", ">=": "<", ">": "<=", "==": "!=", "!=": "==",
+    }  # fmt: skip
     return negated[op]
 
 

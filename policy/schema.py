@@ -22,34 +22,19 @@ appends to the error's location.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
-from bus.conditions import Aggregate, Comparison
 from bus.fields import Duration
 from bus.problems import rule_error
 from mano_core.vnfd import RecoveryLevel
+from policy.schema_base import NAME_PATTERN, Scope, Strict
+from policy.schema_conditions import Condition
 
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-"""Policy and condition names: DNS labels, because they end up in Redis keys and ids."""
+__all__ = ["NAME_PATTERN", "Condition", "Scope"]
 
-
-Scope = Literal["vnf", "vnfc", "host"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+_Strict = Strict
 
 
 class Metadata(_Strict):
@@ -62,87 +47,6 @@ class Metadata(_Strict):
 class PolicyTarget(_Strict):
     vnfd: str = Field(min_length=1)
     """The policy applies to every VNF instance of this VNFD."""
-
-
-class Condition(_Strict):
-    """One condition; the analytics stage evaluates it (see :mod:`bus.conditions`)."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    kind: Literal["threshold", "absent"] = "threshold"
-    kpi: str = Field(min_length=1)
-    scope: Scope
-    aggregate: Aggregate | None = None
-    """How per-VNFC values combine; scope ``vnf`` only (default ``avg``)."""
-    op: Comparison | None = Field(default=None, validate_default=True)
-    threshold: float | None = Field(default=None, validate_default=True, allow_inf_nan=False)
-    clear: float | None = Field(default=None, allow_inf_nan=False)
-    """Hysteresis: the value to cross back for ABATED; defaults to the threshold."""
-    for_: Duration | None = Field(default=None, alias="for")
-    """How long the condition must hold (``absent``: how long the series is silent)."""
-    labels: dict[str, str] = Field(default_factory=dict)
-    """Extra label matchers a sample must carry to count."""
-
-    @field_validator("op", "threshold")
-    @classmethod
-    def _threshold_fields(cls, value: object, info: ValidationInfo) -> Any:
-        kind = info.data.get("kind")
-        if kind == "threshold" and value is None:
-            raise PydanticCustomError(
-                "missing_for_kind",
-                "required for a threshold condition (kind defaults to threshold)",
-                {"field": info.field_name},
-            )
-        if kind == "absent" and value is not None:
-            raise PydanticCustomError(
-                "not_for_kind",
-                "an absent condition has no {field} (it fires when the series stops)",
-                {"field": info.field_name},
-            )
-        return value
-
-    @field_validator("clear")
-    @classmethod
-    def _clear_on_the_safe_side(cls, value: float | None, info: ValidationInfo) -> Any:
-        if value is None:
-            return value
-        op, threshold = info.data.get("op"), info.data.get("threshold")
-        if info.data.get("kind") == "absent":
-            raise PydanticCustomError("not_for_kind", "an absent condition has no clear", {})
-        if op is None or threshold is None:
-            return value  # the missing op/threshold is reported on its own
-        if op in (">", ">=") and value > threshold:
-            raise PydanticCustomError(
-                "clear_side",
-                "clear {clear} must not be above threshold {threshold} for op '{op}' "
-                "(the condition clears when the value falls back to it)",
-                {"clear": f"{value:g}", "threshold": f"{threshold:g}", "op": op},
-            )
-        if op in ("<", "<=") and value < threshold:
-            raise PydanticCustomError(
-                "clear_side",
-                "clear {clear} must not be below threshold {threshold} for op '{op}' "
-                "(the condition clears when the value rises back to it)",
-                {"clear": f"{value:g}", "threshold": f"{threshold:g}", "op": op},
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _absent_rules(self) -> Condition:
-        if self.kind != "absent":
-            return self
-        # Absence is detected per VNFC the inventory knows (a VNFC that stopped answering).
-        if self.scope != "vnfc":
-            raise rule_error(f"an absent condition needs scope vnfc, got {self.scope}", "scope")
-        if self.for_ is None:
-            raise rule_error(
-                "an absent condition needs for (how long the series must be silent, e.g. '15s')",
-                "for",
-            )
-        return self
-
-    @property
-    def for_s(self) -> float:
-        return self.for_ or 0.0
 
 
 class ScaleAction(_Strict):

@@ -340,3 +340,20 @@ async def test_the_series_of_one_host_combine_with_the_aggregate(redis: Any, key
     assert sorted(onsets) == ["busiest", "idlest"]
     assert (onsets["busiest"].evidence.value, onsets["idlest"].evidence.value) == (95.0, 5.0)
     assert onsets["busiest"].evidence.values == {"h1": 95.0}
+
+
+async def test_the_topology_is_followed_without_reading_the_inventory_whole(
+    redis: Any, keys: Keys
+) -> None:
+    inventory = Inventory(redis, keys)
+    await inventory.save(vnf("fw-1", [vnfc("c1")]))
+    stage = analytics(redis, keys, [cpu_high(for_s=0.0)])
+    for offset in range(0, 50, 5):
+        if offset == 20:  # a scale-out while the stage runs
+            await inventory.save(vnf("fw-1", [vnfc("c1"), vnfc("c2")]))
+        await stage.ingest(
+            vnfc_batch(await inventory.get("fw-1"), CPU, {"c1": 50.0, "c2": 90.0}, T0 + offset)
+        )
+        await stage.evaluate(now=T0 + offset)
+    assert stage.topology_reloads == 1
+    assert [c.id for c in stage.engine.topology.vnfs()[0].vnfcs] == ["c1", "c2"]

@@ -1,0 +1,157 @@
+"""The evaluation engine: samples in, ONSET/ABATED events out, with no I/O of its own.
+
+:class:`Engine` keeps the windows of every series the conditions read (one
+:class:`~analytics.table.SeriesTable` per KPI), the topology, and one
+:class:`~analytics.evaluator.ConditionEvaluator` per condition. The
+analytics service feeds it from the samples stream and publishes what it
+returns; the replay (:mod:`analytics.replay`) feeds it recorded history as
+fast as the CPU allows. Both get the same events from the same samples.
+
+Evaluation order: host-scope conditions first, so that a VNFC violation
+starting in the same evaluation as a violation of its host finds it and
+carries it as ``caused_by`` (:mod:`analytics.correlation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analytics.codes import Codes
+from analytics.correlation import HostCauses
+from analytics.evaluator import ConditionEvaluator
+from analytics.feed import ScrapeFeed, ScrapeWindow
+from analytics.readings import FunctionCache
+from analytics.state import DetectorState, StateKey
+from analytics.table import SeriesTable
+from analytics.topology import Topology
+from analytics.validate import check_conditions
+from bus.conditions import ConditionSpec
+from bus.contracts import Sample, TargetKind, Violation
+
+CacheKey = tuple[str, str, float, float | None]
+
+
+@dataclass
+class Pass:
+    """The events and state changes of one evaluation (applied once all succeeded)."""
+
+    now: float
+    events: list[Violation] = field(default_factory=list)
+    changes: dict[StateKey, DetectorState | None] = field(default_factory=dict)
+
+
+class Engine:
+    """Evaluates conditions over the windows of their series; see the module docstring."""
+
+    def __init__(
+        self,
+        conditions: Sequence[ConditionSpec],
+        *,
+        stale_after_s: float = 15.0,
+        max_samples: int = 512,
+    ) -> None:
+        check_conditions(conditions)
+        self.conditions = tuple(conditions)
+        self.stale_after_s = stale_after_s
+        self.codes = Codes()
+        self.topology = Topology(self.codes)
+        self.feed = ScrapeFeed(stale_after_s)
+        self.tables: dict[str, SeriesTable] = {}
+        keep: dict[str, float] = {}
+        for cond in self.conditions:
+            keep[cond.series_kpi] = max(keep.get(cond.series_kpi, 0.0), cond.range_s)
+        for kpi, keep_s in keep.items():
+            self.tables[kpi] = SeriesTable(kpi, self.codes, keep_s=keep_s, max_capacity=max_samples)
+        self._caches: dict[CacheKey, FunctionCache] = {}
+        self.causes = HostCauses()
+        ordered = sorted(self.conditions, key=lambda c: c.scope is not TargetKind.HOST)
+        self.evaluators = [self._evaluator(cond) for cond in ordered]
+        silent_for = [c.for_s for c in self.conditions if c.watches_silence]
+        ranges = [c.range_s for c in self.conditions]
+        # Series older than this can change no outcome: stale for values,
+        # silent longer than any absence's for_s, out of every window.
+        self.retention_s = 2 * max([stale_after_s, *silent_for, *ranges])
+        self.has_silence = bool(silent_for)
+        self.samples_ingested = 0
+        """Samples taken in (of a watched KPI)."""
+
+    def _evaluator(self, cond: ConditionSpec) -> ConditionEvaluator:
+        table = self.tables[cond.series_kpi]
+        cache = None
+        if not cond.watches_silence:
+            function = "increase" if cond.function == "histogram_quantile" else cond.function
+            key: CacheKey = (cond.series_kpi, function, cond.range_s, cond.quantile)
+            cache = self._caches.get(key)
+            if cache is None:
+                cache = self._caches[key] = FunctionCache(
+                    table, function, cond.range_s, cond.quantile
+                )
+        causes = self.causes.cause_of if cond.scope is TargetKind.VNFC else None
+        return ConditionEvaluator(
+            cond,
+            table,
+            cache,
+            topology=self.topology,
+            codes=self.codes,
+            stale_after_s=self.stale_after_s,
+            causes=causes,
+        )
+
+    # --- input ------------------------------------------------------------
+    def ingest(self, samples: Iterable[Sample]) -> int:
+        """Take in samples (any order); returns how many were of a watched KPI."""
+        by_kpi: dict[str, tuple[list[int], list[float], list[float], list[Mapping[str, str]]]] = {}
+        tables = self.tables
+        for sample in samples:
+            table = tables.get(sample.kpi)
+            if table is None:
+                continue
+            rows, ts, values, labels = by_kpi.setdefault(sample.kpi, ([], [], [], []))
+            rows.append(table.row(sample.labels))
+            ts.append(sample.ts)
+            values.append(sample.value)
+            labels.append(sample.labels)
+        kept = 0
+        for kpi, (rows, ts, values, labels) in by_kpi.items():
+            tables[kpi].append(
+                np.asarray(rows, dtype=np.int64),
+                np.asarray(ts, dtype=np.float64),
+                np.asarray(values, dtype=np.float64),
+                labels,
+            )
+            kept += len(rows)
+        self.samples_ingested += kept
+        return kept
+
+    def load(self, states: Mapping[StateKey, DetectorState]) -> None:
+        """Resume the open episodes persisted by an earlier worker."""
+        by_key = {e.cond.key: e for e in self.evaluators}
+        for (cond_key, _), state in states.items():
+            evaluator = by_key.get(cond_key)
+            if evaluator is not None:  # conditions no longer configured are left alone
+                evaluator.load(state)
+        self.causes.refresh(self.evaluators)
+
+    # --- evaluation --------------------------------------------------------
+    def evaluate(self, now: float, window: ScrapeWindow | None) -> Pass:
+        """Evaluate every condition at ``now``; ``window``: where absence is judged."""
+        result = Pass(now)
+        for evaluator in self.evaluators:
+            outcome = evaluator.evaluate(now, window)
+            result.events.extend(outcome.events)
+            for target_key, state in outcome.changes.items():
+                result.changes[(evaluator.cond.key, target_key)] = state
+            if evaluator.cond.scope is TargetKind.HOST:
+                self.causes.refresh([evaluator])
+        return result
+
+    def prune(self, now: float) -> int:
+        """Forget series silent longer than any condition can look back; returns how many."""
+        return sum(table.prune(now - self.retention_s) for table in self.tables.values())
+
+    def nbytes(self) -> int:
+        """Memory held by the windows."""
+        return sum(table.nbytes() for table in self.tables.values())
