@@ -85,10 +85,11 @@ class SeriesDef(msgspec.Struct, array_like=True, frozen=True):
     @property
     def is_counter(self) -> bool:
         """Whether the values only go up (until a reset): a counter, or a
-        histogram's ``_bucket``/``_count``/``_sum``, or a summary's ``_count``/``_sum``.
-        Rates are computed from these, never thresholds on the raw value."""
+        histogram's ``_bucket``/``_count``/``_sum``, or a summary's ``_count``/``_sum``
+        (never a ``_created`` series: that is a timestamp). Rates are computed
+        from these, never thresholds on the raw value."""
         if self.kind == "counter":
-            return True
+            return not self.kpi.endswith("_created")
         return self.kpi.endswith(_COUNTER_SUFFIXES.get(self.kind, ()))
 
 

@@ -1,133 +1,93 @@
-"""Prometheus exposition scraping: concurrent HTTP GETs on one session, parsed into samples.
+"""Prometheus exposition scraping: concurrent HTTP GETs on one session, through the scrape cache.
 
 A scrape never raises for what a target does: refused connections,
-timeouts, HTTP errors, oversized or malformed bodies all end as a
-:class:`ScrapeResult` with ``up`` 0 and an error that names the target (and
-for bad text the line), so one broken VNFC cannot stop the others from
-being collected. As Prometheus does, every target also yields ``up``,
-``scrape_duration_seconds`` and ``scrape_samples_scraped``, and a label
-the exposition sets that the target also sets is kept as ``exported_<name>``.
+timeouts, HTTP errors, oversized, over-compressed or malformed bodies all
+end as a :class:`ScrapeResult` with ``up`` 0 and an error that names the
+target (and for bad text the line), so one broken VNFC cannot stop the
+others from being collected. As Prometheus does, every target also yields
+``up``, ``scrape_duration_seconds`` and ``scrape_samples_scraped``.
 
-Parsing is pure Python (5-20 ms per 32 KiB, by machine): a body larger than
-:data:`PARSE_IN_THREAD_BYTES` is parsed in a worker thread of the scraper's
-own, so that a cycle of many large expositions does not stall the event
-loop, and with it the lease renewals and stream keepalives of the process.
+Each target keeps its scrape cache (:class:`~collector.exposition.TargetParser`)
+from scrape to scrape, so a steady-state scrape converts values only. The
+scraper asks for OpenMetrics first and the text format next, as Prometheus
+does, and for gzip; a gzip body is inflated in bounded steps, so neither a
+large body nor a gzip bomb can take more than ``body_limit`` bytes. Long
+bodies are parsed in steps with the event loop served in between.
 
 Timeouts and durations are wall-clock seconds: network round trips do not
 speed up with a scaled clock. Sample timestamps are in clock time (the
-moment the scrape started), as every sample on the bus is.
+moment the scrape started), as every sample on the bus is, unless a target
+honours the exposition's own timestamps.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import base64
+import ssl
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import aiohttp
-from prometheus_client.parser import text_fd_to_metric_families
 
 from bus.clock import Clock
 from bus.contracts import Sample
-from collector.targets import ScrapeTarget
+from collector.chunks import Chunk, DefinitionTerms, SeriesBook
+from collector.exposition import ExpositionError, Parsed, TargetParser
+from collector.targets import ScrapeOptions, ScrapeTarget
 
-ACCEPT = "text/plain;version=0.0.4;q=1.0, */*;q=0.1"
-"""The classic text format, which prometheus_client.parser reads."""
+ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+"""What Prometheus asks exporters for: OpenMetrics, else the classic text format."""
 
-PARSE_IN_THREAD_BYTES = 32 * 1024
-"""Bodies larger than this are parsed in a worker thread. Smaller ones (a
-typical VNFC exporter's is a few KiB) are parsed on the event loop: for them
-the thread hop and the contention for the GIL would cost more than they save."""
+STEP_BUDGET_S = 0.005
+"""A parse yields to the event loop once it has held it this long (wall seconds)."""
 
-PARSE_THREADS = 2
-"""Worker threads of a scraper. Parsing holds the GIL, so more would not parse
-faster; two keep one huge body from holding up all the others."""
-
-
-class ExpositionError(ValueError):
-    """Exposition text that cannot be parsed; names the line."""
-
-    def __init__(self, line_no: int, line: str, reason: str) -> None:
-        self.line_no = line_no
-        self.line = line
-        self.reason = reason
-        super().__init__(f"line {line_no}: {reason}: {line[:200]!r}")
+_INFLATE_STEP = 256 * 1024
 
 
-class _NumberedLines(io.StringIO):
-    """Remembers which line the parser read last, so an error can name it."""
-
-    line_no = 0
-    current = ""
-
-    # typeshed types _IOBase.__next__ as bytes; a StringIO yields str.
-    def __next__(self) -> str:  # type: ignore[override]
-        line = super().__next__()
-        self.line_no += 1
-        self.current = line.rstrip("\n")
-        return line
+class _Unusable(ValueError):
+    """A body the scrape cannot take (too large, undecodable compression)."""
 
 
-ParsedSample = tuple[str, dict[str, str], float]
-
-
-def parse_exposition(text: str) -> list[ParsedSample]:
-    """``(name, labels, value)`` of every sample in Prometheus text ``text``.
-
-    Exposition timestamps are ignored: exporters speak wall time, the bus
-    speaks clock time. Raises :class:`ExpositionError`.
-    """
-    lines = _NumberedLines(text)
-    out: list[ParsedSample] = []
-    try:
-        for family in text_fd_to_metric_families(lines):
-            out.extend((s.name, s.labels, float(s.value)) for s in family.samples)
-    except (ValueError, IndexError) as exc:
-        # The parser raises bare ValueErrors (and an IndexError on some
-        # garbage); the line it was reading is what a user needs to see.
-        reason = str(exc).split(": ", 1)[0] if str(exc) else "invalid line"
-        raise ExpositionError(lines.line_no, lines.current, reason) from exc
-    return out
-
-
-def merge_labels(scraped: Mapping[str, str], target: Mapping[str, str]) -> dict[str, str]:
-    """Target labels win; a clashing scraped label is kept as ``exported_<name>``."""
-    labels = dict(target)
-    for name, value in scraped.items():
-        labels[f"exported_{name}" if name in target else name] = value
-    return labels
-
-
-@dataclass(frozen=True)
+@dataclass
 class ScrapeResult:
     """What one scrape of one target produced."""
 
     target: ScrapeTarget
-    samples: list[Sample]
+    chunk: Chunk
     """The target's samples, then ``up``, ``scrape_duration_seconds`` and
-    ``scrape_samples_scraped``."""
+    ``scrape_samples_scraped``; definitions of series new to the writer included."""
     error: str | None
     """Why the scrape failed (names the target); None when it succeeded."""
     duration_s: float
+    scraped: int = 0
+    """Samples the exposition held."""
+    problems: list[str] = field(default_factory=list)
+    """What was wrong without failing the scrape (duplicate series dropped)."""
 
     @property
     def up(self) -> bool:
         return self.error is None
 
-
-class _BodyTooLarge(ValueError):
-    pass
-
-
-def _samples_of(body: bytes, target: ScrapeTarget, ts: float) -> list[Sample]:
-    """The samples of an exposition ``body``, labelled for ``target``; raises ValueError."""
-    return [
-        Sample(name, merge_labels(labels, target.labels), ts, value)
-        for name, labels, value in parse_exposition(body.decode("utf-8"))
-    ]
+    @property
+    def samples(self) -> list[Sample]:
+        """The samples whose definitions this result carries, labelled (for tools and
+        tests: on a target's first scrape that is every one of them)."""
+        defs = {d.id: d for d in self.chunk.new + self.chunk.again}
+        times = [
+            ts
+            for count, ts in zip(self.chunk.ts_counts, self.chunk.ts_values, strict=True)
+            for _ in range(count)
+        ]
+        return [
+            Sample(defs[sid].kpi, defs[sid].labels, ts, value)
+            for sid, value, ts in zip(self.chunk.ids, self.chunk.values, times, strict=True)
+            if sid in defs
+        ]
 
 
 class Scraper:
@@ -136,13 +96,14 @@ class Scraper:
     The session is created on first use (inside the event loop) and kept,
     so connections to exporters are reused from cycle to cycle; pass
     ``session`` to use one you own (it is then not closed by :meth:`aclose`).
-    The threads that parse large bodies are likewise started on first need
-    and stopped by :meth:`aclose`.
+    ``timeout_s`` and ``max_body_bytes`` apply to targets whose options do
+    not set their own.
     """
 
     def __init__(
         self,
         clock: Clock,
+        terms: DefinitionTerms,
         *,
         timeout_s: float = 2.0,
         concurrency: int = 64,
@@ -152,37 +113,42 @@ class Scraper:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._clock = clock
+        self._terms = terms
         self.timeout_s = timeout_s
         self.concurrency = concurrency
         self.max_body_bytes = max_body_bytes
         self._session = session
         self._owns_session = session is None
-        self._parser: ThreadPoolExecutor | None = None
+        self._parsers: dict[
+            tuple[str, tuple[tuple[str, str], ...], ScrapeOptions], TargetParser
+        ] = {}
+        self._meta = SeriesBook(terms)
+        self._tls: dict[ScrapeOptions, ssl.SSLContext] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.concurrency),
-                headers={"Accept": ACCEPT},
+                headers={"Accept": ACCEPT, "Accept-Encoding": "gzip"},
+                # Bodies are inflated here, in bounded steps (a gzip bomb).
+                auto_decompress=False,
                 # Exporters sit on the VNFCs' own addresses: never via a proxy.
                 trust_env=False,
             )
             self._owns_session = True
         return self._session
 
-    def _get_parser(self) -> ThreadPoolExecutor:
-        if self._parser is None:
-            self._parser = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="exposition-parse")
-        return self._parser
-
     async def aclose(self) -> None:
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None
-        parser, self._parser = self._parser, None
-        if parser is not None:
-            # A parse under way cannot be interrupted; wait for it off the loop.
-            await asyncio.to_thread(parser.shutdown, wait=True, cancel_futures=True)
+
+    def forget_except(self, targets: Sequence[ScrapeTarget]) -> None:
+        """Drop the scrape caches of targets not in ``targets`` (gone, or no longer ours)."""
+        keep = {_key(t) for t in targets}
+        for key in list(self._parsers):
+            if key not in keep:
+                del self._parsers[key]
 
     async def scrape_all(self, targets: Sequence[ScrapeTarget]) -> list[ScrapeResult]:
         """Scrape every target; results in the order of ``targets``."""
@@ -198,34 +164,78 @@ class Scraper:
         """Scrape one target; never raises for anything the target does."""
         ts = self._clock.now()
         started = time.perf_counter()
-        samples: list[Sample] = []
+        chunk = Chunk()
         error: str | None = None
+        problems: list[str] = []
+        scraped = 0
+        timeout_s = target.options.timeout_s or self.timeout_s
         try:
-            body = await self._fetch(target.url)
-            if len(body) > PARSE_IN_THREAD_BYTES:
-                samples = await asyncio.get_running_loop().run_in_executor(
-                    self._get_parser(), _samples_of, body, target, ts
-                )
-            else:
-                samples = _samples_of(body, target, ts)
+            body, openmetrics = await self._fetch(target, timeout_s)
+            parsed = await self._parse(target, body, ts, openmetrics)
+            chunk, scraped, problems = parsed.chunk, parsed.samples, parsed.problems
         except TimeoutError:
-            error = f"{target.name}: no answer within {self.timeout_s:g}s"
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            # ValueError covers ExpositionError, non-UTF-8 bodies, bad URLs and
-            # oversized bodies. The target is down for this cycle; the next
-            # cycle is the retry.
+            error = f"{target.name}: no answer within {timeout_s:g}s"
+        except (aiohttp.ClientError, OSError, ValueError, zlib.error) as exc:
+            # ValueError covers ExpositionError, bad URLs, oversized and
+            # undecodable bodies. The target is down for this cycle; the
+            # next cycle is the retry.
             error = f"{target.name}: {_describe(exc)}"
         duration = time.perf_counter() - started
-        labels = dict(target.labels)
-        scraped = float(len(samples))
-        samples.append(Sample("up", labels, ts, 0.0 if error else 1.0))
-        samples.append(Sample("scrape_duration_seconds", labels, ts, duration))
-        samples.append(Sample("scrape_samples_scraped", labels, ts, scraped))
-        return ScrapeResult(target, samples, error, duration)
+        out = Chunk()
+        out.extend(chunk)
+        meta = [
+            Sample("up", dict(target.labels), ts, 0.0 if error else 1.0),
+            Sample("scrape_duration_seconds", dict(target.labels), ts, duration),
+            Sample("scrape_samples_scraped", dict(target.labels), ts, float(scraped)),
+        ]
+        out.extend(self._meta.chunk(meta, lambda _kpi: "gauge"))
+        return ScrapeResult(target, out, error, duration, scraped, problems)
 
-    async def _fetch(self, url: str) -> bytes:
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with self._get_session().get(url, timeout=timeout) as response:
+    async def _parse(
+        self, target: ScrapeTarget, body: bytes, ts: float, openmetrics: bool
+    ) -> Parsed:
+        key = _key(target)
+        parser = self._parsers.get(key)
+        if parser is None:
+            options = target.options
+            parser = TargetParser(
+                {**dict(options.labels), **target.labels},
+                self._terms,
+                honor_labels=options.honor_labels,
+                honor_timestamps=options.honor_timestamps,
+                max_label_value_bytes=options.label_value_limit,
+                sample_limit=options.sample_limit,
+            )
+            self._parsers[key] = parser
+        steps = parser.steps(body, ts, openmetrics=openmetrics)
+        began = time.perf_counter()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                parsed: Parsed = done.value
+                return parsed
+            if time.perf_counter() - began >= STEP_BUDGET_S:
+                await asyncio.sleep(0)
+                began = time.perf_counter()
+
+    async def _fetch(self, target: ScrapeTarget, timeout_s: float) -> tuple[bytes, bool]:
+        options = target.options
+        limit = options.body_limit or self.max_body_bytes
+        headers: dict[str, str] = {}
+        if options.bearer_token:
+            headers["Authorization"] = f"Bearer {options.bearer_token}"
+        if options.basic_auth:
+            user, password = options.basic_auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with self._get_session().get(
+            target.url,
+            timeout=timeout,
+            headers=headers,
+            ssl=self._ssl(options) if target.url.startswith("https:") else True,
+        ) as response:
             if response.status != 200:
                 raise aiohttp.ClientResponseError(
                     response.request_info,
@@ -233,14 +243,59 @@ class Scraper:
                     status=response.status,
                     message=response.reason or "",
                 )
+            encoding = response.headers.get("Content-Encoding", "").lower()
+            if encoding not in ("", "identity", "gzip"):
+                raise _Unusable(f"unsupported Content-Encoding {encoding!r}")
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
             chunks: list[bytes] = []
             size = 0
-            async for chunk in response.content.iter_any():
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise _BodyTooLarge(f"body larger than {self.max_body_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
+            async for data in response.content.iter_any():
+                pieces = _inflated(inflate, data, limit - size) if inflate else [data]
+                for piece in pieces:
+                    size += len(piece)
+                    if size > limit:
+                        raise _Unusable(f"body larger than {limit} bytes")
+                    chunks.append(piece)
+                if inflate is not None:
+                    await asyncio.sleep(0)
+            if inflate is not None:
+                chunks.append(inflate.flush())
+                if not inflate.eof:
+                    raise _Unusable("truncated gzip body")
+            content_type = response.headers.get("Content-Type", "")
+            return b"".join(chunks), content_type.startswith("application/openmetrics-text")
+
+    def _ssl(self, options: ScrapeOptions) -> ssl.SSLContext:
+        context = self._tls.get(options)
+        if context is None:
+            context = ssl.create_default_context(cafile=options.tls_ca_file)
+            if options.tls_cert_file:
+                context.load_cert_chain(options.tls_cert_file, options.tls_key_file)
+            if options.tls_insecure_skip_verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._tls[options] = context
+        return context
+
+
+def _inflated(inflate: zlib._Decompress, data: bytes, room: int) -> list[bytes]:
+    """``data`` inflated, never more than ``room + 1`` bytes in all (then the caller stops)."""
+    out: list[bytes] = []
+    budget = max(0, room) + 1
+    while data or inflate.unconsumed_tail:
+        piece = inflate.decompress(data or inflate.unconsumed_tail, min(_INFLATE_STEP, budget))
+        data = b""
+        if not piece:
+            break
+        out.append(piece)
+        budget -= len(piece)
+        if budget <= 0:
+            break
+    return out
+
+
+def _key(target: ScrapeTarget) -> tuple[str, tuple[tuple[str, str], ...], ScrapeOptions]:
+    return (target.url, tuple(sorted(target.labels.items())), target.options)
 
 
 def _describe(exc: BaseException) -> str:
@@ -248,8 +303,10 @@ def _describe(exc: BaseException) -> str:
         return f"malformed exposition: {exc}"
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}".rstrip()
-    if isinstance(exc, UnicodeDecodeError):
-        return f"exposition is not UTF-8 ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, zlib.error):
+        return f"undecodable gzip body ({exc})"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, _Unusable):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -29,11 +29,11 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bus.clock import Clock
-from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE, Sample
+from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE
 from bus.keys import Keys
 from bus.series import SeriesRegistry
 from bus.tasks import cancel_and_wait
-from collector.chunks import SeriesBook
+from collector.chunks import Chunk, SeriesBook
 from collector.scrape import Scraper
 from collector.targets import InventoryReader, Topology, discover
 from collector.vim_source import VimSource
@@ -109,9 +109,13 @@ class Collector:
             maxlen=maxlen,
             max_batch_samples=max_batch_samples,
         )
-        self._books = {SCRAPE_SOURCE: SeriesBook(self.writer), VIM_SOURCE: SeriesBook(self.writer)}
+        self._vim_book = SeriesBook(self.writer)
         self._scraper = Scraper(
-            clock, timeout_s=scrape_timeout_s, concurrency=concurrency, session=session
+            clock,
+            self.writer,
+            timeout_s=scrape_timeout_s,
+            concurrency=concurrency,
+            session=session,
         )
         self._vim = VimSource(vim, clock)
         self._scheduler: AsyncIOScheduler | None = None
@@ -190,10 +194,15 @@ class Collector:
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
-        results = await self._scraper.scrape_all(topology.targets)
-        samples = [s for r in results for s in r.samples]
+        targets = topology.targets
+        self._scraper.forget_except(targets)
+        results = await self._scraper.scrape_all(targets)
         errors = {r.target.name: r.error for r in results if r.error is not None}
-        return await self._finish(SCRAPE_SOURCE, collected_at, samples, errors)
+        for r in results:
+            for problem in r.problems:
+                errors.setdefault(r.target.name, f"{r.target.name}: {problem}")
+        chunks = [r.chunk for r in results]
+        return await self._finish(SCRAPE_SOURCE, collected_at, chunks, errors)
 
     async def vim_cycle(self, topology: Topology | None = None) -> CycleReport:
         """Read VIM telemetry, label it through the inventory; write its batches."""
@@ -202,18 +211,18 @@ class Collector:
         collected_at = self._clock.now()
         collection = await self._vim.collect(topology)
         errors = {VIM_SOURCE: collection.error} if collection.error else {}
-        return await self._finish(VIM_SOURCE, collected_at, collection.samples, errors)
+        chunk = self._vim_book.chunk(collection.samples, lambda _kpi: "gauge")
+        return await self._finish(VIM_SOURCE, collected_at, [chunk], errors)
 
     async def _finish(
-        self, source: str, collected_at: float, samples: list[Sample], errors: dict[str, str]
+        self, source: str, collected_at: float, chunks: list[Chunk], errors: dict[str, str]
     ) -> CycleReport:
-        chunk = self._books[source].chunk(samples)
-        entry_ids = tuple(await self.writer.write(source, collected_at, [chunk]))
+        entry_ids = tuple(await self.writer.write(source, collected_at, chunks))
         self._log_changes(source, errors)
         report = CycleReport(
             source,
             collected_at,
-            len(samples),
+            sum(len(c) for c in chunks),
             errors,
             entry_ids[-1] if entry_ids else None,
             entry_ids,

@@ -23,12 +23,46 @@ class InventoryReader(Protocol):
 
 
 @dataclass(frozen=True)
+class ScrapeOptions:
+    """How to scrape a target, as Prometheus's scrape config says it (all optional)."""
+
+    timeout_s: float | None = None
+    """Wall seconds before the scrape gives up; None: the collector's default."""
+    bearer_token: str | None = None
+    """Sent as ``Authorization: Bearer <token>``."""
+    basic_auth: tuple[str, str] | None = None
+    """``(user, password)`` for HTTP basic auth."""
+    tls_ca_file: str | None = None
+    """CA bundle that signs the exporter's certificate (https URLs); None: the system's."""
+    tls_cert_file: str | None = None
+    """Client certificate for mutual TLS."""
+    tls_key_file: str | None = None
+    """Key of the client certificate."""
+    tls_insecure_skip_verify: bool = False
+    """Do not verify the exporter's certificate (test set-ups only)."""
+    honor_labels: bool = False
+    """A label the exposition sets wins over the target's (else it is kept as
+    ``exported_<name>``)."""
+    honor_timestamps: bool = False
+    """Keep the timestamps the exposition carries (else: the scrape's, in clock time)."""
+    body_limit: int = 0
+    """Largest body taken, after decompression, in bytes; 0: the collector's default."""
+    sample_limit: int = 0
+    """More samples than this fail the scrape; 0: no limit."""
+    label_value_limit: int = 4096
+    """A label value longer than this (bytes) fails the scrape; 0: no limit."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Labels added to every series of the target (the inventory's labels win)."""
+
+
+@dataclass(frozen=True)
 class ScrapeTarget:
     """One Prometheus endpoint to scrape and the labels its samples get."""
 
     url: str
     labels: Mapping[str, str]
     """``vnf``, ``vnfc``, ``vnfd`` and ``host`` (when known)."""
+    options: ScrapeOptions = ScrapeOptions()
 
     @property
     def name(self) -> str:

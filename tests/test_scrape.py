@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import base64
+import contextlib
+import gzip
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -13,8 +18,8 @@ from aiohttp import web
 from assure.simulation.exporter import VnfcExporter
 from bus.clock import ScaledClock
 from bus.contracts import Sample
-from collector.scrape import ExpositionError, Scraper, parse_exposition
-from collector.targets import ScrapeTarget
+from collector.scrape import Scraper
+from collector.targets import ScrapeOptions, ScrapeTarget
 
 LABELS = {"vnf": "vnf-1", "vnfc": "vnfc-1", "vnfd": "fw-vnfd", "host": "host-a"}
 
@@ -63,8 +68,21 @@ def text_handler(text: str, status: int = 200) -> Handler:
     return handle
 
 
-def target(url: str, vnfc: str = "vnfc-1") -> ScrapeTarget:
-    return ScrapeTarget(url, {**LABELS, "vnfc": vnfc})
+def target(url: str, vnfc: str = "vnfc-1", **options: Any) -> ScrapeTarget:
+    return ScrapeTarget(url, {**LABELS, "vnfc": vnfc}, ScrapeOptions(**options))
+
+
+class Terms:
+    """The writer's side of series definitions, as a scraper sees it."""
+
+    token = 0
+
+    def reregister_after_s(self) -> float:
+        return 3600.0
+
+
+def scraper_for(clock: ScaledClock, **options: Any) -> Scraper:
+    return Scraper(clock, Terms(), **options)
 
 
 def by_kpi(samples: list[Sample]) -> dict[str, Sample]:
@@ -81,7 +99,7 @@ async def test_scrape_of_an_exporter_yields_its_kpis_with_the_targets_labels(
 ) -> None:
     exporter = VnfcExporter("127.77.5.1", 0)
     await exporter.start()
-    scraper = Scraper(clock)
+    scraper = scraper_for(clock)
     try:
         exporter.set("vnf_cpu_utilisation", 73.25)
         exporter.set("vnf_requests_per_second", 1200)
@@ -107,7 +125,7 @@ async def test_a_refused_connection_is_up_0_not_an_exception(clock: ScaledClock)
     await exporter.start()
     url = exporter.url
     await exporter.stop()  # nothing listens there any more
-    scraper = Scraper(clock)
+    scraper = scraper_for(clock)
     try:
         result = await scraper.scrape(target(url, "vnfc-gone"))
     finally:
@@ -126,7 +144,7 @@ async def test_a_refused_connection_is_up_0_not_an_exception(clock: ScaledClock)
 async def test_malformed_text_names_target_and_line_and_the_others_are_still_scraped(
     clock: ScaledClock,
 ) -> None:
-    scraper = Scraper(clock)
+    scraper = scraper_for(clock)
     async with (
         http_server("127.77.5.3", text_handler(BAD_TEXT)) as bad_url,
         http_server("127.77.5.4", text_handler(GOOD_TEXT)) as good_url,
@@ -144,33 +162,9 @@ async def test_malformed_text_names_target_and_line_and_the_others_are_still_scr
     assert good.up and by_kpi(good.samples)["vnf_cpu_utilisation"].value == 12.5
 
 
-def test_parse_errors_carry_the_line_number_and_text() -> None:
-    with pytest.raises(ExpositionError) as caught:
-        parse_exposition(BAD_TEXT)
-    assert caught.value.line_no == 4
-    assert caught.value.line == 'vnf_requests_per_second{zone="a" 3'
-    with pytest.raises(ExpositionError, match="line 2"):
-        parse_exposition("ok 1\nnot a number here\n")
-
-
-def test_parse_keeps_labels_and_every_sample_of_a_family() -> None:
-    text = (
-        "# TYPE lat histogram\n"
-        'lat_bucket{le="0.1"} 3\nlat_bucket{le="+Inf"} 5\nlat_sum 0.4\nlat_count 5\n'
-        'plain{a="x",b="y"} 2 1700000000000\n'
-    )
-    assert parse_exposition(text) == [
-        ("lat_bucket", {"le": "0.1"}, 3.0),
-        ("lat_bucket", {"le": "+Inf"}, 5.0),
-        ("lat_sum", {}, 0.4),
-        ("lat_count", {}, 5.0),
-        ("plain", {"a": "x", "b": "y"}, 2.0),
-    ]
-
-
 async def test_a_label_the_exporter_also_sets_is_kept_as_exported(clock: ScaledClock) -> None:
     text = 'vnf_cpu_utilisation{vnfc="inner",core="0"} 5\n'
-    scraper = Scraper(clock)
+    scraper = scraper_for(clock)
     async with http_server("127.77.5.5", text_handler(text)) as url:
         try:
             result = await scraper.scrape(target(url))
@@ -185,7 +179,7 @@ async def test_http_errors_and_hanging_targets_are_up_0(clock: ScaledClock) -> N
         await asyncio.sleep(30)
         return web.Response(text=GOOD_TEXT)
 
-    scraper = Scraper(clock, timeout_s=0.2)
+    scraper = scraper_for(clock, timeout_s=0.2)
     async with (
         http_server("127.77.5.6", text_handler("oops", status=500)) as failing_url,
         http_server("127.77.5.7", hang) as hanging_url,
@@ -203,7 +197,7 @@ async def test_http_errors_and_hanging_targets_are_up_0(clock: ScaledClock) -> N
 
 
 async def test_an_oversized_body_is_refused(clock: ScaledClock) -> None:
-    scraper = Scraper(clock, max_body_bytes=1024)
+    scraper = scraper_for(clock, max_body_bytes=1024)
     async with http_server("127.77.5.8", text_handler(GOOD_TEXT * 100)) as url:
         try:
             result = await scraper.scrape(target(url))
@@ -227,7 +221,7 @@ async def test_scrapes_run_concurrently_within_the_bound(clock: ScaledClock) -> 
         in_flight -= 1
         return web.Response(text=GOOD_TEXT)
 
-    scraper = Scraper(clock, concurrency=3)
+    scraper = scraper_for(clock, concurrency=3)
     async with http_server("127.77.5.9", slow) as url:
         try:
             results = await scraper.scrape_all([target(url, f"c{i}") for i in range(10)])
@@ -245,7 +239,7 @@ async def test_connections_are_reused_from_cycle_to_cycle(clock: ScaledClock) ->
         peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         return web.Response(text=GOOD_TEXT)
 
-    scraper = Scraper(clock)
+    scraper = scraper_for(clock)
     async with http_server("127.77.5.10", remember_peer) as url:
         try:
             for _ in range(3):
@@ -255,57 +249,190 @@ async def test_connections_are_reused_from_cycle_to_cycle(clock: ScaledClock) ->
     assert len(peers) == 3 and len(set(map(str, peers))) == 1
 
 
-def parse_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("exposition-parse")}
+def gzip_handler(body: bytes) -> Handler:
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=body, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+        )
+
+    return handle
 
 
-async def test_a_large_body_is_parsed_in_the_scrapers_own_threads_until_aclose(
-    clock: ScaledClock,
-) -> None:
-    """Parsing a large exposition must not stall the event loop the scraper shares."""
-    already = parse_threads()
-    scraper = Scraper(clock)
+async def test_gzip_bodies_are_inflated_and_bombs_refused(clock: ScaledClock) -> None:
+    bomb = gzip.compress(b"# " + b"x" * (64 * 1024 * 1024) + b"\n")  # ~64 KiB on the wire
+    scraper = scraper_for(clock, max_body_bytes=1024 * 1024)
     async with (
-        http_server("127.77.5.11", text_handler(GOOD_TEXT)) as small_url,
-        http_server("127.77.5.12", text_handler(LARGE_TEXT)) as large_url,
+        http_server("127.77.5.20", gzip_handler(gzip.compress(GOOD_TEXT.encode()))) as good_url,
+        http_server("127.77.5.21", gzip_handler(bomb)) as bomb_url,
+        http_server("127.77.5.22", gzip_handler(b"\x1f\x8b garbage")) as garbage_url,
     ):
         try:
-            small = await scraper.scrape(target(small_url))
-            parsed_inline = parse_threads() - already
-            large = await scraper.scrape(target(large_url))
-            parsed_off_loop = parse_threads() - already
+            good, bombed, garbage = await scraper.scrape_all(
+                [target(good_url), target(bomb_url, "c-bomb"), target(garbage_url, "c-bad")]
+            )
         finally:
             await scraper.aclose()
-    assert small.up and parsed_inline == set()  # a small body is not worth a thread hop
-    assert large.up and parsed_off_loop != set()
-    assert parse_threads() - already == set()  # aclose stopped them
-    depths = {s.labels["queue"]: s for s in large.samples if s.kpi == "vnf_queue_depth"}
-    assert len(depths) == 3000
-    assert depths["q2999"].value == 2999.0
-    assert depths["q7"].labels == {**LABELS, "queue": "q7"}
-    assert by_kpi(large.samples)["scrape_samples_scraped"].value == 3000
+    assert good.up and by_kpi(good.samples)["vnf_cpu_utilisation"].value == 12.5
+    assert bombed.error is not None and "larger than 1048576 bytes" in bombed.error
+    assert garbage.error is not None and "gzip" in garbage.error
+    assert by_kpi(bombed.samples)["up"].value == 0.0
 
 
-async def test_a_malformed_large_body_names_target_and_line_as_a_small_one_does(
-    clock: ScaledClock,
-) -> None:
-    bad_line = 'vnf_queue_depth{queue="broken" 3'
-    lines = LARGE_TEXT.splitlines(keepends=True)
-    text = "".join([*lines[:2500], bad_line + "\n", *lines[2500:]])
-    scraper = Scraper(clock)
-    async with http_server("127.77.5.13", text_handler(text)) as url:
+async def test_a_100_mb_body_is_cut_off_at_the_limit(clock: ScaledClock) -> None:
+    sent = 0
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        line = b'vnf_queue_depth{queue="qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"} 1\n' * 1000
         try:
-            result = await scraper.scrape(target(url, "vnfc-big"))
-            threaded = parse_threads() != set()
+            while sent < 100 * 1024 * 1024:
+                await response.write(line)
+                sent += len(line)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the scraper hung up, as it should
+        return response
+
+    scraper = scraper_for(clock)  # the default limit: 8 MiB
+    async with http_server("127.77.5.23", endless) as url:
+        try:
+            result = await scraper.scrape(target(url))
         finally:
             await scraper.aclose()
-    assert threaded
-    assert result.error is not None
-    assert "vnfc-big" in result.error and url in result.error
-    assert "malformed exposition: line 2501" in result.error and bad_line in result.error
-    assert [s.kpi for s in result.samples] == [
-        "up",
-        "scrape_duration_seconds",
-        "scrape_samples_scraped",
-    ]
-    assert by_kpi(result.samples)["up"].value == 0.0
+    assert result.error is not None and "larger than 8388608 bytes" in result.error
+    assert sent < 100 * 1024 * 1024
+
+
+async def test_openmetrics_is_asked_for_and_read_as_such(clock: ScaledClock) -> None:
+    accepted: list[str] = []
+
+    async def openmetrics(request: web.Request) -> web.Response:
+        accepted.append(request.headers.get("Accept", ""))
+        body = '# TYPE jobs counter\njobs_total 3 # {trace="a"} 1\njobs_created 17.5\n# EOF\n'
+        return web.Response(
+            text=body,
+            headers={"Content-Type": "application/openmetrics-text; version=1.0.0; charset=utf-8"},
+        )
+
+    scraper = scraper_for(clock)
+    async with http_server("127.77.5.24", openmetrics) as url:
+        try:
+            result = await scraper.scrape(target(url))
+        finally:
+            await scraper.aclose()
+    assert accepted[0].startswith("application/openmetrics-text")
+    assert result.up
+    assert by_kpi(result.samples)["jobs_total"].value == 3.0
+    assert by_kpi(result.samples)["jobs_created"].value == 17.5
+
+
+async def test_options_labels_and_honor_labels(clock: ScaledClock) -> None:
+    text = 'vnf_cpu_utilisation{vnfc="inner",site="exporter"} 5\n'
+    scraper = scraper_for(clock)
+    async with http_server("127.77.5.25", text_handler(text)) as url:
+        try:
+            honoured = await scraper.scrape(
+                target(url, honor_labels=True, labels=(("site", "target"), ("rack", "r1")))
+            )
+        finally:
+            await scraper.aclose()
+    labels = by_kpi(honoured.samples)["vnf_cpu_utilisation"].labels
+    assert labels == {**LABELS, "vnfc": "inner", "site": "exporter", "rack": "r1"}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.77.5.26, made by openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", key, "-out", cert, "-subj", "/CN=exporter",
+            "-addext", "subjectAltName=IP:127.77.5.26",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_with_bearer_and_basic_auth(
+    clock: ScaledClock, certificate: tuple[str, str]
+) -> None:
+    cert, key = certificate
+    seen: list[str | None] = []
+
+    async def guarded(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") not in ("Bearer s3cret", BASIC):
+            return web.Response(status=401, text="who are you")
+        return web.Response(text=GOOD_TEXT)
+
+    app = web.Application()
+    app.router.add_get("/metrics", guarded)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    site = web.TCPSite(runner, "127.77.5.26", 0, ssl_context=context)
+    await site.start()
+    url = f"https://127.77.5.26:{runner.addresses[0][1]}/metrics"
+    scraper = scraper_for(clock)
+    try:
+        bearer, basic, anonymous, untrusted = await scraper.scrape_all(
+            [
+                target(url, "c-bearer", bearer_token="s3cret", tls_ca_file=cert),
+                target(url, "c-basic", basic_auth=("ops", "pw"), tls_ca_file=cert),
+                target(url, "c-anon", tls_ca_file=cert),
+                target(url, "c-untrusted"),
+            ]
+        )
+    finally:
+        await scraper.aclose()
+        await runner.cleanup()
+    assert bearer.up and basic.up
+    assert anonymous.error is not None and "HTTP 401" in anonymous.error
+    assert untrusted.error is not None and "c-untrusted" in untrusted.error
+    assert "Bearer s3cret" in seen and BASIC in seen
+
+
+BASIC = "Basic " + base64.b64encode(b"ops:pw").decode()
+
+MALFORMED_BODIES = {
+    "truncated": b'vnf_cpu_utilisation{zone="a',
+    "wrong type line": b"# TYPE vnf_cpu_utilisation gauges\nvnf_cpu_utilisation 1\n",
+    "invalid utf-8": b'vnf_cpu_utilisation{zone="\xc3\x28"} 1\n',
+    "huge label": b'vnf_cpu_utilisation{zone="' + b"z" * 100_000 + b'"} 1\n',
+    "value not a number": b"vnf_cpu_utilisation high\n",
+}
+
+
+async def test_each_malformed_body_fails_its_target_alone(clock: ScaledClock) -> None:
+    scraper = scraper_for(clock)
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {}
+        for i, (name, body) in enumerate(sorted(MALFORMED_BODIES.items())):
+            urls[name] = await stack.enter_async_context(
+                http_server(f"127.77.5.{30 + i}", bytes_handler(body))
+            )
+        good = await stack.enter_async_context(http_server("127.77.5.40", text_handler(GOOD_TEXT)))
+        try:
+            results = await scraper.scrape_all(
+                [target(u, name) for name, u in urls.items()] + [target(good, "good")]
+            )
+        finally:
+            await scraper.aclose()
+    *bad, fine = results
+    assert fine.up and by_kpi(fine.samples)["vnf_cpu_utilisation"].value == 12.5
+    for result in bad:
+        assert result.error is not None and "malformed exposition: line 1" in result.error
+        assert by_kpi(result.samples)["up"].value == 0.0
+
+
+def bytes_handler(body: bytes) -> Handler:
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/plain")
+
+    return handle
