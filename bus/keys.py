@@ -92,6 +92,16 @@ class Keys:
         return f"{self.prefix}:{{shards:{group}}}:lease:{shard}"
 
     # --- the API -----------------------------------------------------------
+    def alert_ledger(self, part: str) -> str:
+        """What the Alertmanager webhook knows of each alert episode it queued.
+
+        ``part``: ``status`` (hash: violation id -> ONSET/ABATED), ``onset``
+        (hash: violation id -> the queued ONSET), ``seen`` (sorted set: violation
+        id -> last notification time). Same hash tag as the violations stream,
+        so recording and queueing are one atomic step on Redis Cluster too.
+        """
+        return f"{self.prefix}:{{stream:violations}}:alerts:{part}"
+
     def api_tokens(self) -> str:
         """Hash of API tokens: SHA-256 of the token -> its record (JSON), never the token."""
         return f"{self.prefix}:{{api}}:tokens"

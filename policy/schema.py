@@ -1,7 +1,8 @@
 """The KpiPolicy schema: what a policy file may say, as pydantic models.
 
 A policy names the VNFD it watches, the conditions that make it act (any
-condition's ONSET triggers the action), one action and its guards::
+condition's ONSET triggers the action) and/or an Alertmanager alert that
+does (``trigger``), one action and its guards::
 
     apiVersion: assure/v1
     kind: KpiPolicy
@@ -88,6 +89,27 @@ ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
 """Which condition scopes can drive each action (scale a VNF, heal a VNFC, empty a host)."""
 
 
+class AlertTrigger(_Strict):
+    """Act on an Alertmanager alert (webhook ``POST /api/v1/alerts``) as on a condition.
+
+    An alert matches when its ``alertname`` label is ``alert`` and it carries
+    every label of ``matchers`` with exactly that value; its target comes
+    from its labels (``vnfc_id``, ``vnf_instance_id`` or ``vnf``, ``host``).
+    Firing is the ONSET of a violation, resolved its ABATED.
+    """
+
+    alert: str = Field(min_length=1)
+    """The alert's ``alertname``."""
+    matchers: dict[str, str] = Field(default_factory=dict)
+    """Labels the alert must carry, with these values (equality)."""
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Whether an alert with ``labels`` is one this trigger acts on."""
+        if labels.get("alertname") != self.alert:
+            return False
+        return all(labels.get(name) == value for name, value in self.matchers.items())
+
+
 class Guards(_Strict):
     cooldown: Duration = 0.0
     """After an approved decision, the same policy on the same target is denied this long."""
@@ -95,9 +117,19 @@ class Guards(_Strict):
 
 class PolicySpec(_Strict):
     target: PolicyTarget
-    conditions: list[Condition] = Field(min_length=1)
+    conditions: list[Condition] = Field(default_factory=list)
+    trigger: AlertTrigger | None = None
+    """An Alertmanager alert that acts like a condition (ONSET when it fires)."""
     action: PolicyAction
     guards: Guards = Field(default_factory=Guards)
+
+    @model_validator(mode="after")
+    def _something_triggers(self) -> PolicySpec:
+        if not self.conditions and self.trigger is None:
+            raise rule_error(
+                "a policy needs at least one condition, or an alert trigger", "conditions"
+            )
+        return self
 
     @model_validator(mode="after")
     def _condition_names_unique(self) -> PolicySpec:

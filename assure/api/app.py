@@ -17,7 +17,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from assure.api import health
+from assure.api import alerts, discovery, health
+from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
 from assure.api.metrics import MetricsHub
 from assure.api.middlewares import authenticate, problems, time_limit
 from assure.api.openapi import openapi_json
@@ -72,7 +73,7 @@ OPENAPI = Route(
 
 def core_routes() -> list[Route]:
     """The server's own routes, in the order the OpenAPI document lists them."""
-    return [*health.ROUTES, OPENAPI]
+    return [*health.ROUTES, OPENAPI, *alerts.ROUTES, *discovery.ROUTES]
 
 
 def build_app(
@@ -87,11 +88,12 @@ def build_app(
     scrape when they can be, see :mod:`assure.api.metrics`).
     """
     app = web.Application(
-        middlewares=[problems, time_limit, authenticate],
+        middlewares=[measure, problems, time_limit, authenticate],
         client_max_size=deps.settings.body_limit,
     )
     app[DEPS] = deps
     app[METRICS] = MetricsHub(deps.registry, collectors)
+    app[HTTP_METRICS] = HttpMetrics(deps.registry)
     table: dict[str, Route] = {}
     for route in [*core_routes(), *(r for route_set in routes for r in route_set)]:
         key = route_key(route.method, route.path)

@@ -1,0 +1,127 @@
+"""The Alertmanager webhook's ledger: each alert episode queued once as ONSET, once as ABATED.
+
+Alertmanager re-sends a firing alert at every ``repeat_interval``, and an HA
+pair of Alertmanagers sends each notification twice. The ledger makes them
+harmless: one Lua script records an episode's status and appends its event
+to the violations stream in the same atomic step, only when the status
+changes (ONSET for an episode not seen before, ABATED for one that is
+ONSET). A repeat, or a duplicate from the other Alertmanager, changes
+nothing and queues nothing. Its keys share the violations stream's hash
+tag, so that step is atomic on Redis Cluster too.
+
+Each notification touches its episode, and an episode untouched for
+``retention_s`` (a week by default: resolved alerts are not re-sent, open
+ones are, every few hours) is forgotten, so the ledger stays bounded.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Any
+
+from bus.contracts import Violation, ViolationStatus, decode, encode
+from bus.keys import Keys
+from bus.redis import reply_text
+from bus.streams import FIELD
+
+VIOLATION_STATE_TTL_S = 86_400
+"""How long (wall seconds) the status the policy stage reads (``keys.violation_state``) lives,
+as the analytics stage keeps it."""
+
+_RECORD = """
+local status, onsets, seen, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local maxlen, now, horizon, field = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+for i = 5, #ARGV, 3 do
+  local id, wanted, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local current = redis.call('HGET', status, id)
+  local outcome = 'duplicate'
+  if wanted == 'ONSET' and not current then
+    redis.call('HSET', status, id, 'ONSET')
+    redis.call('HSET', onsets, id, payload)
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', field, payload)
+    outcome = 'queued'
+  elseif wanted == 'ABATED' and current == 'ONSET' then
+    redis.call('HSET', status, id, 'ABATED')
+    redis.call('HDEL', onsets, id)
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', field, payload)
+    outcome = 'queued'
+  elseif wanted == 'ABATED' and not current then
+    outcome = 'unknown'
+  end
+  if current or outcome == 'queued' then
+    redis.call('ZADD', seen, now, id)
+  end
+  out[#out + 1] = outcome
+end
+local old = redis.call('ZRANGEBYSCORE', seen, '-inf', horizon, 'LIMIT', 0, 100)
+for _, id in ipairs(old) do
+  redis.call('HDEL', status, id)
+  redis.call('HDEL', onsets, id)
+  redis.call('ZREM', seen, id)
+end
+return out
+"""
+
+
+class Outcome(enum.StrEnum):
+    QUEUED = "queued"
+    """The event was appended to the violations stream."""
+    DUPLICATE = "duplicate"
+    """The episode already has this status: nothing queued."""
+    UNKNOWN = "unknown"
+    """A resolve for an episode never seen firing: nothing to abate."""
+
+
+class AlertLedger:
+    """Queues alert events, each episode's ONSET and ABATED once."""
+
+    def __init__(
+        self, redis: Any, keys: Keys, *, maxlen: int = 100_000, retention_s: float = 7 * 86_400.0
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._maxlen = maxlen
+        self.retention_s = retention_s
+        self._record = redis.register_script(_RECORD)
+
+    async def record(self, events: Sequence[Violation], now: float) -> list[Outcome]:
+        """Queue each event whose episode it moves on; one outcome per event, in order."""
+        if not events:
+            return []
+        k = self._keys
+        args: list[Any] = [self._maxlen, repr(now), repr(now - self.retention_s), FIELD]
+        for event in events:
+            args.extend([event.id, event.status.value, encode(event)])
+        replies = await self._record(
+            keys=[
+                k.alert_ledger("status"),
+                k.alert_ledger("onset"),
+                k.alert_ledger("seen"),
+                k.stream("violations"),
+            ],
+            args=args,
+        )
+        outcomes = [Outcome(reply_text(r)) for r in replies]
+        queued = [e for e, o in zip(events, outcomes, strict=True) if o is Outcome.QUEUED]
+        if queued:
+            # For the policy stage's "active" guard, as the analytics stage records it.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in queued:
+                    pipe.set(k.violation_state(event.id), event.status.value,
+                             ex=VIOLATION_STATE_TTL_S)  # fmt: skip
+                await pipe.execute()
+        return outcomes
+
+    async def onset(self, violation_id: str) -> Violation | None:
+        """The queued ONSET of an episode still open, if there is one."""
+        raw = await self._redis.hget(self._keys.alert_ledger("onset"), violation_id)
+        if raw is None:
+            return None
+        message = decode(raw)
+        return message if isinstance(message, Violation) else None
+
+    async def status(self, violation_id: str) -> ViolationStatus | None:
+        raw = await self._redis.hget(self._keys.alert_ledger("status"), violation_id)
+        return None if raw is None else ViolationStatus(reply_text(raw))

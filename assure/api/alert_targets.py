@@ -1,0 +1,95 @@
+"""What an alert is about, from its labels, checked against the inventory.
+
+The label conventions (see ``deploy/README.md``), most specific first:
+
+- ``vnfc_id``: a VNFC instance (``vnf_instance_id`` or ``vnf``, if also
+  given, must be its VNF);
+- ``vnf_instance_id``, or ``vnf`` with the VNF instance's name: a VNF;
+- ``host``: a compute host of the VIM.
+
+A ``ns_instance_id`` alone names a network service, which no policy action
+acts on (scale, heal and migrate act on VNFs, VNFCs and hosts): such an
+alert is refused, as is one whose VNF, VNFC or host does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bus.contracts import Target, TargetKind
+from mano_core.inventory import Inventory
+from mano_core.models import VnfInstance
+from mano_core.vim.base import VimDriver
+
+TARGET_LABELS = ("vnfc_id", "vnf_instance_id", "vnf", "host", "ns_instance_id")
+
+
+class UnknownTarget(ValueError):
+    """The alert's labels name nothing the platform knows; the message says what."""
+
+
+class AlertTargets:
+    """Resolves alert labels to a :class:`~bus.contracts.Target`."""
+
+    def __init__(self, inventory: Inventory, vims: Sequence[VimDriver]) -> None:
+        self._inventory = inventory
+        self._vims = vims
+
+    async def resolve(self, labels: dict[str, str]) -> Target:
+        """The target the labels name; raises :class:`UnknownTarget`."""
+        vnfs = await self._inventory.list()
+        vnf = _named_vnf(vnfs, labels)
+        vnfc_id = labels.get("vnfc_id")
+        if vnfc_id:
+            owner, vnfc = next(
+                ((v, c) for v in vnfs for c in v.vnfcs if c.id == vnfc_id), (None, None)
+            )
+            if owner is None or vnfc is None:
+                raise UnknownTarget(f"no VNFC instance {vnfc_id!r} (label vnfc_id)")
+            if vnf is not None and vnf.id != owner.id:
+                raise UnknownTarget(f"VNFC {vnfc_id} belongs to VNF {owner.id}, not {vnf.id}")
+            return Target(TargetKind.VNFC, vnfc.id, vnf=owner.id, vnfd=owner.vnfd_id,
+                          host=vnfc.host)  # fmt: skip
+        if vnf is not None:
+            return Target(TargetKind.VNF, vnf.id, vnf=vnf.id, vnfd=vnf.vnfd_id)
+        host = labels.get("host")
+        if host:
+            if not await self._host_exists(host, vnfs):
+                raise UnknownTarget(f"no compute host {host!r} (label host)")
+            return Target(TargetKind.HOST, host, host=host)
+        if labels.get("ns_instance_id"):
+            raise UnknownTarget(
+                "a network service alone (ns_instance_id) is no target of an action: "
+                "add vnf_instance_id, vnfc_id or host"
+            )
+        raise UnknownTarget(f"the alert names no target: give one of {', '.join(TARGET_LABELS)}")
+
+    async def _host_exists(self, host: str, vnfs: Sequence[VnfInstance]) -> bool:
+        if any(c.host == host for v in vnfs for c in v.vnfcs):
+            return True
+        for vim in self._vims:
+            if any(h.name == host for h in await vim.list_hosts()):
+                return True
+        return False
+
+
+def _named_vnf(vnfs: Sequence[VnfInstance], labels: dict[str, str]) -> VnfInstance | None:
+    vnf_id = labels.get("vnf_instance_id")
+    name = labels.get("vnf")
+    if vnf_id:
+        found = next((v for v in vnfs if v.id == vnf_id), None)
+        if found is None:
+            raise UnknownTarget(f"no VNF instance {vnf_id!r} (label vnf_instance_id)")
+        if name and found.name != name:
+            raise UnknownTarget(f"VNF {vnf_id} is named {found.name!r}, not {name!r}")
+        return found
+    if name:
+        named = [v for v in vnfs if v.name == name]
+        if not named:
+            raise UnknownTarget(f"no VNF instance named {name!r} (label vnf)")
+        if len(named) > 1:
+            ids = ", ".join(v.id for v in named)
+            raise UnknownTarget(f"{len(named)} VNF instances are named {name!r} ({ids}): "
+                                "use vnf_instance_id")  # fmt: skip
+        return named[0]
+    return None

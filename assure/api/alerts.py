@@ -1,0 +1,222 @@
+"""The Alertmanager webhook ``POST /api/v1/alerts``: alerts in, violations queued.
+
+It takes Alertmanager's webhook payload (version 4): a group of alerts,
+each firing or resolved. Each alert is about the target its labels name
+(:mod:`assure.api.alert_targets`) and triggers the policies whose alert
+trigger matches (:mod:`policy.alerts`). For each (alert, policy) it queues
+a violation on the violations stream, as the analytics stage does for a
+KPI condition: firing is the ONSET, resolved the ABATED, and the id is
+derived from the alert's fingerprint, its ``startsAt`` and the policy, so
+that every notification of one episode names the same violation. The
+ledger (:mod:`assure.api.alert_ledger`) queues each ONSET and ABATED once.
+
+Answers, so that Alertmanager retries only what a retry can fix:
+
+- 200 once every event is queued in Redis (the body reports each alert);
+- 400 for a payload that is not Alertmanager's, naming the place;
+- 422 when an alert names a VNF, VNFC or host that does not exist, or no
+  target at all; nothing of the notification is queued then (group alerts
+  by their target labels so that one bad alert holds up no other);
+- 503 when Redis cannot be reached: Alertmanager sends it again.
+
+A resolved alert whose target has gone since (a VNFC scaled in) still
+abates its violation: the target is taken from the queued ONSET.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from assure.api.alert_ledger import AlertLedger
+from assure.api.alert_targets import AlertTargets, UnknownTarget
+from assure.api.body import read_body
+from assure.api.http_metrics import HTTP_METRICS, WEBHOOK_PATH
+from assure.api.problems import unprocessable
+from assure.api.routing import Reply, Route
+from assure.api.state import DEPS
+from assure.api.tokens import Role
+from bus.contracts import Evidence, Target, Violation, ViolationStatus
+from policy.alerts import triggered_by
+from policy.schema import KpiPolicy
+
+_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "nfv-assure:alertmanager:violation")
+
+
+class _Lenient(BaseModel):
+    # Alertmanager may add fields in later versions: unknown ones are not errors.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Alert(_Lenient):
+    """One alert of a notification, as Alertmanager sends it."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = Field(min_length=1)
+
+
+class Notification(_Lenient):
+    """Alertmanager's webhook payload, version 4."""
+
+    version: Literal["4"]
+    groupKey: str
+    truncatedAlerts: int = 0
+    status: Literal["firing", "resolved"]
+    receiver: str
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[Alert] = Field(min_length=1)
+
+
+class AlertReport(BaseModel):
+    """What became of one alert."""
+
+    fingerprint: str
+    alertname: str
+    outcome: Literal["queued", "duplicate", "unknown", "unmatched"]
+    policy: str | None = None
+    violation: str | None = None
+    status: Literal["ONSET", "ABATED"] | None = None
+
+
+class NotificationReport(BaseModel):
+    alerts: list[AlertReport]
+
+
+def violation_id(alert: Alert, policy: str) -> str:
+    """One id per episode and policy: the alert's fingerprint and when it started firing."""
+    started = alert.startsAt.timestamp()
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{alert.fingerprint}|{started!r}|{policy}"))
+
+
+def _evidence(alert: Alert, now: float) -> Evidence:
+    value: float | None
+    try:
+        value = float(alert.annotations.get("value", ""))
+    except ValueError:
+        value = None
+    name = alert.labels.get("alertname", "")
+    description = (
+        alert.annotations.get("summary")
+        or alert.annotations.get("description")
+        or f"alert {name} {alert.status}"
+    )
+    return Evidence(
+        value=value,
+        values={},
+        window_s=max(0.0, now - alert.startsAt.timestamp()),
+        threshold=None,
+        description=description,
+    )
+
+
+def _violation(alert: Alert, policy: KpiPolicy, target: Target, now: float) -> Violation:
+    return Violation(
+        id=violation_id(alert, policy.name),
+        status=ViolationStatus.ONSET if alert.status == "firing" else ViolationStatus.ABATED,
+        policy=policy.name,
+        condition=f"alert:{alert.labels.get('alertname', '')}",
+        target=target,
+        evidence=_evidence(alert, now),
+        started_at=alert.startsAt.timestamp(),
+        at=now,
+        request_id=uuid.uuid4().hex,
+        source="alertmanager",
+        labels=dict(alert.labels),
+    )
+
+
+async def receive_alerts(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    notification = await read_body(request, Notification)
+    targets = AlertTargets(deps.inventory, deps.vims)
+    ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
+    now = deps.clock.now()
+    events: list[Violation] = []
+    # Each alert, with the index of its event (None: it triggers no policy).
+    plan: list[tuple[Alert, int | None]] = []
+    problems: list[dict[str, str]] = []
+    for index, alert in enumerate(notification.alerts):
+        candidates = [p for p in deps.policies if p.spec.trigger is not None
+                      and p.spec.trigger.matches(alert.labels)]  # fmt: skip
+        if not candidates:
+            plan.append((alert, None))
+            continue
+        try:
+            target = await _target_of(alert, candidates, targets, ledger)
+        except UnknownTarget as exc:
+            problems.append({"place": f"alerts[{index}].labels", "problem": str(exc)})
+            continue
+        matched = triggered_by(candidates, alert.labels, target.vnfd)
+        if not matched:
+            plan.append((alert, None))
+        for policy in matched:
+            plan.append((alert, len(events)))
+            events.append(_violation(alert, policy, target, now))
+    if problems:
+        detail = f"{len(problems)} alert(s) name no known target; nothing was queued"
+        raise unprocessable(detail, problems)
+    outcomes = await ledger.record(events, now)
+    counter = request.app[HTTP_METRICS].alerts
+    reports = []
+    for alert, event_index in plan:
+        name = alert.labels.get("alertname", "")
+        if event_index is None:
+            counter.labels("unmatched").inc()
+            reports.append(AlertReport(fingerprint=alert.fingerprint, alertname=name,
+                                       outcome="unmatched"))  # fmt: skip
+            continue
+        event, outcome = events[event_index], outcomes[event_index]
+        counter.labels(outcome.value).inc()
+        reports.append(
+            AlertReport(
+                fingerprint=alert.fingerprint,
+                alertname=name,
+                outcome=outcome.value,
+                policy=event.policy,
+                violation=event.id,
+                status=event.status.value,
+            )
+        )
+    return web.json_response(NotificationReport(alerts=reports).model_dump(exclude_none=True))
+
+
+async def _target_of(
+    alert: Alert, candidates: list[KpiPolicy], targets: AlertTargets, ledger: AlertLedger
+) -> Target:
+    """The alert's target; for a resolve whose target is gone, the one its ONSET named."""
+    try:
+        return await targets.resolve(alert.labels)
+    except UnknownTarget:
+        if alert.status == "resolved":
+            for policy in candidates:
+                onset = await ledger.onset(violation_id(alert, policy.name))
+                if onset is not None:
+                    return onset.target
+        raise
+
+
+ROUTES = [
+    Route(
+        "POST", WEBHOOK_PATH, receive_alerts, Role.OPERATOR,
+        "Alertmanager webhook (payload version 4): alerts become violations.",
+        "alerts", "receiveAlerts", body=Notification, basic_auth=True,
+        replies={
+            200: Reply("Every alert's event is queued (or was already).", NotificationReport),
+            422: Reply("An alert names no known target; nothing queued.",
+                       {"$ref": "#/components/schemas/ProblemDetails"},
+                       media_type="application/problem+json"),
+        },
+    ),
+]  # fmt: skip
