@@ -35,7 +35,7 @@ metadata: {name: heal-slow-vnfc}
 spec:
   target: {vnfd: vfw}
   trigger: {alert: VnfcLatencyHigh, matchers: {severity: critical}}
-  action: {type: heal, level: reboot}
+  action: {type: heal}
 """
 
 RULES = {
