@@ -1,0 +1,149 @@
+"""``nfv-assure analytics ...``: the detectors, offline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assure.cli.app import CONTEXT, main, settings_of
+
+
+@main.group(context_settings=CONTEXT)
+def analytics() -> None:
+    """Run the analytics stage's detectors on recorded KPI history."""
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _duration(text: str) -> float:
+    from bus.units import parse_duration  # noqa: PLC0415
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@analytics.command("replay", context_settings=CONTEXT)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="KPI history CSV: timestamp,vnf,vnfc,kpi,value[,host][,vnfd][,label...].",
+)
+@click.option("--prometheus", "prometheus_url", help="Replay a range query of this Prometheus.")
+@click.option("--from", "start", help="Prometheus: start (ISO 8601 or Unix seconds).")
+@click.option("--to", "end", help="Prometheus: end (ISO 8601 or Unix seconds).")
+@click.option("--step", default="15s", show_default=True, help="Prometheus: query step.")
+@click.option(
+    "--policies",
+    type=click.Path(path_type=Path),
+    help="Policy files or a directory of them [default: the configured policy_dir].",
+)
+@click.option("--vnfd", help="The VNFD of rows (or series) that name none.")
+@click.option(
+    "--stale-after",
+    help="A series silent this long is unknown [default: the analytics.stale_after setting].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.pass_context
+def replay_command(  # noqa: PLR0917 -- click passes one argument per option
+    ctx: click.Context,
+    data: Path | None,
+    prometheus_url: str | None,
+    start: str | None,
+    end: str | None,
+    step: str,
+    policies: Path | None,
+    vnfd: str | None,
+    stale_after: str | None,
+    as_json: bool,
+) -> None:
+    """Run recorded KPI history through the policies' conditions, as fast as the CPU allows.
+
+    Prints every ONSET and ABATED with its timestamps and evidence. Rows
+    that cannot be read are reported with their line numbers and skipped;
+    the exit status is then 1 (2 when the history or the policies cannot
+    be read at all).
+    """
+    from analytics.history import HistoryError, parse_timestamp, read_csv  # noqa: PLC0415
+    from analytics.prometheus import PrometheusError, fetch_history  # noqa: PLC0415
+    from analytics.replay import replay  # noqa: PLC0415
+    from bus.contracts import to_builtins  # noqa: PLC0415
+    from policy.conditions import conditions_of  # noqa: PLC0415
+    from policy.loader import load_policies  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    if (data is None) == (prometheus_url is None):
+        raise click.UsageError("give --data FILE or --prometheus URL (one of them)")
+    loaded = load_policies(policies or settings.policy.policy_dir)
+    for problem in loaded.problems:
+        click.echo(problem.format(), err=True)
+    if loaded.problems:
+        sys.exit(2)
+    conditions = conditions_of(loaded.policies)
+    stale_s = _duration(stale_after) if stale_after else settings.analytics.stale_after
+    try:
+        if data is not None:
+            history = read_csv(data, vnfd=vnfd)
+        else:
+            assert prometheus_url is not None
+            if start is None or end is None:
+                raise click.UsageError("--prometheus needs --from and --to")
+            try:
+                t0, t1 = parse_timestamp(start), parse_timestamp(end)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc)) from exc
+            kpis = {cond.series_kpi for cond in conditions}
+            history = asyncio.run(
+                fetch_history(
+                    prometheus_url, kpis, start=t0, end=t1, step_s=_duration(step), vnfd=vnfd
+                )
+            )
+    except (HistoryError, PrometheusError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    for row in history.problems:
+        click.echo(row.format(), err=True)
+
+    def show(event: Any) -> None:
+        if as_json:
+            return
+        cause = f" (caused by {event.caused_by})" if event.caused_by else ""
+        click.echo(
+            f"{_when(event.at)} {event.status.value:<6} {event.policy}/{event.condition} "
+            f"{event.target.key()}: {event.evidence.description} "
+            f"[since {_when(event.started_at)}]{cause}"
+        )
+
+    result = replay(history.samples, conditions, stale_after_s=stale_s, on_event=show)
+    for key in result.unjudged:
+        click.echo(f"{key}: not judged: the history holds no sample of its KPI", err=True)
+    if as_json:
+        out = {
+            "events": [to_builtins(event) for event in result.events],
+            "samples": result.samples,
+            "evaluations": result.evaluations,
+            "unjudged": result.unjudged,
+            "start": result.start,
+            "end": result.end,
+            "problems": [
+                {"file": p.source, "line": p.line, "message": p.message} for p in history.problems
+            ],
+        }
+        click.echo(json.dumps(out))
+    else:
+        span = (
+            f" from {_when(result.start)} to {_when(result.end)}"
+            if result.start is not None and result.end is not None
+            else ""
+        )
+        click.echo(f"{len(result.events)} events from {result.samples} samples{span}", err=True)
+    sys.exit(1 if history.problems else 0)

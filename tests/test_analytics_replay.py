@@ -1,0 +1,248 @@
+"""Replay: recorded KPI history through the detectors, from a CSV or a real Prometheus.
+
+The replay must raise what the running stage raises from the same samples:
+one test feeds both and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analytics.history import read_csv
+from analytics.replay import replay
+from assure.settings import DEFAULTS_DIR
+from bus.contracts import Sample, SampleBatch, ViolationStatus
+from bus.keys import Keys
+from mano_core.inventory import Inventory
+from policy.conditions import conditions_of
+from policy.loader import load_policies
+from tests.analytics_support import T0, analytics, vnf, vnfc
+
+POLICIES = DEFAULTS_DIR / "policies"
+
+CSV = """\
+timestamp,vnf,vnfc,kpi,value,host
+2024-05-01T10:00:00Z,fw-1,fw-1-a,vnf_cpu_utilisation,80,compute-1
+2024-05-01T10:00:00Z,fw-1,fw-1-b,vnf_cpu_utilisation,90,compute-2
+2024-05-01T10:00:20+00:00,fw-1,fw-1-a,vnf_cpu_utilisation,80,compute-1
+2024-05-01T10:00:20,fw-1,fw-1-b,vnf_cpu_utilisation,nope,compute-2
+1714557620,fw-1,fw-1-b,vnf_cpu_utilisation,90,compute-2
+1714557630,fw-1,fw-1-a,vnf_cpu_utilisation,82,compute-1
+1714557630,fw-1,fw-1-b,vnf_cpu_utilisation,92,compute-2
+1714557640,fw-1,fw-1-a,vnf_cpu_utilisation,30,compute-1
+yesterday,fw-1,fw-1-b,vnf_cpu_utilisation,92,compute-2
+1714557640,fw-1,fw-1-b,vnf_cpu_utilisation,32,compute-2
+"""
+START = 1714557600.0  # 2024-05-01T10:00:00Z
+
+
+def nfv_assure(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assure", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_replay_of_a_csv_prints_each_onset_and_abated_with_its_evidence(tmp_path: Path) -> None:
+    data = tmp_path / "history.csv"
+    data.write_text(CSV)
+
+    result = nfv_assure(
+        "analytics", "replay", "--data", str(data), "--policies", str(POLICIES),
+        "--vnfd", "vfw", "--json",
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stderr  # bad rows were skipped
+    assert f"{data}:5: value 'nope' is not a number" in result.stderr
+    assert f"{data}:10: timestamp 'yesterday' is neither ISO 8601 nor Unix seconds" in result.stderr
+    out = json.loads(result.stdout)
+    assert [(p["line"], p["file"]) for p in out["problems"]] == [(5, str(data)), (10, str(data))]
+    events = out["events"]
+    assert [(e["status"], e["policy"], e["target"]["id"]) for e in events] == [
+        ("ONSET", "vfw-scale-out", "fw-1"),
+        ("ABATED", "vfw-scale-out", "fw-1"),
+    ]
+    onset, abated = events
+    assert (onset["started_at"], onset["at"], abated["at"]) == (START, START + 30, START + 40)
+    assert onset["evidence"]["description"] == "avg(vnf_cpu_utilisation) 87 > 75 for 30s"
+    assert onset["evidence"]["values"] == {"fw-1-a": 82.0, "fw-1-b": 92.0}
+    assert onset["target"]["vnfd"] == "vfw"
+    assert out["samples"] == 8
+
+
+def test_the_human_form_names_time_status_policy_target_and_evidence(tmp_path: Path) -> None:
+    data = tmp_path / "history.csv"
+    data.write_text(
+        CSV.replace(",host\n", ",host,vnfd\n")
+        .replace("compute-1\n", "compute-1,vfw\n")
+        .replace("compute-2\n", "compute-2,vfw\n")
+    )
+    result = nfv_assure("analytics", "replay", "--data", str(data), "--policies", str(POLICIES))
+    assert result.stdout.splitlines() == [
+        "2024-05-01T10:00:30Z ONSET  vfw-scale-out/cpu-high vnf:fw-1: "
+        "avg(vnf_cpu_utilisation) 87 > 75 for 30s [since 2024-05-01T10:00:00Z]",
+        "2024-05-01T10:00:40Z ABATED vfw-scale-out/cpu-high vnf:fw-1: "
+        "avg(vnf_cpu_utilisation) 31 <= 60 after 40s [since 2024-05-01T10:00:00Z]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty: expected a header line"),
+        ("timestamp,vnf,kpi,value\n", "header lacks vnfc"),
+        ("timestamp,vnf,vnfc,kpi,value,vnf\n", "header names vnf twice"),
+    ],
+)
+def test_a_history_that_cannot_be_read_exits_2(tmp_path: Path, text: str, says: str) -> None:
+    data = tmp_path / "history.csv"
+    data.write_text(text)
+    result = nfv_assure("analytics", "replay", "--data", str(data), "--policies", str(POLICIES))
+    assert result.returncode == 2
+    assert says in result.stderr
+
+
+def test_rows_without_a_vnfd_need_one(tmp_path: Path) -> None:
+    data = tmp_path / "history.csv"
+    data.write_text(CSV)
+    history = read_csv(data)
+    assert {p.message for p in history.problems} >= {
+        "no vnfd: give a vnfd column or a default VNFD"
+    }
+
+
+async def test_replay_raises_what_the_running_stage_raises(redis: Any, keys: Keys) -> None:
+    conditions = conditions_of(load_policies(POLICIES).policies)
+    fw = vnf("fw-1", [vnfc("a", host="h1"), vnfc("b", host="h2")], vnfd="vfw")
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, conditions)
+    batches = []
+    for offset in range(0, 400, 5):
+        cpu = 90.0 if 60 <= offset < 200 else (15.0 if offset >= 300 else 50.0)
+        rps = {"a": 100.0} if offset >= 100 else {"a": 100.0, "b": 100.0}
+        batch = SampleBatch(
+            "scrape",
+            T0 + offset,
+            [
+                *(_sample("vnf_cpu_utilisation", c, T0 + offset, cpu) for c in ("a", "b")),
+                *(_sample("vnf_requests_per_second", c, T0 + offset, v) for c, v in rps.items()),
+            ],
+        )
+        batches.append(batch)
+    live = []
+    for batch in batches:
+        await stage.ingest(batch)
+        live += await stage.evaluate(now=batch.collected_at)
+    replayed = replay([s for b in batches for s in b.samples], conditions).events
+
+    assert [(v.id, v.status, v.at) for v in replayed] == [(v.id, v.status, v.at) for v in live]
+    assert {v.status for v in live} == {ViolationStatus.ONSET, ViolationStatus.ABATED}
+    assert {v.policy for v in live} == {"vfw-scale-out", "vfw-scale-in", "vfw-heal"}
+
+
+def _sample(kpi: str, vnfc_id: str, ts: float, value: float) -> Sample:
+    host = "h1" if vnfc_id == "a" else "h2"
+    return Sample(kpi, {"vnf": "fw-1", "vnfc": vnfc_id, "vnfd": "vfw", "host": host}, ts, value)
+
+
+# --- a real Prometheus --------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[tuple[str, float]]:
+    """A real Prometheus whose TSDB holds ten minutes of a VNF's CPU (backfilled)."""
+    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    assert binary and promtool, "scripts/test installs the prometheus package"
+    work = Path(tempfile.mkdtemp(prefix="nfva-prom-"))
+    start = float(int(time.time()) - 900)
+    lines = ["# TYPE vnf_cpu_utilisation gauge"]
+    for i in range(41):  # every 15s for 10 minutes; hot between minutes 2 and 5
+        value = 90 if 8 <= i < 20 else 40
+        for vnfc_id in ("a", "b"):
+            labels = f'vnf="fw-1",vnfc="{vnfc_id}",host="h1"'
+            lines.append(f"vnf_cpu_utilisation{{{labels}}} {value} {int(start) + 15 * i}")
+    lines.append("# EOF")
+    (work / "in.om").write_text("\n".join(lines) + "\n")
+    backfill = [
+        "tsdb",
+        "create-blocks-from",
+        "openmetrics",
+        str(work / "in.om"),
+        str(work / "data"),
+    ]
+    subprocess.run([promtool, *backfill], check=True, capture_output=True, timeout=60)
+    (work / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            binary, f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "prometheus exited"
+            assert time.monotonic() < deadline, "prometheus did not get ready"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                    s.sendall(b"GET /-/ready HTTP/1.0\r\n\r\n")
+                    if b" 200 " in s.recv(64):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        yield url, start
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_replay_of_a_prometheus_range_query(prometheus: tuple[str, float]) -> None:
+    url, start = prometheus
+    result = nfv_assure(
+        "analytics", "replay", "--prometheus", url, "--from", str(start),
+        "--to", str(start + 600), "--step", "15s", "--policies", str(POLICIES),
+        "--vnfd", "vfw", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = json.loads(result.stdout)["events"]
+    assert [(e["status"], e["policy"]) for e in events] == [
+        ("ONSET", "vfw-scale-out"),
+        ("ABATED", "vfw-scale-out"),
+    ]
+    onset, abated = events
+    # Hot from minute 2 (sample 8); the policy wants 30s of it.
+    assert onset["started_at"] == start + 120 and onset["at"] == start + 150
+    assert abated["at"] == start + 300
+
+
+def test_an_unreachable_prometheus_exits_2() -> None:
+    result = nfv_assure(
+        "analytics", "replay", "--prometheus", f"http://127.0.0.1:{_free_port()}",
+        "--from", "0", "--to", "60", "--policies", str(POLICIES),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "api/v1/query_range" in result.stderr
