@@ -21,6 +21,7 @@ from actuator.service import Actuator
 from analytics.service import Analytics
 from assure.api.app import build_app, deps_of, serve
 from assure.platform import Platform
+from bus.shards import ShardOwner
 from collector.service import Collector
 from policy.conditions import conditions_of
 from policy.engine import PolicyEngine
@@ -41,26 +42,30 @@ class Role:
 
 def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
     s = platform.settings
-
-    async def collect(stop: asyncio.Event) -> None:
-        collector = Collector(
-            platform.redis,
-            platform.keys,
-            platform.inventory,
-            platform.vim,
-            platform.clock,
-            scrape_interval_s=s.collector.scrape_interval,
-            vim_interval_s=s.collector.vim_interval,
-            scrape_timeout_s=s.collector.scrape_timeout,
-            maxlen=s.redis.samples_maxlen,
-        )
-        await collector.start()
-        try:
-            await stop.wait()
-        finally:
-            await collector.stop()
-
-    return collect
+    owner = ShardOwner(
+        platform.redis,
+        platform.keys,
+        platform.clock,
+        group="collector",
+        n_shards=s.collector.shards,
+        ttl_s=s.collector.shard_ttl,
+    )
+    collector = Collector(
+        platform.redis,
+        platform.keys,
+        platform.inventory,
+        platform.vim,
+        platform.clock,
+        scrape_interval_s=s.collector.scrape_interval,
+        vim_interval_s=s.collector.vim_interval,
+        scrape_timeout_s=s.collector.scrape_timeout,
+        maxlen=s.redis.samples_maxlen,
+        concurrency=s.collector.scrape_concurrency,
+        max_body_bytes=s.collector.body_limit,
+        max_buffered_samples=s.collector.buffer_samples,
+        owner=owner,
+    )
+    return collector.run
 
 
 def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
@@ -136,7 +141,7 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
 
 
 ROLE_TABLE: dict[str, Role] = {
-    "collector": Role(_collector, single_active=True),
+    "collector": Role(_collector),
     "analytics": Role(_analytics, single_active=True),
     "policy": Role(_policy),
     "actuator": Role(_actuator),

@@ -74,6 +74,16 @@ class CollectorSettings:
     """Seconds between two reads of VIM telemetry."""
     scrape_timeout: float = 2.0
     """Seconds before a scrape gives up (the target then counts as down)."""
+    scrape_concurrency: int = 64
+    """Scrapes in flight at once per collector process."""
+    body_limit: int = 8 * 1024 * 1024
+    """Largest exposition taken, in bytes after decompression; a larger one is up = 0."""
+    shards: int = 64
+    """The targets are split into this many shards among the running collectors."""
+    shard_ttl: float = 15.0
+    """A collector that dies has its targets scraped by the others within this long."""
+    buffer_samples: int = 2_000_000
+    """Samples kept in memory while Redis is unreachable; beyond, the oldest are dropped."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,8 @@ class ActuatorSettings:
 @dataclass(frozen=True)
 class HaSettings:
     leader_ttl: float = 15.0
-    """Collector and analytics run one active worker each, the others standing by:
-    a standby takes over at most this long after the active worker died."""
+    """Analytics runs one active worker, the others standing by: a standby takes
+    over at most this long after the active worker died."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,7 @@ _DURATION_FIELDS = {
     ("collector", "scrape_interval"),
     ("collector", "vim_interval"),
     ("collector", "scrape_timeout"),
+    ("collector", "shard_ttl"),
     ("analytics", "eval_interval"),
     ("analytics", "stale_after"),
     ("actuator", "lease_ttl"),

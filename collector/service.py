@@ -1,15 +1,24 @@
 """The collector service: scheduled collection cycles, written to the bus in bounded batches.
 
-Two apscheduler interval jobs run on the event loop: the scrape cycle
-(every VNFC exporter the inventory knows, concurrently) and the VIM cycle
-(infrastructure telemetry). Each cycle reads a fresh inventory snapshot and
-writes its samples to the samples stream as :class:`~bus.contracts.PackedBatch`
-entries of at most ``max_batch_samples`` samples each (many samples per
-entry, never one entry per sample), all in one pipelined round trip
-(:mod:`collector.writer`). The bound is what makes the stream's ``maxlen``
-(counted in entries) a bound on Redis memory. Jobs never overlap
-(``max_instances=1``) and a late one runs once, not once per missed
-interval (``coalesce``).
+Two loops run on the event loop: the scrape cycle (every VNFC exporter
+the inventory knows, concurrently) and the VIM cycle (infrastructure
+telemetry), each on the boundaries of its interval in clock time. Each
+cycle reads a fresh inventory snapshot and writes its samples to the
+samples stream as :class:`~bus.contracts.PackedBatch` entries of at most
+``max_batch_samples`` samples each (many samples per entry, never one entry
+per sample), all in one pipelined round trip (:mod:`collector.writer`). The
+bound is what makes the stream's ``maxlen`` (counted in entries) a bound on
+Redis memory. Cycles of one source never overlap, and a late one runs once,
+at the next boundary.
+
+Collectors are sharded (:class:`bus.shards.ShardOwner`, group
+``collector``): any number run at once, each scraping the targets (and the
+VIM) whose shard it holds, none standing by. A target belongs to the shard
+of its VNFC id; the VIM to the shard of ``vim:<name>``. Because cycles run
+on the interval's boundaries, a target whose shard moves to another
+collector is scraped once per interval, by its owner at that boundary; the
+targets of a collector that died are scraped again within the shards' TTL.
+A collector that loses a shard mid-cycle writes nothing more of it.
 
 Redis being unreachable never fails a cycle: the writer buffers (bounded)
 and retries. Per-target failures never fail a cycle either: they become
@@ -20,22 +29,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import RedisError
 
 from bus.clock import Clock
 from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE
 from bus.keys import Keys
+from bus.redis import is_transient
 from bus.series import SeriesRegistry
-from bus.tasks import cancel_and_wait
+from bus.shards import ShardOwner
+from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from collector.chunks import Chunk, SeriesBook
 from collector.scrape import Scraper
-from collector.targets import InventoryReader, Topology, discover
+from collector.targets import InventoryReader, ScrapeTarget, Topology, discover
 from collector.vim_source import VimSource
 from collector.writer import SampleWriter
 from mano_core.vim.base import VimDriver
@@ -53,6 +64,11 @@ keeps fewer cycles, still far more than a consumer lags."""
 
 DEFAULT_MAX_BATCH_SAMPLES = 2_000
 """Samples per stream entry at most (about 32 KiB packed, plus new definitions)."""
+
+
+def target_key(target: ScrapeTarget) -> str:
+    """What a target's shard is computed from: its VNFC id (else its URL)."""
+    return target.labels.get("vnfc") or target.url
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,9 @@ class Collector:
         concurrency: int = 64,
         session: aiohttp.ClientSession | None = None,
         max_batch_samples: int = DEFAULT_MAX_BATCH_SAMPLES,
+        owner: ShardOwner | None = None,
+        max_body_bytes: int = 8 * 1024 * 1024,
+        max_buffered_samples: int = 2_000_000,
     ) -> None:
         self._inventory = inventory
         self._clock = clock
@@ -108,6 +127,7 @@ class Collector:
             SeriesRegistry(redis, keys),
             maxlen=maxlen,
             max_batch_samples=max_batch_samples,
+            max_buffered_samples=max_buffered_samples,
         )
         self._vim_book = SeriesBook(self.writer)
         self._scraper = Scraper(
@@ -115,55 +135,50 @@ class Collector:
             self.writer,
             timeout_s=scrape_timeout_s,
             concurrency=concurrency,
+            max_body_bytes=max_body_bytes,
             session=session,
         )
         self._vim = VimSource(vim, clock)
-        self._scheduler: AsyncIOScheduler | None = None
-        self._running: set[asyncio.Task[Any]] = set()
+        self._owner = owner
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
         self._failing: dict[str, dict[str, str]] = {SCRAPE_SOURCE: {}, VIM_SOURCE: {}}
         self.last: dict[str, CycleReport] = {}
         """The latest report of each source."""
 
     # --- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
-        """Schedule both cycles; the first of each runs at once."""
-        if self._scheduler is not None:
+        """Start both cycles (and the shard owner); each runs on its interval's boundaries."""
+        if self._tasks:
             return
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-        now = datetime.now(UTC)
-        jobs: list[tuple[str, Callable[[], Awaitable[CycleReport]], float]] = [
+        self._stop = asyncio.Event()
+        loops: list[tuple[str, Callable[[], Awaitable[CycleReport]], float]] = [
             (SCRAPE_SOURCE, self.scrape_cycle, self.scrape_interval_s),
             (VIM_SOURCE, self.vim_cycle, self.vim_interval_s),
         ]
-        for job_id, cycle, interval_s in jobs:
-            scheduler.add_job(
-                self._run,
-                "interval",
-                args=[cycle],
-                id=job_id,
-                seconds=self._clock.to_wall(interval_s),
-                next_run_time=now,
-                max_instances=1,
-                coalesce=True,
-                # Late is better than skipped: with coalescing it runs once.
-                misfire_grace_time=None,
-            )
-        scheduler.start()
-        self._scheduler = scheduler
+        if self._owner is not None:
+            self._tasks.append(asyncio.create_task(self._owner.run(self._stop), name="shards"))
+        for name, cycle, interval_s in loops:
+            task = asyncio.create_task(self._every(interval_s, cycle), name=f"{name} cycles")
+            self._tasks.append(task)
 
     async def stop(self) -> None:
-        """Stop scheduling, let a running cycle finish (up to the scrape timeout), close HTTP."""
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None:
-            scheduler.pause()
-            running = set(self._running)
-            if running:
-                _done, late = await asyncio.wait(running, timeout=self.scrape_timeout_s)
-                await cancel_and_wait(late)
-            scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # the shutdown itself runs as a loop callback
+        """Stop the cycles, let a running one finish (up to the scrape timeout), close HTTP."""
+        tasks, self._tasks = self._tasks, []
+        self._stop.set()
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=self.scrape_timeout_s + 2.0)
+            await cancel_and_wait(late)
         await self._scraper.aclose()
         await self.writer.aclose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Collect until ``stop`` is set."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
 
     async def __aenter__(self) -> Collector:
         await self.start()
@@ -172,15 +187,34 @@ class Collector:
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
 
-    async def _run(self, cycle: Callable[[], Awaitable[CycleReport]]) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
-        try:
-            await cycle()
-        finally:
-            if task is not None:
-                self._running.discard(task)
+    async def _every(self, interval_s: float, cycle: Callable[[], Awaitable[CycleReport]]) -> None:
+        """Run ``cycle`` at every multiple of ``interval_s`` of clock time.
+
+        On the boundaries, never in between: whichever collector owns a
+        target at a boundary scrapes it, so a target whose shard moves is
+        scraped once per interval, not once by each owner. A cycle that
+        outlasts its interval makes the next run at the following boundary
+        (late boundaries are skipped, not caught up).
+        """
+        stop = self._stop
+        while not stop.is_set():
+            raise_if_cancelled()
+            now = self._clock.now()
+            boundary = (math.floor(now / interval_s) + 1) * interval_s
+            if await wait_for_stop(stop, self._clock.to_wall(boundary - now)):
+                return
+            try:
+                await cycle()
+            except RedisError as exc:
+                # The writer buffers through outages; what reaches here is
+                # an inventory read failing. The next boundary is the retry.
+                if not is_transient(exc):
+                    raise
+                log.warning("collection cycle failed (%s); retrying next interval", exc)
+
+    def owns(self, key: str) -> bool:
+        """Whether this collector collects ``key`` now (always, when not sharded)."""
+        return self._owner is None or self._owner.owns_key(key)
 
     # --- cycles ------------------------------------------------------------
     async def collect_once(self) -> tuple[CycleReport, CycleReport]:
@@ -194,9 +228,11 @@ class Collector:
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
-        targets = topology.targets
+        targets = [t for t in topology.targets if self.owns(target_key(t))]
         self._scraper.forget_except(targets)
         results = await self._scraper.scrape_all(targets)
+        # A shard lost while scraping is no longer ours to write.
+        results = [r for r in results if self.owns(target_key(r.target))]
         errors = {r.target.name: r.error for r in results if r.error is not None}
         for r in results:
             for problem in r.problems:
@@ -209,6 +245,8 @@ class Collector:
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
+        if not self.owns(f"vim:{self._vim.name}"):
+            return CycleReport(VIM_SOURCE, collected_at, 0)
         collection = await self._vim.collect(topology)
         errors = {VIM_SOURCE: collection.error} if collection.error else {}
         chunk = self._vim_book.chunk(collection.samples, lambda _kpi: "gauge")

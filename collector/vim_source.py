@@ -46,6 +46,10 @@ class VimSource:
         self._vim = vim
         self._clock = clock
 
+    @property
+    def name(self) -> str:
+        return self._vim.name
+
     async def collect(self, topology: Topology) -> VimCollection:
         """One round of telemetry; a VIM failure yields ``collector_vim_up`` 0, not an exception."""
         error: str | None = None
