@@ -282,7 +282,7 @@ class Actuator:
         """The recovery levels after ``level`` in the ladder of the VNFC's VDU."""
         try:
             instance = await self._vnfm.inventory.get(vnf)
-            vnfd = await self._vnfm.catalogue.get(instance.vnfd_id)
+            vnfd = await self._vnfm.catalogue.of(instance)
             vnfc = instance.vnfc(vnfc_id)
             if vnfc is None:
                 return []  # the heal itself reports it

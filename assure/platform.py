@@ -34,12 +34,15 @@ from bus.redis import connect, is_transient
 from bus.streams import consumer_name
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from mano_core.catalogue import Catalogue
+from mano_core.descriptor import DescriptorError
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
+from mano_core.nfvo.inventory import NsInventory
+from mano_core.onboarding import Onboarding
 from mano_core.vim.base import VimDriver
 from mano_core.vim.simulated import SimHost, SimulatedVim
 from mano_core.vim.timed import TimedVim
-from mano_core.vnfd import DescriptorError, Vnfd, load_vnfd
+from mano_core.vnfd import Vnfd
 from mano_core.vnfm import Vnfm
 from policy.loader import LoadResult, load_policies
 
@@ -82,6 +85,8 @@ class Platform:
     inventory: Inventory
     ops: OpOccStore
     vnfm: Vnfm
+    ns_inventory: NsInventory
+    onboarding: Onboarding
     embedded: EmbeddedRedis | None = None
     roles: tuple[str, ...] = ()
     """The roles :meth:`run_roles` runs in this process (set when it starts them)."""
@@ -129,6 +134,8 @@ class Platform:
         # inject faults) still holds it.
         vim = TimedVim(vim, settings.vim.call_timeout)
         vnfm = Vnfm(vim, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout)
+        ns_inventory = NsInventory(redis, keys)
+        onboarding = Onboarding(catalogue, inventory, ns_inventory, {vim.name: vim})
         return cls(
             settings=settings,
             clock=clock,
@@ -139,21 +146,30 @@ class Platform:
             inventory=inventory,
             ops=ops,
             vnfm=vnfm,
+            ns_inventory=ns_inventory,
+            onboarding=onboarding,
             embedded=embedded,
         )
 
     async def onboard_dir(self, directory: Path) -> list[Vnfd]:
-        """Onboard every ``*.yaml`` VNFD of ``directory``; a bad file stops start-up."""
-        try:
-            vnfds = await asyncio.to_thread(_read_vnfds, directory)
-        except DescriptorError as exc:
-            raise PlatformError(str(exc)) from exc
-        for vnfd in vnfds:
-            await self.catalogue.onboard(vnfd)
-            self._publish_images(vnfd)
+        """Onboard every ``*.yaml`` VNFD of ``directory``; a bad file stops start-up.
+
+        A version already onboarded with the same content is left as it is
+        (with its acceptance state).
+        """
+        files = await asyncio.to_thread(_read_files, directory)
+        vnfds: list[Vnfd] = []
+        for path, text in files:
+            try:
+                entry = await self.onboarding.vnfd(text, str(path))
+            except DescriptorError as exc:
+                raise PlatformError(str(exc)) from exc
+            vnfd = await self.catalogue.get(entry.id, entry.version)
+            self.publish_images(vnfd)
+            vnfds.append(vnfd)
         return vnfds
 
-    def _publish_images(self, vnfd: Vnfd) -> None:
+    def publish_images(self, vnfd: Vnfd) -> None:
         """Put the VNFD's software images on a simulated VIM, as package onboarding does."""
         inner = self.vim.inner if isinstance(self.vim, TimedVim) else self.vim
         if isinstance(inner, SimulatedVim):
@@ -249,5 +265,11 @@ class Platform:
             await self.embedded.stop()
 
 
-def _read_vnfds(directory: Path) -> list[Vnfd]:
-    return [load_vnfd(path) for path in sorted(directory.glob("*.yaml"))]
+def _read_files(directory: Path) -> list[tuple[Path, str]]:
+    files = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            files.append((path, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlatformError(f"{path}: cannot read: {exc}") from exc
+    return files

@@ -58,9 +58,26 @@ class Keys:
         """Sorted set of ``vnf_id/op_id`` of all operations by start time."""
         return f"{self.prefix}:{{inventory}}:ops"
 
-    def vnfd_index(self) -> str:
-        """Hash of onboarded VNFDs: vnfd id -> descriptor (JSON)."""
-        return f"{self.prefix}:{{catalogue}}:vnfds"
+    def catalogue(self, kind: str) -> str:
+        """Hash of the onboarded descriptors of ``kind`` (vnfd, nsd): ``ID@VERSION`` -> entry."""
+        return f"{self.prefix}:{{catalogue}}:{kind}s"
+
+    def catalogue_latest(self, kind: str) -> str:
+        """Hash of the version of each descriptor of ``kind`` onboarded last: id -> version."""
+        return f"{self.prefix}:{{catalogue}}:{kind}s:latest"
+
+    # --- network services ------------------------------------------------
+    def ns_index(self) -> str:
+        """Set of all NS instance ids."""
+        return f"{self.prefix}:{{inventory}}:nss"
+
+    def ns(self, ns_id: str) -> str:
+        """One NS instance record (JSON)."""
+        return f"{self.prefix}:{{ns:{ns_id}}}:record"
+
+    def ns_lease(self, ns_id: str) -> str:
+        """One NS lifecycle operation at a time per NS instance."""
+        return f"{self.prefix}:{{ns:{ns_id}}}:lease"
 
     # --- stage state -----------------------------------------------------
     def idempotency(self, decision_id: str) -> str:

@@ -75,7 +75,7 @@ def read_descriptor(text: str, source: str, model: type[M]) -> Located[M]:
         ) from exc
     if not documents:
         raise DescriptorError(
-            source, [Problem(source, "(document)", None, f"the file is empty: expected a {kind}")]
+            source, [Problem(source, "(document)", 1, f"the file is empty: expected a {kind}")]
         )
     document = documents[0]
     problems = [

@@ -45,6 +45,12 @@ class VnfInstance(msgspec.Struct):
     vnfcs: list[VnfcInstance]
     created_at: float
     updated_at: float
+    vnfd_version: str | None = None
+    """The VNFD version it runs (None in records of older versions: the latest)."""
+    ns_id: str | None = None
+    """The NS instance it is a member of, if any."""
+    labels: dict[str, str] = {}
+    """The operator's labels (an NS member carries its NS's labels too)."""
 
     def vnfcs_of(self, vdu: str) -> list[VnfcInstance]:
         return [c for c in self.vnfcs if c.vdu == vdu]

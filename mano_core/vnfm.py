@@ -28,6 +28,7 @@ finds it too; a VNFC whose server a scale in could not delete is listed again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -71,6 +72,8 @@ from mano_core.vim.base import (
     VimDriver,
 )
 from mano_core.vnfd import RecoveryLevel, Vdu, Vnfd
+
+log = logging.getLogger(__name__)
 
 Direction = Literal["out", "in"]
 
@@ -124,10 +127,20 @@ class Vnfm:
         vnfd_id: str,
         name: str,
         *,
+        version: str | None = None,
+        level: str | None = None,
+        ns_id: str | None = None,
+        labels: dict[str, str] | None = None,
         op_id: str | None = None,
         decision_id: str | None = None,
     ) -> tuple[VnfInstance, LcmOpOcc]:
-        """Create a VNF instance of ``vnfd_id`` with each VDU's initial VNFCs, all ACTIVE."""
+        """Create a VNF instance of ``vnfd_id`` with the VNFCs of an instantiation level, ACTIVE.
+
+        ``version`` is the VNFD version (default: the latest), ``level`` its
+        instantiation level (default: its default level). A VNFD version that
+        onboarding acceptance has not validated is instantiated all the same,
+        with a warning in the log.
+        """
         # With an op_id, the VNF id follows from it, so a retry finds its occurrence.
         vnf_id = (
             str(uuid.uuid4())
@@ -136,16 +149,33 @@ class Vnfm:
         )
         op = await self._runner.existing(vnf_id, op_id, LcmOperation.INSTANTIATE)
         if op is None:
-            vnfd = await self.catalogue.get(vnfd_id)
+            entry = await self.catalogue.entry("vnfd", vnfd_id, version)
+            vnfd = await self.catalogue.get(vnfd_id, entry.version)
             if not name:
                 raise InvalidRequest("a VNF instance needs a name")
+            try:
+                counts = vnfd.initial_instances(level)
+            except KeyError:
+                raise InvalidRequest(
+                    f"VNFD {vnfd_id} has no instantiation level {level!r}"
+                ) from None
+            if entry.acceptance != "validated":
+                log.warning(
+                    "instantiating %s, which onboarding acceptance has %s",
+                    entry.ref,
+                    "rejected" if entry.acceptance == "rejected" else "not validated",
+                )
             # In start order (the VDUs' start_order).
-            add = [
-                _new_vnfc(vdu_id)
-                for vdu_id, count in vnfd.initial_instances().items()
-                for _ in range(count)
-            ]
-            params = {"vnfd_id": vnfd_id, "name": name, "add": add}
+            add = [_new_vnfc(vdu_id) for vdu_id, count in counts.items() for _ in range(count)]
+            params = {
+                "vnfd_id": vnfd_id,
+                "vnfd_version": entry.version,
+                "level": level,
+                "name": name,
+                "ns_id": ns_id,
+                "labels": dict(labels or {}),
+                "add": add,
+            }
             op = await self._create(vnf_id, LcmOperation.INSTANTIATE, params, decision_id, op_id)
         op = await self._runner.run(op, self._instantiate_plan(op))
         vnf = await self.inventory.find(vnf_id)
@@ -160,6 +190,9 @@ class Vnfm:
                 vnfcs=[],
                 created_at=op.started_at,
                 updated_at=op.state_entered_at,
+                vnfd_version=op.operation_params.get("vnfd_version"),
+                ns_id=op.operation_params.get("ns_id"),
+                labels=dict(op.operation_params.get("labels") or {}),
             )
         return vnf, op
 
@@ -180,7 +213,7 @@ class Vnfm:
         op = await self._runner.existing(vnf_id, op_id, LcmOperation.SCALE)
         if op is None:
             vnf = await self._instantiated(vnf_id)
-            vnfd = await self.catalogue.get(vnf.vnfd_id)
+            vnfd = await self.catalogue.of(vnf)
             load = await self._server_load(vnfd, aspect_id, direction)
             params = _scale_params(vnf, vnfd, aspect_id, direction, steps, load=load)
             op = await self._create(vnf_id, LcmOperation.SCALE, params, decision_id, op_id)
@@ -200,7 +233,7 @@ class Vnfm:
         if op is None:
             vnf = await self._instantiated(vnf_id)
             vnfc = _vnfc(vnf, vnfc_id)
-            vnfd = await self.catalogue.get(vnf.vnfd_id)
+            vnfd = await self.catalogue.of(vnf)
             try:
                 step = RecoveryLevel(level)
             except ValueError:
@@ -265,7 +298,7 @@ class Vnfm:
         add: list[dict[str, str]] = params["add"]
 
         async def work(resumed: bool) -> Result:
-            vnfd = await self.catalogue.get(params["vnfd_id"])
+            vnfd = await self.catalogue.get(params["vnfd_id"], params.get("vnfd_version"))
             vnf = await self.inventory.find(op.vnf_id)
             if vnf is None:
                 now = self._clock.now()
@@ -275,10 +308,13 @@ class Vnfm:
                     vnfd_id=vnfd.id,
                     vim=self.vim.name,
                     state=InstantiationState.NOT_INSTANTIATED,
-                    scale_levels=vnfd.initial_scale_levels(),
+                    scale_levels=vnfd.initial_scale_levels(params.get("level")),
                     vnfcs=[],
                     created_at=now,
                     updated_at=now,
+                    vnfd_version=vnfd.version,
+                    ns_id=params.get("ns_id"),
+                    labels=dict(params.get("labels") or {}),
                 )
                 await self.inventory.save(vnf)
             # VDUs start by start_order: a group's servers are all ACTIVE
@@ -307,7 +343,7 @@ class Vnfm:
 
             async def grow(resumed: bool) -> Result:
                 vnf = await self.inventory.get(op.vnf_id)
-                vnfd = await self.catalogue.get(vnf.vnfd_id)
+                vnfd = await self.catalogue.of(vnf)
                 vnf = await self._add_vnfcs(vnf, vnfd, add, resumed)
                 await self._save(_at_level(vnf, aspect_id, level))
                 return {"added": [a["vnfc"] for a in add], "scale_level": level}
@@ -616,7 +652,7 @@ class Vnfm:
 
     async def _refresh(self, vnf: VnfInstance, servers: dict[str, ServerInfo]) -> VnfInstance:
         """Record where the servers ended up (host, address, metrics URL) and save."""
-        vnfd = await self.catalogue.get(vnf.vnfd_id)
+        vnfd = await self.catalogue.of(vnf)
         updated = []
         for vnfc in vnf.vnfcs:
             server = servers.get(vnfc.server_id)
@@ -640,7 +676,7 @@ class Vnfm:
         return vnf
 
     async def _vdu(self, vnf: VnfInstance, vdu_id: str) -> Vdu:
-        return _vdu_of(await self.catalogue.get(vnf.vnfd_id), vdu_id)
+        return _vdu_of(await self.catalogue.of(vnf), vdu_id)
 
 
 # ----------------------------------------------------------------------

@@ -71,7 +71,7 @@ class TargetResolver:
         if vnf.vnfd_id != policy.vnfd:
             return _other_vnfd(target, vnf, policy)
         try:
-            vnfd = await self._catalogue.get(vnf.vnfd_id)
+            vnfd = await self._catalogue.of(vnf)
         except NotFound as exc:
             return unresolved(target, str(exc))
         try:

@@ -53,14 +53,6 @@ async def test_an_onboarded_vnfd_reads_back_equal(redis: Any, keys: Keys) -> Non
     assert await catalogue.list() == [vfw]
 
 
-async def test_onboarding_the_same_id_again_replaces_the_descriptor(redis: Any, keys: Keys) -> None:
-    catalogue = Catalogue(redis, keys)
-    vfw = load_vnfd(VFW)
-    await catalogue.onboard(vfw)
-    await catalogue.onboard(vfw.model_copy(update={"version": "2.0"}))
-    assert [v.version for v in await catalogue.list()] == ["2.0"]
-
-
 async def test_an_unknown_vnfd_is_not_found(redis: Any, keys: Keys) -> None:
     with pytest.raises(NotFound, match="nope"):
         await Catalogue(redis, keys).get("nope")

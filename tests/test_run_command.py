@@ -35,7 +35,9 @@ async def test_run_starts_every_stage_on_redis_and_stops_cleanly_on_sigterm(
             "violations": {"policy"},
             "decisions": {"actuator"},
         }, "each stage joined its consumer group"
-        assert await redis.hexists(keys.vnfd_index(), "vfw"), "the shipped VNFD was onboarded"
+        assert await redis.hexists(keys.catalogue("vnfd"), "vfw@1.0"), (
+            "the shipped VNFD was onboarded"
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)

@@ -277,7 +277,7 @@ def test_bad_yaml_names_its_line() -> None:
 
 
 def test_an_empty_file_and_a_list_are_refused() -> None:
-    assert problems("") == [("(document)", None, "the file is empty: expected a Vnfd")]
+    assert problems("") == [("(document)", 1, "the file is empty: expected a Vnfd")]
     assert problems("- just\n- a list\n") == [
         ("(document)", 1, "expected a Vnfd mapping, got list")
     ]

@@ -105,3 +105,35 @@ def with_redis(settings: Settings, action: Callable[[Any, Any], Awaitable[None]]
         asyncio.run(go())
     except (OSError, RedisError) as exc:
         raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc
+
+
+def with_platform(settings: Settings, action: Callable[[Any], Awaitable[None]]) -> None:
+    """Run ``action(platform)`` on the running platform's Redis (see :func:`redis_url_of`).
+
+    The platform's errors that a user can act on (not found, refused, a
+    descriptor's problems) end the command with their message, exit 1.
+    """
+    import dataclasses  # noqa: PLC0415
+
+    from redis.exceptions import RedisError  # noqa: PLC0415
+
+    from assure.platform import Platform, PlatformError  # noqa: PLC0415
+    from bus.clock import WallClock  # noqa: PLC0415
+    from mano_core.errors import ManoError  # noqa: PLC0415
+
+    url = redis_url_of(settings)
+    settings = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, url=url))
+
+    async def go() -> None:
+        platform = await Platform.open(settings, WallClock())
+        try:
+            await action(platform)
+        finally:
+            await platform.aclose()
+
+    try:
+        asyncio.run(go())
+    except (ManoError, PlatformError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (OSError, RedisError) as exc:
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc

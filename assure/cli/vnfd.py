@@ -2,56 +2,78 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from assure.cli.app import CONTEXT, main, settings_of, with_redis
+from assure.cli.app import CONTEXT, main, settings_of
+
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+VERSION = click.option("--version", "version", help="One version (default: the latest).")
 
 
 @main.group(context_settings=CONTEXT)
 def vnfd() -> None:
-    """Work with VNF descriptors (apiVersion assure/v1, kind Vnfd)."""
+    """Work with VNF descriptors (apiVersion assure/v1, kind Vnfd; see docs/vnfd.md)."""
 
 
 @vnfd.command("validate", context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def vnfd_validate(files: tuple[Path, ...]) -> None:
-    """Check VNFD FILES; exit 1 and one line per problem when any is invalid."""
-    from mano_core.vnfd import DescriptorError, load_vnfd  # noqa: PLC0415
+@JSON
+def vnfd_validate(files: tuple[Path, ...], as_json: bool) -> None:
+    """Check VNFD FILES on their own; exit 1 and one line per problem when any is invalid.
 
-    bad = False
-    for path in files:
-        try:
-            load_vnfd(path)
-        except DescriptorError as exc:
-            bad = True
-            for problem in exc.problems:
-                click.echo(problem.format())
-    sys.exit(1 if bad else 0)
+    Lines read FILE:LINE: PLACE: PROBLEM. Onboarding checks more (the VIMs' hosts).
+    """
+    from assure.cli.descriptors import validate  # noqa: PLC0415
+
+    validate("vnfd", files, as_json)
 
 
 @vnfd.command("onboard", context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@JSON
 @click.pass_context
-def vnfd_onboard(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Validate VNFD FILES and store them in the catalogue (needs REDIS_URL)."""
-    from mano_core.vnfd import DescriptorError, load_vnfd  # noqa: PLC0415
+def vnfd_onboard(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Validate VNFD FILES and store them in the catalogue, every version kept.
 
-    settings = settings_of(ctx)
-    try:
-        vnfds = [load_vnfd(p) for p in files]
-    except DescriptorError as exc:
-        raise click.ClickException(str(exc)) from exc
+    A file with any problem (schema, references, bounds, a flavour no host of
+    any VIM can take) is refused whole and its problems printed; exit 1.
+    """
+    from assure.cli.descriptors import onboard  # noqa: PLC0415
 
-    async def onboard(client: Any, keys: Any) -> None:
-        from mano_core.catalogue import Catalogue  # noqa: PLC0415
+    onboard(settings_of(ctx), "vnfd", files, as_json)
 
-        catalogue = Catalogue(client, keys)
-        for descriptor in vnfds:
-            await catalogue.onboard(descriptor)
-            click.echo(f"onboarded {descriptor.id} ({descriptor.name or 'unnamed'})")
 
-    with_redis(settings, onboard)
+@vnfd.command("list", context_settings=CONTEXT)
+@JSON
+@click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
+@click.pass_context
+def vnfd_list(ctx: click.Context, as_json: bool, all_versions: bool) -> None:
+    """List onboarded VNFDs: id, version, acceptance state, name."""
+    from assure.cli.descriptors import list_entries  # noqa: PLC0415
+
+    list_entries(settings_of(ctx), "vnfd", as_json, all_versions)
+
+
+@vnfd.command("show", context_settings=CONTEXT)
+@click.argument("name")
+@VERSION
+@JSON
+@click.pass_context
+def vnfd_show(ctx: click.Context, name: str, version: str | None, as_json: bool) -> None:
+    """Show VNFD NAME: its versions, acceptance (measured KPIs, reasons) and its YAML."""
+    from assure.cli.descriptors import show  # noqa: PLC0415
+
+    show(settings_of(ctx), "vnfd", name, version, as_json)
+
+
+@vnfd.command("delete", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--version", "version", help="Only this version (default: every version).")
+@click.pass_context
+def vnfd_delete(ctx: click.Context, name: str, version: str | None) -> None:
+    """Delete VNFD NAME from the catalogue; refused while a VNF instance or an NSD uses it."""
+    from assure.cli.descriptors import delete  # noqa: PLC0415
+
+    delete(settings_of(ctx), "vnfd", name, version)
