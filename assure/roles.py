@@ -20,9 +20,14 @@ from prometheus_client import CollectorRegistry
 from actuator.service import Actuator
 from analytics.service import Analytics
 from assure.api.app import build_app, deps_of, serve
+from assure.api.push import push_routes
 from assure.platform import Platform
+from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
-from collector.service import Collector
+from collector.instances import InstanceLabels
+from collector.push.remote_write import RemoteWriteReceiver
+from collector.service import DEFAULT_MAX_BATCH_SAMPLES, Collector
+from collector.writer import SampleWriter
 from policy.conditions import conditions_of
 from policy.engine import PolicyEngine
 from policy.loader import LoadResult
@@ -125,7 +130,17 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
         # actuator: only there can the API act on it.
         drives_vim = s.vim.driver != "simulated" or "actuator" in platform.roles
         deps = deps_of(platform, policies.policies, CollectorRegistry(), drives_vim=drives_vim)
-        app = build_app(deps)
+        writer = SampleWriter(
+            platform.redis,
+            platform.keys,
+            SeriesRegistry(platform.redis, platform.keys),
+            maxlen=s.redis.samples_maxlen,
+            max_batch_samples=DEFAULT_MAX_BATCH_SAMPLES,
+            max_buffered_samples=s.collector.buffer_samples,
+        )
+        instances = InstanceLabels(platform.inventory)
+        remote_write = RemoteWriteReceiver(writer, instances, platform.clock)
+        app = build_app(deps, routes=[push_routes(remote_write.handle)])
         first = await deps.tokens.bootstrap()
         if first is not None:
             # Shown once, as Jupyter and Grafana show a first credential.
@@ -135,7 +150,10 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
                 "Give it to the CLI as NFVA_TOKEN; make others with 'nfv-assure token create'.\n"
             )
             sys.stderr.flush()
-        await serve(app, s.api.host, s.api.port, stop)
+        try:
+            await serve(app, s.api.host, s.api.port, stop)
+        finally:
+            await writer.aclose()
 
     return serve_api
 

@@ -1,0 +1,110 @@
+"""The Prometheus remote_write receiver (specification 1.0): snappy protobuf in, samples out.
+
+``POST`` with ``Content-Encoding: snappy`` and ``Content-Type:
+application/x-protobuf``: a WriteRequest (:mod:`collector.push.remote_write_wire`).
+Each series' ``__name__`` becomes the KPI, its other labels are mapped onto
+the inventory's instances (:mod:`collector.instances`), its samples keep
+their own timestamps, and families the request's metadata types keep that
+type (counters stay counters). Answers, as the specification wants them:
+
+- 204 once the samples are handed to the samples writer (which rides out a
+  Redis outage with a bounded buffer);
+- 400 naming what is wrong with a body that is not a snappy-compressed
+  WriteRequest (a sender must not retry it), or a series with no name;
+- 413 for a body that would inflate beyond ``max_bytes``;
+- 415 for another content type or encoding.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cramjam
+from aiohttp import web
+
+from bus.clock import Clock
+from bus.contracts import REMOTE_WRITE_SOURCE, Sample, SeriesKind
+from collector.chunks import SeriesBook
+from collector.exposition_lines import kind_of
+from collector.instances import InstanceLabels
+from collector.push.errors import PushError
+from collector.push.remote_write_wire import WireError, decode_write_request
+from collector.push.stats import PushStats
+from collector.writer import SampleWriter
+
+
+def inflated_size(body: bytes) -> int:
+    """The uncompressed length a snappy block announces (its leading varint)."""
+    size = shift = 0
+    for pos, byte in enumerate(body[:10]):
+        size |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return size
+        shift += 7
+        if pos == 9:
+            break
+    raise PushError(400, "not a snappy block: no valid length header")
+
+
+class RemoteWriteReceiver:
+    """Takes remote_write requests into the samples stream."""
+
+    def __init__(
+        self,
+        writer: SampleWriter,
+        instances: InstanceLabels,
+        clock: Clock,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        stats: PushStats | None = None,
+    ) -> None:
+        self._writer = writer
+        self._instances = instances
+        self._clock = clock
+        self._book = SeriesBook(writer)
+        self.max_bytes = max_bytes
+        self.stats = stats or PushStats()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            samples, kinds = await self._samples(request)
+        except PushError:
+            self.stats.failed(REMOTE_WRITE_SOURCE)
+            raise
+        chunk = self._book.chunk(samples, lambda kpi: kind_of(kpi, kinds))
+        await self._writer.write(REMOTE_WRITE_SOURCE, self._clock.now(), [chunk])
+        self.stats.took(REMOTE_WRITE_SOURCE, len(samples), time.perf_counter() - started)
+        return web.Response(status=204)
+
+    async def _samples(self, request: web.Request) -> tuple[list[Sample], dict[str, SeriesKind]]:
+        if request.headers.get("Content-Encoding", "snappy").lower() != "snappy":
+            raise PushError(415, "remote_write bodies must be snappy-compressed")
+        if request.content_type not in ("application/x-protobuf", "application/octet-stream"):
+            raise PushError(
+                415, f"remote_write bodies are application/x-protobuf, not {request.content_type!r}"
+            )
+        body = await request.read()
+        size = inflated_size(body)
+        if size > self.max_bytes:
+            raise PushError(
+                413, f"the body would inflate to {size} bytes, over the limit of {self.max_bytes}"
+            )
+        try:
+            raw = bytes(cramjam.snappy.decompress_raw(body))
+        except cramjam.DecompressionError as exc:
+            raise PushError(400, f"not a snappy block: {exc}") from None
+        try:
+            write = decode_write_request(raw)
+        except WireError as exc:
+            raise PushError(400, f"not a WriteRequest: {exc}") from None
+        await self._instances.refresh()
+        samples: list[Sample] = []
+        for n, series in enumerate(write.timeseries):
+            labels = dict(series.labels)
+            name = labels.pop("__name__", "")
+            if not name:
+                raise PushError(400, f"timeseries[{n}] has no __name__ label")
+            labels = self._instances.label({k: v for k, v in labels.items() if v})
+            samples.extend(Sample(name, labels, ts / 1000.0, value) for value, ts in series.samples)
+        return samples, write.kinds

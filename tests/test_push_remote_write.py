@@ -1,0 +1,184 @@
+"""The remote_write receiver on the server: from our own payloads, and from a real Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import cramjam
+from aiohttp import web
+
+from assure.api.push import REMOTE_WRITE_PATH, push_routes
+from assure.api.tokens import Role
+from assure.platform import Platform
+from assure.settings import Settings
+from bus.clock import WallClock
+from bus.contracts import PackedBatch, Sample, SeriesDef, decode
+from bus.series import SeriesRegistry, SeriesResolver
+from collector.instances import InstanceLabels
+from collector.push.remote_write import RemoteWriteReceiver
+from collector.push.remote_write_wire import TimeSeries, encode_write_request
+from collector.writer import SampleWriter
+from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
+from tests.api_support import Api, running_api
+from tests.monitoring import Prometheus
+from tests.test_scrape import http_server
+
+HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"}
+
+
+@contextlib.asynccontextmanager
+async def receiving(settings: Settings) -> AsyncIterator[tuple[Api, Platform]]:
+    platform = await Platform.open(settings, WallClock())
+    writer = SampleWriter(
+        platform.redis,
+        platform.keys,
+        SeriesRegistry(platform.redis, platform.keys),
+        maxlen=1000,
+        max_batch_samples=2000,
+    )
+    receiver = RemoteWriteReceiver(
+        writer, InstanceLabels(platform.inventory), platform.clock, max_bytes=1024 * 1024
+    )
+    try:
+        await platform.inventory.save(
+            VnfInstance(
+                "vnf-1", "fw", "vfw", "sim", InstantiationState.INSTANTIATED, {},
+                [VnfcInstance("vnfc-1", "fw", "srv-1", "host-a", "10.0.0.5", None, 0.0)],
+                0.0, 0.0,
+            )
+        )  # fmt: skip
+        async with running_api(platform, routes=[push_routes(receiver.handle)]) as api:
+            yield api, platform
+    finally:
+        await writer.aclose()
+        await platform.aclose()
+
+
+async def pushed(platform: Platform) -> tuple[list[Sample], dict[str, SeriesDef]]:
+    resolver = SeriesResolver(SeriesRegistry(platform.redis, platform.keys))
+    samples: list[Sample] = []
+    defs: dict[str, SeriesDef] = {}
+    for _id, fields in await platform.redis.xrange(platform.keys.stream("samples")):
+        message = decode(fields[b"m"])
+        assert isinstance(message, PackedBatch) and message.source == "remote_write"
+        view = await resolver.view(message)
+        samples.extend(view)
+        defs.update({view.defs[sid].kpi: view.defs[sid] for sid in view.ids})
+    return samples, defs
+
+
+def payload(series: list[TimeSeries], **kinds: Any) -> bytes:
+    return bytes(cramjam.snappy.compress_raw(encode_write_request(series, kinds)))
+
+
+async def test_a_write_request_becomes_labelled_samples_with_their_own_times(
+    settings: Settings,
+) -> None:
+    body = payload(
+        [
+            TimeSeries({"__name__": "vnf_rx_total", "vnfc_id": "vnfc-1", "if": "eth0"},
+                       [(10.0, 1_700_000_000_000), (12.0, 1_700_000_001_000)]),
+            TimeSeries({"__name__": "node_load1", "instance": "10.0.0.5:9100"},
+                       [(0.5, 1_700_000_000_500)]),
+            TimeSeries({"__name__": "elsewhere", "job": "x"}, [(1.0, 1_700_000_000_000)]),
+        ],
+        vnf_rx_total="counter",
+    )  # fmt: skip
+    async with receiving(settings) as (api, platform):
+        response = await api.client.post(
+            REMOTE_WRITE_PATH, data=body, headers={**HEADERS, **api.auth(Role.OPERATOR)}
+        )
+        assert response.status == 204, await response.text()
+        samples, defs = await pushed(platform)
+    vnfc = {"vnf": "vnf-1", "vnfc": "vnfc-1", "vnfd": "vfw", "host": "host-a"}
+    assert samples == [
+        Sample("vnf_rx_total", {"vnfc_id": "vnfc-1", "if": "eth0", **vnfc}, 1_700_000_000.0, 10.0),
+        Sample("vnf_rx_total", {"vnfc_id": "vnfc-1", "if": "eth0", **vnfc}, 1_700_000_001.0, 12.0),
+        Sample("node_load1", {"instance": "10.0.0.5:9100", **vnfc}, 1_700_000_000.5, 0.5),
+        Sample("elsewhere", {"job": "x"}, 1_700_000_000.0, 1.0),
+    ]
+    assert defs["vnf_rx_total"].is_counter
+
+
+MALFORMED: dict[str, tuple[bytes, dict[str, str], int, str]] = {
+    "garbage protobuf": (bytes(cramjam.snappy.compress_raw(b"\x0a\xff\xff\xff\x0f")), HEADERS, 400,
+                         "not a WriteRequest"),
+    "wrong snappy framing": (bytes(cramjam.snappy.compress(encode_write_request([]) + b"x" * 20)),
+                             HEADERS, 400, "snappy"),
+    "not compressed at all": (b"\x0a\x00" * 10, HEADERS, 400, "snappy"),
+    "no name": (payload([TimeSeries({"job": "x"}, [(1.0, 1)])]), HEADERS, 400, "__name__"),
+    "inflates too far": (b"\xff\xff\xff\x7f" + b"\x00" * 16, HEADERS, 413, "inflate"),
+    "json instead": (b"{}", {"Content-Type": "application/json"}, 415, "protobuf"),
+    "gzip instead": (b"x", {**HEADERS, "Content-Encoding": "gzip"}, 415, "snappy"),
+}  # fmt: skip
+
+
+async def test_malformed_pushes_are_refused_with_a_reason_and_nothing_else_breaks(
+    settings: Settings,
+) -> None:
+    good = payload([TimeSeries({"__name__": "ok", "vnfc": "vnfc-1"}, [(1.0, 1_000)])])
+    async with receiving(settings) as (api, platform):
+        for name, (body, headers, status, reason) in MALFORMED.items():
+            response = await api.client.post(
+                REMOTE_WRITE_PATH, data=body, headers={**headers, **api.auth(Role.OPERATOR)}
+            )
+            assert response.status == status, name
+            assert reason in (await response.json())["detail"], name
+        anonymous = await api.client.post(REMOTE_WRITE_PATH, data=good, headers=HEADERS)
+        assert anonymous.status == 401
+        response = await api.client.post(
+            REMOTE_WRITE_PATH, data=good, headers={**HEADERS, **api.auth(Role.OPERATOR)}
+        )
+        assert response.status == 204
+        samples, _ = await pushed(platform)
+    assert [s.kpi for s in samples] == ["ok"]
+
+
+async def test_a_real_prometheus_remote_writes_what_it_scrapes(settings: Settings) -> None:
+    async def exporter(_request: web.Request) -> web.Response:
+        return web.Response(text="# TYPE vnf_sessions gauge\nvnf_sessions 42\n")
+
+    async with (
+        receiving(settings) as (api, platform),
+        http_server("127.77.9.1", exporter) as exporter_url,
+    ):
+        target = exporter_url.removeprefix("http://").removesuffix("/metrics")
+        prometheus = Prometheus(
+            {
+                "global": {"scrape_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "vnfc",
+                        "static_configs": [{"targets": [target], "labels": {"vnfc_id": "vnfc-1"}}],
+                    }
+                ],
+                "remote_write": [
+                    {
+                        "url": f"http://127.0.0.1:{api.client.port}{REMOTE_WRITE_PATH}",
+                        "authorization": {"credentials": api.tokens[Role.OPERATOR]},
+                        "queue_config": {"batch_send_deadline": "1s", "min_backoff": "100ms"},
+                    }
+                ],
+            }
+        )
+        await prometheus.start()
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while True:
+                samples, _ = await pushed(platform)
+                sessions = [s for s in samples if s.kpi == "vnf_sessions"]
+                if sessions:
+                    break
+                assert loop.time() < deadline, "Prometheus never wrote vnf_sessions"
+                await asyncio.sleep(0.2)
+        finally:
+            prometheus.stop()
+    assert sessions[0].value == 42.0
+    assert sessions[0].labels["vnfc"] == "vnfc-1" and sessions[0].labels["vnf"] == "vnf-1"
+    assert sessions[0].labels["job"] == "vnfc"
+    ups = [s for s in samples if s.kpi == "up" and s.labels.get("vnfc") == "vnfc-1"]
+    assert ups and ups[0].value == 1.0
