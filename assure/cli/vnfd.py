@@ -77,3 +77,63 @@ def vnfd_delete(ctx: click.Context, name: str, version: str | None) -> None:
     from assure.cli.descriptors import delete  # noqa: PLC0415
 
     delete(settings_of(ctx), "vnfd", name, version)
+
+
+@vnfd.command("accept", context_settings=CONTEXT)
+@click.argument("name")
+@VERSION
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1.0),
+    default=50.0,
+    show_default=True,
+    help="Sandbox seconds per wall second.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the workload's noise.")
+@JSON
+@click.pass_context
+def vnfd_accept(  # noqa: PLR0917 -- click passes one argument per option
+    ctx: click.Context, name: str, version: str | None, speed: float, seed: int, as_json: bool
+) -> None:
+    """Run onboarding acceptance of VNFD NAME and record the verdict in the catalogue.
+
+    Instantiates it on a sandbox (a simulated VIM of its own, sized like a
+    site, in accelerated time), offers it the traffic of its load_profile,
+    judges its monitoring parameters against their objectives, terminates
+    it. The entry becomes 'validated' with the measured KPIs (exit 0), or
+    'rejected' with the reasons (exit 1).
+    """
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from typing import Any  # noqa: PLC0415
+
+    from assure.acceptance import Acceptance, AcceptanceReport  # noqa: PLC0415
+    from assure.cli.app import with_platform  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    reports: list[AcceptanceReport] = []
+
+    async def go(platform: Any) -> None:
+        acceptance = Acceptance(
+            platform.redis,
+            platform.keys,
+            platform.catalogue,
+            settings,
+            speed=speed,
+            seed=seed,
+            progress=lambda line: click.echo(line, err=True),
+        )
+        reports.append(await acceptance.run(name, version))
+
+    with_platform(settings, go)
+    [report] = reports
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        verdict = "validated" if report.validated else "rejected"
+        click.echo(f"VNFD {report.vnfd} version {report.version}: {verdict}")
+        for kpi, value in report.measured.items():
+            click.echo(f"  measured {kpi}: {value:g}")
+        for reason in report.reasons:
+            click.echo(f"  reason: {reason}")
+    sys.exit(0 if report.validated else 1)
