@@ -304,6 +304,14 @@ HOST_UP = "vim_host_up"
 """1 when the host is up and enabled, else 0; labels: host."""
 HOST_DEGRADED = "vim_host_degraded"
 """1 when the host reports a fault, else 0; labels: host."""
+HOST_VCPUS = "vim_host_vcpus"
+"""vCPUs the host can allocate (after overcommit and reservations); labels: host."""
+HOST_VCPUS_USED = "vim_host_vcpus_used"
+"""vCPUs allocated to servers on the host; labels: host."""
+HOST_RAM_MB = "vim_host_ram_mb"
+"""RAM (MB) the host can allocate; labels: host."""
+HOST_RAM_USED_MB = "vim_host_ram_used_mb"
+"""RAM (MB) allocated to servers on the host; labels: host."""
 
 
 class VimDriver(Protocol):

@@ -123,9 +123,10 @@ class Cloud:
         vcpus, ram, disk = self._used(name)
         return HostInfo(
             name=name,
-            state=HostState.UP if host.up else HostState.DOWN,
+            # As in Nova: a compute service forced down reports down, a host fault.
+            state=HostState.UP if host.up and not host.forced_down else HostState.DOWN,
             enabled=host.enabled,
-            degraded=host.degraded,
+            degraded=host.degraded or host.forced_down,
             vcpus=host.vcpus,
             ram_mb=host.ram_mb,
             vcpus_used=vcpus,

@@ -23,7 +23,11 @@ from mano_core.errors import PermanentVimError, TemporaryVimError
 from mano_core.vim.base import (
     HOST_CPU,
     HOST_DEGRADED,
+    HOST_RAM_MB,
+    HOST_RAM_USED_MB,
     HOST_UP,
+    HOST_VCPUS,
+    HOST_VCPUS_USED,
     SERVER_CPU,
     SERVER_UP,
     Flavor,
@@ -367,7 +371,8 @@ class SimulatedVim:
         self._cloud().fail_host(host)
 
     def force_down_host(self, host: str) -> None:
-        """An operator fences the host: marked forced down, it takes no new servers."""
+        """An operator fences the host: marked forced down, it reports down and degraded
+        (a host fault) and takes no new servers; its servers keep running."""
         self._cloud().host(host).forced_down = True
 
     def disable_host(self, host: str) -> None:
@@ -435,6 +440,16 @@ def _telemetry(cloud: Cloud) -> list[TelemetryPoint]:
         labels = {"host": name}
         cpu = min(100.0, host_load[name] / host.vcpus) if host.up else 0.0
         points.append(TelemetryPoint(HOST_CPU, labels, cpu, now))
-        points.append(TelemetryPoint(HOST_UP, labels, float(host.up and host.enabled), now))
-        points.append(TelemetryPoint(HOST_DEGRADED, labels, float(host.degraded), now))
+        up = host.up and host.enabled and not host.forced_down
+        points.append(TelemetryPoint(HOST_UP, labels, float(up), now))
+        points.append(
+            TelemetryPoint(HOST_DEGRADED, labels, float(host.degraded or host.forced_down), now)
+        )
+        held = cloud.host_info(name)
+        points += [
+            TelemetryPoint(HOST_VCPUS, labels, float(held.vcpus), now),
+            TelemetryPoint(HOST_VCPUS_USED, labels, float(held.vcpus_used), now),
+            TelemetryPoint(HOST_RAM_MB, labels, float(held.ram_mb), now),
+            TelemetryPoint(HOST_RAM_USED_MB, labels, float(held.ram_used_mb), now),
+        ]
     return points
