@@ -35,6 +35,7 @@ from bus.streams import consumer_name
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from mano_core.catalogue import Catalogue
 from mano_core.descriptor import DescriptorError
+from mano_core.errors import ManoError
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.nfvo.inventory import NsInventory
@@ -70,6 +71,29 @@ def simulated_vim(settings: Settings, clock: Clock, seed: int = 0) -> SimulatedV
         migrate_s=vim.migrate,
         seed=seed,
     )
+
+
+def openstack_vim(settings: Settings, clock: Clock) -> VimDriver:
+    """The OpenStack VIM of the settings (reads ``clouds.yaml``: call it off the loop)."""
+    vim = settings.vim
+    try:
+        from mano_core.vim.openstack import OpenStackVim  # noqa: PLC0415 - an optional extra
+    except ImportError as exc:
+        raise PlatformError(
+            f"vim.driver openstack needs openstacksdk ({exc}): pip install 'nfv-assure[openstack]'"
+        ) from exc
+    try:
+        return OpenStackVim.connect(
+            vim.cloud or "openstack",
+            cloud=vim.cloud,
+            networks=[n.strip() for n in vim.networks.split(",") if n.strip()],
+            api_timeout_s=vim.call_timeout,
+            clock=clock,
+        )
+    except ManoError as exc:
+        raise PlatformError(
+            f"cannot use the OpenStack cloud {vim.cloud or '(OS_CLOUD)'}: {exc}"
+        ) from exc
 
 
 @dataclass
@@ -123,9 +147,16 @@ class Platform:
             raise PlatformError(f"cannot reach Redis at {url}: {exc}") from exc
         keys = Keys(prefix=settings.redis.prefix)
         if vim is None:
-            if settings.vim.driver != "simulated":
-                raise PlatformError(f"VIM driver {settings.vim.driver!r} is not available yet")
-            vim = simulated_vim(settings, clock)
+            try:
+                if settings.vim.driver == "openstack":
+                    vim = await asyncio.to_thread(openstack_vim, settings, clock)
+                else:
+                    vim = simulated_vim(settings, clock)
+            except PlatformError:
+                await redis.aclose()
+                if embedded is not None:
+                    await embedded.stop()
+                raise
         catalogue = Catalogue(redis, keys)
         inventory = Inventory(redis, keys)
         ops = OpOccStore(redis, keys, clock)

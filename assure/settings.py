@@ -64,6 +64,12 @@ class VimSettings:
     """Simulated VIM: seconds a reboot takes."""
     migrate: float = 8.0
     """Simulated VIM: seconds a live migration takes."""
+    cloud: str | None = None
+    """OpenStack VIM: the cloud of ``clouds.yaml`` to use (unset: ``OS_CLOUD``); also the
+    VIM's name (unset: ``openstack``)."""
+    networks: str = ""
+    """OpenStack VIM: networks (names or ids, comma-separated) a server is attached to when
+    its VDU names no port; empty: servers get no network."""
 
 
 @dataclass(frozen=True)

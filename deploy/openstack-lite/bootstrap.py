@@ -10,8 +10,9 @@ Runs in the cloud's own venv, called by setup.sh and start.sh:
 - ``wait-computes``: until the nova-compute services are up.
 - ``seed``: until the hypervisors are mapped, then flavours ``m1.tiny``,
   ``m1.small``, ``m1.medium``, images ``cirros-fake`` and ``cirros-fake-2``
-  (1 MiB of zeros: the fake virt driver never reads them), and the shared
-  network ``nfva-net`` with subnet ``nfva-subnet``.
+  (1 MiB of zeros: the fake virt driver never reads them), the shared
+  network ``nfva-net`` with subnet ``nfva-subnet``, and quotas of 100
+  instances for projects ``admin`` and ``nfva``.
 """
 
 import argparse
@@ -60,7 +61,12 @@ def catalogue(args: argparse.Namespace) -> None:
         name: idc.find_role(name, ignore_missing=True) or idc.create_role(name=name)
         for name in ("admin", "service", "member", "reader")
     }
-    services = {"image": "glance", "placement": "placement", "network": "neutron", "compute": "nova"}
+    services = {
+        "image": "glance",
+        "placement": "placement",
+        "network": "neutron",
+        "compute": "nova",
+    }
     for spec in args.endpoint:
         kind, url = spec.split("=", 1)
         name = services[kind]
@@ -119,28 +125,29 @@ def admin() -> openstack.connection.Connection:
 
 
 def wait_computes(args: argparse.Namespace) -> None:
-    """Put every compute host back into service, then wait until they all report in."""
+    """Put every compute host back into service, and wait until they all report in.
+
+    A host left forced down after an evacuation can be forced up only once its
+    restarted nova-compute has tidied the evacuation away: so it is retried.
+    """
     conn = admin()
-    wait_for("the compute API", lambda: list(conn.compute.services()) is not None)
-    for service in conn.compute.services():
-        if service.binary != "nova-compute":
-            continue
-        try:
-            if service.is_forced_down:
-                conn.compute.update_service_forced_down(
-                    service, service.host, service.binary, forced=False
-                )
-            if service.status != "enabled":
-                conn.compute.enable_service(service, service.host, service.binary)
-        except openstack.exceptions.BadRequestException as exc:
-            print(f"openstack-lite: {service.host} stays out of service: {exc}")
-    wait_for(
-        f"{args.count} nova-compute services up",
-        lambda: sum(
-            1 for s in conn.compute.services() if s.binary == "nova-compute" and s.state == "up"
-        )
-        >= args.count,
-    )
+
+    def in_service() -> bool:
+        up = 0
+        for service in conn.compute.services(binary="nova-compute"):
+            try:
+                if service.is_forced_down:
+                    conn.compute.update_service_forced_down(
+                        service, service.host, service.binary, forced=False
+                    )
+                if service.status != "enabled":
+                    conn.compute.enable_service(service, service.host, service.binary)
+            except openstack.exceptions.BadRequestException:
+                continue  # not yet: try again at the next round
+            up += service.state == "up" and not service.is_forced_down
+        return up >= args.count
+
+    wait_for(f"{args.count} nova-compute services up", in_service)
 
 
 def seed(args: argparse.Namespace) -> None:
@@ -164,6 +171,10 @@ def seed(args: argparse.Namespace) -> None:
                 visibility="public",
                 wait=True,
             )
+    # Room for the tests and the demo: Nova's default of 10 instances is soon reached.
+    for name in ("admin", "nfva"):
+        project = conn.identity.find_project(name, ignore_missing=False)
+        conn.compute.update_quota_set(project.id, instances=100, cores=400, ram=819200)
     network = conn.network.find_network(NETWORK, ignore_missing=True)
     if network is None:
         network = conn.network.create_network(name=NETWORK, shared=True)
@@ -177,7 +188,10 @@ def seed(args: argparse.Namespace) -> None:
             gateway_ip=None,
         )
     print(
-        "seeded: flavours", ", ".join(f[0] for f in FLAVORS), "; images", ", ".join(IMAGES),
+        "seeded: flavours",
+        ", ".join(f[0] for f in FLAVORS),
+        "; images",
+        ", ".join(IMAGES),
         f"; network {NETWORK} ({SUBNET_CIDR})",
     )
 

@@ -188,6 +188,9 @@ enabled_apis = osapi_compute
 osapi_compute_workers = 1
 heal_instance_info_cache_interval = -1
 graceful_shutdown_timeout = 5
+# a nova-compute that stops reporting shows down within 30 s (Nova's default: 60 s)
+report_interval = 5
+service_down_time = 30
 [compute]
 # Neutron here has no agent to report a port plugged on the destination host:
 # a live migration must not wait for that event.
