@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from assure.embedded_redis import EmbeddedRedis, RedisUnavailable
 from assure.settings import Settings
@@ -114,6 +116,8 @@ class Platform:
     embedded: EmbeddedRedis | None = None
     roles: tuple[str, ...] = ()
     """The roles :meth:`run_roles` runs in this process (set when it starts them)."""
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    """This process's metrics: roles add their own; the API role serves them."""
 
     @classmethod
     async def open(

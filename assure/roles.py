@@ -10,16 +10,14 @@ their workers through consumer groups.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from actuator.service import Actuator
 from analytics.service import Analytics
-from assure.api.app import build_app, deps_of, serve
+from assure.api.app import run_api
+from assure.api.loop_metrics import CallbackCounter
 from assure.api.push import push_routes
 from assure.platform import Platform
 from bus.series import SeriesRegistry
@@ -89,7 +87,15 @@ def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
             maxlen=s.redis.stream_maxlen,
             max_samples=s.analytics.window_samples,
         )
-        await analytics.run(stop)
+        ingested = CallbackCounter(
+            "nfva_samples_ingested", "Samples the analytics stage took in (this process).",
+            lambda: analytics.samples_ingested,
+        )  # fmt: skip
+        platform.registry.register(ingested)
+        try:
+            await analytics.run(stop)
+        finally:
+            platform.registry.unregister(ingested)
 
     return analyse
 
@@ -123,13 +129,11 @@ def _actuator(platform: Platform, _policies: LoadResult) -> RoleWork:
 
 
 def _api(platform: Platform, policies: LoadResult) -> RoleWork:
-    s = platform.settings
-
     async def serve_api(stop: asyncio.Event) -> None:
         # The simulated VIM lives in the memory of the process running the
         # actuator: only there can the API act on it.
+        s = platform.settings
         drives_vim = s.vim.driver != "simulated" or "actuator" in platform.roles
-        deps = deps_of(platform, policies.policies, CollectorRegistry(), drives_vim=drives_vim)
         writer = SampleWriter(
             platform.redis,
             platform.keys,
@@ -140,18 +144,14 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
         )
         instances = InstanceLabels(platform.inventory)
         remote_write = RemoteWriteReceiver(writer, instances, platform.clock)
-        app = build_app(deps, routes=[push_routes(remote_write.handle)])
-        first = await deps.tokens.bootstrap()
-        if first is not None:
-            # Shown once, as Jupyter and Grafana show a first credential.
-            sys.stderr.write(
-                "nfv-assure: first start, so an admin token was made (it is shown only now):\n"
-                f"  {first}\n"
-                "Give it to the CLI as NFVA_TOKEN; make others with 'nfv-assure token create'.\n"
-            )
-            sys.stderr.flush()
         try:
-            await serve(app, s.api.host, s.api.port, stop)
+            await run_api(
+                platform,
+                policies.policies,
+                stop,
+                drives_vim=drives_vim,
+                routes=[push_routes(remote_write.handle)],
+            )
         finally:
             await writer.aclose()
 

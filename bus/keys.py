@@ -119,6 +119,10 @@ class Keys:
         """
         return f"{self.prefix}:{{stream:violations}}:alerts:{part}"
 
+    def api_view(self, name: str) -> str:
+        """A view the API keeps of the event streams (``open``, ``counts``)."""
+        return f"{self.prefix}:{{api}}:view:{name}"
+
     def api_tokens(self) -> str:
         """Hash of API tokens: SHA-256 of the token -> its record (JSON), never the token."""
         return f"{self.prefix}:{{api}}:tokens"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -19,12 +20,14 @@ from prometheus_client.registry import Collector
 
 from assure.api import alerts, discovery, health
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
+from assure.api.loop_metrics import LoopCollector, LoopLatency
 from assure.api.metrics import MetricsHub
 from assure.api.middlewares import authenticate, problems, time_limit
 from assure.api.openapi import openapi_json
 from assure.api.routing import Reply, Route, RouteSet
 from assure.api.state import DEPS, METRICS, ROUTE_OF, ApiDeps, route_key
 from assure.api.tokens import Role, TokenStore
+from assure.api.views import ViewBuilder
 from assure.platform import Platform
 from bus.tasks import cancel_and_wait
 from policy.schema import KpiPolicy
@@ -84,15 +87,16 @@ def build_app(
 ) -> web.Application:
     """The application: the core routes plus ``routes``, metrics from ``deps.registry``.
 
-    ``collectors`` are registered on the registry (refreshed before each
-    scrape when they can be, see :mod:`assure.api.metrics`).
+    ``collectors`` are registered on the registry, after the loop's own
+    (:class:`~assure.api.loop_metrics.LoopCollector`), each refreshed before a
+    scrape when it can be (see :mod:`assure.api.metrics`).
     """
     app = web.Application(
         middlewares=[measure, problems, time_limit, authenticate],
         client_max_size=deps.settings.body_limit,
     )
     app[DEPS] = deps
-    app[METRICS] = MetricsHub(deps.registry, collectors)
+    app[METRICS] = MetricsHub(deps.registry, [LoopCollector(deps.redis, deps.keys), *collectors])
     app[HTTP_METRICS] = HttpMetrics(deps.registry)
     table: dict[str, Route] = {}
     for route in [*core_routes(), *(r for route_set in routes for r in route_set)]:
@@ -103,6 +107,40 @@ def build_app(
         app.router.add_route(route.method, route.path, route.handler)
     app[ROUTE_OF] = table
     return app
+
+
+async def run_api(
+    platform: Platform,
+    policies: Sequence[KpiPolicy],
+    stop: asyncio.Event,
+    *,
+    drives_vim: bool = True,
+    routes: Sequence[RouteSet] = (),
+    collectors: Sequence[Collector] = (),
+) -> None:
+    """The API role: the server on ``api.host:api.port``, its views and loop metrics."""
+    deps = deps_of(platform, policies, platform.registry, drives_vim=drives_vim)
+    app = build_app(deps, routes=routes, collectors=collectors)
+    first = await deps.tokens.bootstrap()
+    if first is not None:
+        # Shown once, as Jupyter and Grafana show a first credential.
+        sys.stderr.write(
+            "nfv-assure: first start, so an admin token was made (it is shown only now):\n"
+            f"  {first}\n"
+            "Give it to the CLI as NFVA_TOKEN; make others with 'nfv-assure token create'.\n"
+        )
+        sys.stderr.flush()
+    latency = LoopLatency(deps.redis, deps.keys, deps.registry)
+    views = ViewBuilder(deps.redis, deps.keys)
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(views.run(stop))
+            tasks.create_task(latency.run(stop))
+            tasks.create_task(serve(app, deps.settings.host, deps.settings.port, stop))
+    finally:
+        deps.registry.unregister(latency.histogram)
+        for collector in app[METRICS].collectors:
+            deps.registry.unregister(collector)
 
 
 async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:

@@ -30,6 +30,8 @@ class MetricsHub:
 
     def __init__(self, registry: CollectorRegistry, collectors: Sequence[Collector] = ()) -> None:
         self.registry = registry
+        self.collectors: list[Collector] = []
+        """What this hub registered (to unregister at shutdown)."""
         self._refresh: list[AsyncRefresh] = []
         for collector in collectors:
             self.add(collector)
@@ -37,6 +39,7 @@ class MetricsHub:
     def add(self, collector: Collector) -> None:
         """Register ``collector``; one with ``refresh()`` is refreshed before every scrape."""
         self.registry.register(collector)
+        self.collectors.append(collector)
         if isinstance(collector, AsyncRefresh):
             self._refresh.append(collector)
 
