@@ -92,7 +92,7 @@ async def test_counters_and_open_violations_come_from_the_views(
         'nfva_guard_verdicts_total{guard="cooldown",verdict="failed"} 1.0',
         'nfva_guard_verdicts_total{guard="active",verdict="passed"} 2.0',
         'nfva_operations_total{operation="HEAL",outcome="COMPLETED"} 1.0',
-        'nfva_stream_lag_entries{group="api",stream="violations"} 0.0',
+        'nfva_stream_pending_entries{group="api",stream="violations"} 0.0',
         'nfva_stream_length_entries{stream="violations"} 3.0',
     ):
         assert line in text, line
