@@ -66,6 +66,10 @@ class LoopCollector:
             lengths[stream] = int(await self._redis.xlen(key))
             for info in infos:
                 lag = info.get("lag")
+                if lag is None and reply_text(info.get("last-delivered-id")) == "0-0":
+                    # Redis gives no lag for a group that has read nothing
+                    # since it was created at an id: it is the whole stream.
+                    lag = lengths[stream]
                 groups.append(
                     (
                         stream,
