@@ -103,7 +103,7 @@ async def test_stream_lag_shows_what_a_group_has_not_read(api: Api, redis: Any, 
     await publish(redis, keys, "decisions", decision(True, 1.0), decision(True, 2.0, "d-2"))
     text = await (await api.client.get("/metrics")).text()
     assert 'nfva_stream_lag_entries{group="actuator",stream="decisions"} 2.0' in text, [
-        l for l in text.splitlines() if "stream" in l
+        line for line in text.splitlines() if "stream" in line
     ]
     assert 'nfva_stream_pending_entries{group="actuator",stream="decisions"} 0.0' in text
 
