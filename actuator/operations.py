@@ -9,7 +9,7 @@ that can never succeed, so both end the same way: a FAILED result.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from bus.contracts import Action, Decision, OpResult, OpState, Target, TargetKind
 from mano_core.errors import InvalidRequest
@@ -103,12 +103,18 @@ def result_of(decision: Decision, op: LcmOpOcc) -> OpResult:
 
 
 def result_without_op(
-    decision: Decision, vnf: str, op_id: str, now: float, *, error: str | None = None
+    decision: Decision,
+    vnf: str,
+    op_id: str,
+    now: float,
+    *,
+    error: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> OpResult:
     """The result of a decision no operation was run for, ended at ``now``.
 
-    FAILED with ``error`` when none could be run for it; otherwise COMPLETED,
-    as a notify decision is: recorded, nothing run.
+    FAILED with ``error`` when none could be run for it (or a notification
+    could not be delivered); otherwise COMPLETED, as a delivered notify is.
     """
     return OpResult(
         op_id=op_id,
@@ -120,7 +126,7 @@ def result_without_op(
         state=OpState.FAILED if error is not None else OpState.COMPLETED,
         started_at=now,
         finished_at=now,
-        detail={} if error is not None else {"reason": decision.reason},
+        detail=detail if detail is not None else ({} if error else {"reason": decision.reason}),
         error=error,
         request_id=decision.request_id,
     )

@@ -46,15 +46,26 @@ and so does a wait for a VNF's lease (:meth:`bus.lease.Lease.acquire`). A
 decision whose handling a Redis error broke stays pending and is retried;
 its operation id makes the retry resume, not repeat, its operation.
 
-Heals climb the recovery ladder: a heal whose operation fails (a reboot
-cannot bring back a server whose host is down) is followed by the next
-level of the ladder the VNFD gives the VNFC's VDU (``healing``), each as an
-operation of its own, all under the one lease and the one decision.
+One decision, one operation: escalation (a heal climbing the recovery
+ladder, another scale step) is the policy stage's, decided from how the
+operation ended and whether the KPI recovered, and comes as a decision of
+its own.
 
-Retries: a FAILED_TEMP operation is retried after its ``retry_after`` (clock
+Notifications: a ``notify`` decision is sent to the webhook its parameters
+name (:mod:`actuator.notify`), retried on temporary failures; the result
+says whether it was delivered.
+
+Timeouts: a decision with ``timeout_s`` whose operation has not ended that
+long (clock time) after it started is stopped where it stands and failed
+("timed out"); what it created is found by its servers' metadata, as after
+any interruption.
+
+Retries: a FAILED_TEMP operation is retried after its ``retry_after`` or
+an exponential back-off from ``retry_base_s`` (whichever is longer; clock
 time, counted from when it failed, so a restart does not shorten it) while
-it has failed fewer than ``max_attempts`` times; then it is failed (FAILED).
-The lease is held, and renewed, for the whole time, waits included.
+it has failed fewer than ``max_attempts`` times; then it is failed
+(FAILED). A permanent error fails it at once. The lease is held, and
+renewed, for the whole time, waits included.
 """
 
 from __future__ import annotations
@@ -63,20 +74,18 @@ import asyncio
 import logging
 from typing import Any
 
-import msgspec
-
-from actuator.idempotency import DecisionRecord, IdempotencyStore, op_id_for
+from actuator.idempotency import DecisionRecord, IdempotencyStore
 from actuator.lease import VnfLease
-from actuator.locks import KeyedLocks
+from actuator.notify import Notifier
 from actuator.operations import result_of, result_without_op, start_operation, vnf_of
 from bus.clock import Clock
 from bus.contracts import Action, Decision, Message, OpResult, OpState
 from bus.keys import Keys
+from bus.locks import KeyedLocks
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
 from bus.tasks import cancel_and_wait
 from mano_core.errors import CorruptRecord, InvalidRequest, NotFound
 from mano_core.models import LcmOpOcc
-from mano_core.vnfd import RecoveryLevel
 from mano_core.vnfm import Vnfm
 
 log = logging.getLogger(__name__)
@@ -109,6 +118,8 @@ class Actuator:
         settings: ConsumerSettings | None = None,
         results_maxlen: int = 100_000,
         max_decision_age_s: float = 300.0,
+        retry_base_s: float = 1.0,
+        notifier: Notifier | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -145,6 +156,9 @@ class Actuator:
         self._results = StreamPublisher(redis, keys.stream("op_results"), maxlen=results_maxlen)
         self._vnf_locks = KeyedLocks()
         self._inflight: dict[str, asyncio.Task[OpResult]] = {}
+        self.retry_base_s = retry_base_s
+        # Owned: closed when run() ends.
+        self._notifier = notifier or Notifier(clock)
 
     # --- the consumer loop -------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -158,6 +172,11 @@ class Actuator:
                 await asyncio.gather(*loops)
             finally:
                 await cancel_and_wait([*loops, *self._inflight.values()])
+                await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release what the actuator holds (its notifier's HTTP connections)."""
+        await self._notifier.aclose()
 
     async def _loop(self, stop: asyncio.Event) -> None:
         await self.consumer.serve(stop)
@@ -193,8 +212,15 @@ class Actuator:
         if record.result is not None:
             return record.result
         if decision.action is Action.NOTIFY:
-            expired = self._expired(decision)
-            notified = result_without_op(decision, vnf, record.op_id, self._now(), error=expired)
+            error = self._expired(decision)
+            detail: dict[str, Any] = {}
+            if error is None:
+                delivery = await self._notifier.send(decision)
+                error = delivery.error
+                detail = delivery.detail()
+            notified = result_without_op(
+                decision, vnf, record.op_id, self._now(), error=error, detail=detail
+            )
             return await self._publish(record, notified)
         if not vnf:
             error = f"decision targets {decision.target.key()}, which names no VNF instance"
@@ -224,77 +250,9 @@ class Actuator:
             result = result_without_op(
                 decision, record.vnf, record.op_id, self._now(), error=expired
             )
-        elif decision.action is Action.HEAL:
-            result = await self._heal(decision, record.vnf, record.op_id, op)
         else:
-            result = await self._run_to_end(decision, record.vnf, record.op_id, op)
+            result = await self._run_bounded(decision, record.vnf, record.op_id, op)
         return await self._publish(record, result)
-
-    async def _heal(
-        self, decision: Decision, vnf: str, op_id: str, op: LcmOpOcc | None
-    ) -> OpResult:
-        """Heal at the decision's level, then up the VNFD's recovery ladder while it fails.
-
-        A reboot that cannot restore the VNFC (its host is down, the server
-        will not come back) is followed by a rebuild, then a recreate, as
-        far as the ladder of the VNFC's VDU goes. Each level runs as an
-        operation of its own, its id derived from the decision and the
-        level, so a worker taking the decision over finds every finished
-        level and resumes the one under way. The result is the last
-        level's, with ``escalated_from`` listing the levels that failed.
-        """
-        level = str(decision.parameters.get("level", RecoveryLevel.SOFT_REBOOT.value))
-        result = await self._run_to_end(decision, vnf, op_id, op)
-        escalated: list[dict[str, Any]] = []
-        for higher in await self._levels_above(vnf, decision.target.id, level):
-            if not await self._op_failed(vnf, result):
-                break
-            escalated.append(
-                {
-                    "level": level,
-                    "op_id": result.op_id,
-                    "state": result.state.value,
-                    "error": result.error,
-                }
-            )
-            log.warning(
-                "heal of %s by %s failed (%s); escalating to %s [request %s]",
-                decision.target.key(),
-                level,
-                result.error,
-                higher,
-                decision.request_id,
-            )
-            level = higher
-            step = msgspec.structs.replace(
-                decision, parameters={**decision.parameters, "level": level}
-            )
-            step_op_id = op_id_for(f"{decision.id}/{level}")
-            step_op = await self._ops.find(vnf, step_op_id)
-            result = await self._run_to_end(step, vnf, step_op_id, step_op)
-        if escalated:
-            result = msgspec.structs.replace(
-                result, detail={**result.detail, "escalated_from": escalated}
-            )
-        return result
-
-    async def _levels_above(self, vnf: str, vnfc_id: str, level: str) -> list[str]:
-        """The recovery levels after ``level`` in the ladder of the VNFC's VDU."""
-        try:
-            instance = await self._vnfm.inventory.get(vnf)
-            vnfd = await self._vnfm.catalogue.of(instance)
-            vnfc = instance.vnfc(vnfc_id)
-            if vnfc is None:
-                return []  # the heal itself reports it
-            return [step.value for step in vnfd.levels_after(vnfc.vdu, level)]
-        except (NotFound, CorruptRecord, KeyError, ValueError):
-            return []  # the heal itself reports what is wrong with them
-
-    async def _op_failed(self, vnf: str, result: OpResult) -> bool:
-        """Whether ``result`` reports an operation that ran and failed (not a refusal)."""
-        if result.state not in (OpState.FAILED, OpState.ROLLED_BACK):
-            return False
-        return await self._ops.find(vnf, result.op_id) is not None
 
     def _expired(self, decision: Decision) -> str | None:
         """Why ``decision`` is too old to start now; None while it is not."""
@@ -311,6 +269,33 @@ class Actuator:
             f"expired: decided {age_s:.0f} s ago, "
             f"older than the {self.max_decision_age_s:g} s limit"
         )
+
+    async def _run_bounded(
+        self, decision: Decision, vnf: str, op_id: str, op: LcmOpOcc | None
+    ) -> OpResult:
+        """Run the operation to its end, or fail it when it outlasts the decision's timeout."""
+        if decision.timeout_s is None:
+            return await self._run_to_end(decision, vnf, op_id, op)
+        started = op.started_at if op is not None else self._now()
+        left_s = started + decision.timeout_s - self._now()
+        try:
+            async with asyncio.timeout(max(0.0, self._clock.to_wall(left_s))):
+                return await self._run_to_end(decision, vnf, op_id, op)
+        except TimeoutError:
+            return await self._timed_out(decision, vnf, op_id)
+
+    async def _timed_out(self, decision: Decision, vnf: str, op_id: str) -> OpResult:
+        """Fail an operation that outlasted its decision's timeout, where it stands."""
+        error = f"timed out after {decision.timeout_s:g} s"
+        log.warning("decision %s: %s [request %s]", decision.id, error, decision.request_id)
+        op = await self._ops.find(vnf, op_id)
+        if op is None:
+            return result_without_op(decision, vnf, op_id, self._now(), error=error)
+        if not op.state.final:
+            if op.state is not OpState.FAILED_TEMP:
+                op = await self._interrupted(op)
+            op = await self._ops.transition(op, OpState.FAILED, detail=error, error=error)
+        return result_of(decision, op)
 
     async def _run_to_end(
         self, decision: Decision, vnf: str, op_id: str, op: LcmOpOcc | None
@@ -330,7 +315,8 @@ class Actuator:
                     )
                     break
                 # Counted from when it failed, so a restarted worker waits no less.
-                retry_at = op.state_entered_at + (op.retry_after or 0.0)
+                backoff = self.retry_base_s * 2 ** max(0, failures - 1)
+                retry_at = op.state_entered_at + max(op.retry_after or 0.0, backoff)
                 await self._clock.sleep(max(0.0, retry_at - self._now()))
             try:
                 op = await start_operation(self._vnfm, decision, vnf, op_id)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from actuator.notify import Notifier
 from actuator.service import Actuator
 from analytics.service import Analytics
 from assure.api.app import run_api
@@ -26,6 +27,8 @@ from collector.instances import InstanceLabels
 from collector.push.remote_write import RemoteWriteReceiver
 from collector.service import DEFAULT_MAX_BATCH_SAMPLES, Collector
 from collector.writer import SampleWriter
+from mano_core.granter import VimGranter
+from mano_core.vim.registry import VimRegistry
 from policy.conditions import conditions_of
 from policy.engine import PolicyEngine
 from policy.loader import LoadResult
@@ -101,6 +104,7 @@ def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
 
 
 def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
+    s = platform.settings
     engine = PolicyEngine(
         platform.redis,
         platform.keys,
@@ -108,7 +112,12 @@ def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
         platform.catalogue,
         platform.clock,
         policies.policies,
-        maxlen=platform.settings.redis.stream_maxlen,
+        maxlen=s.redis.stream_maxlen,
+        vim=platform.vim,
+        granter=VimGranter(VimRegistry([platform.vim])),
+        max_concurrent=s.policy.max_concurrent,
+        max_concurrent_per_host=s.policy.max_concurrent_per_host,
+        tick_s=s.policy.tick,
     )
     return engine.run
 
@@ -124,6 +133,12 @@ def _actuator(platform: Platform, _policies: LoadResult) -> RoleWork:
         max_attempts=s.actuator.max_attempts,
         results_maxlen=s.redis.stream_maxlen,
         max_decision_age_s=s.actuator.decision_max_age,
+        retry_base_s=s.actuator.retry_base,
+        notifier=Notifier(
+            platform.clock,
+            timeout_s=s.actuator.notify_timeout,
+            attempts=s.actuator.notify_attempts,
+        ),
     )
     return actuator.run
 

@@ -108,6 +108,14 @@ class PolicySettings:
     """Directory of KPI policy files (``*.yaml``)."""
     vnfd_dir: Path = DEFAULTS_DIR / "vnfds"
     """Directory of VNF descriptors onboarded at start-up."""
+    max_concurrent: int = 20
+    """Operations the closed loop runs at once across the deployment (0: no cap);
+    further decisions are queued until one ends."""
+    max_concurrent_per_host: int = 4
+    """Operations the closed loop runs at once on one host (0: no cap)."""
+    tick: float = 1.0
+    """Seconds between two looks at the VNFs whose follow-up is due (queued
+    decisions, verifications, approval timeouts)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,13 @@ class ActuatorSettings:
     """Seconds an operation may wait for the VIM before it is rolled back."""
     decision_max_age: float = 300.0
     """A decision older than this when its turn comes is not run (reported expired)."""
+    retry_base: float = 1.0
+    """First back-off before a temporarily failed operation is retried, doubled each time
+    (the VIM's own retry-after wins when it is longer)."""
+    notify_timeout: float = 5.0
+    """Seconds one attempt to deliver a notification to its webhook may take."""
+    notify_attempts: int = 4
+    """Attempts to deliver a notification before it is reported failed."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,9 @@ _DURATION_FIELDS = {
     ("actuator", "lease_ttl"),
     ("actuator", "op_timeout"),
     ("actuator", "decision_max_age"),
+    ("actuator", "retry_base"),
+    ("actuator", "notify_timeout"),
+    ("policy", "tick"),
     ("ha", "leader_ttl"),
     ("api", "request_timeout"),
 }

@@ -243,10 +243,24 @@ class Decision(msgspec.Struct, tag="decision.v1", frozen=True):
     ``{"destination": None, "live": True}``."""
     guards: list[GuardResult]
     approved: bool
-    """False when a guard denied it; denied decisions are recorded, not run."""
+    """True when the actuator may run it. False when a guard denied it, it waits
+    for an operator's approval, or its policy runs dry: recorded, not run."""
     reason: str
     decided_at: float
     request_id: str
+    episode: str = ""
+    """The episode (one violation of one policy on one target) the decision is a
+    step of; every step of a closed loop's chain shares it."""
+    step: int = 0
+    """The decision's place in its episode's chain (0 for the first)."""
+    verdict: str = ""
+    """``approved``, ``denied``, ``queued`` (a passing guard: re-checked later),
+    ``awaiting_approval``, ``rejected`` or ``dry_run``; empty from older engines."""
+    labels: dict[str, str] = {}
+    """The policy's ``metadata.labels``, carried into notifications and the audit trail."""
+    timeout_s: float | None = None
+    """How long (clock seconds from its start) the operation may take; the
+    actuator fails it when it takes longer. None: the actuator's own limit."""
 
 
 # --------------------------------------------------------------------------

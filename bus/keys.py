@@ -84,9 +84,61 @@ class Keys:
         """Marks a decision as taken by the actuator (value: operation id)."""
         return f"{self.prefix}:{{decision:{decision_id}}}:op"
 
-    def guard_state(self, policy: str, target: str) -> str:
-        """Hash of the guard bookkeeping of one policy on one target."""
-        return f"{self.prefix}:{{guard:{policy}:{target}}}"
+    def policy_loop(self, vnf_id: str) -> str:
+        """The closed loop's record of one VNF: open conditions, episodes, guard marks."""
+        return f"{self.prefix}:{{vnf:{vnf_id}}}:loop"
+
+    def policy_due(self) -> str:
+        """Sorted set of VNF ids by when their closed loop next has something to do."""
+        return f"{self.prefix}:{{policy}}:due"
+
+    def policy_slots(self) -> str:
+        """Sorted set of the decisions running now (the global concurrency cap), by start."""
+        return f"{self.prefix}:{{policy}}:slots"
+
+    def policy_host_slots(self) -> str:
+        """Hash: decision id -> the host its operation touches (the per-host cap)."""
+        return f"{self.prefix}:{{policy}}:slot-hosts"
+
+    def policy_modes(self) -> str:
+        """Hash: policy name -> the mode an operator set (over the file's)."""
+        return f"{self.prefix}:{{policy}}:modes"
+
+    def policy_optouts(self) -> str:
+        """Hash: ``vnf:<id>`` or ``host:<name>`` -> why automation is off for it."""
+        return f"{self.prefix}:{{policy}}:optouts"
+
+    def policy_approvals(self) -> str:
+        """Hash: decision id -> an operator's answer (JSON)."""
+        return f"{self.prefix}:{{policy}}:approvals"
+
+    def policy_onsets(self) -> str:
+        """Sorted set of recent ONSET violation ids by arrival (the blast-radius breaker)."""
+        return f"{self.prefix}:{{policy}}:onsets"
+
+    def policy_failing_hosts(self) -> str:
+        """Set of ``<host>|<violation id>`` of the host violations open now."""
+        return f"{self.prefix}:{{policy}}:failing-hosts"
+
+    def policy_status(self) -> str:
+        """Hash of what the policy workers loaded: files, problems, when."""
+        return f"{self.prefix}:{{policy}}:status"
+
+    def violation_vnfs(self, violation_id: str) -> str:
+        """Set of the VNFs a violation was routed to (its ABATED follows the same way)."""
+        return f"{self.prefix}:{{violation:{violation_id}}}:vnfs"
+
+    def audit_decision(self, decision_id: str) -> str:
+        """One decision's audit record: which episode it belongs to (JSON)."""
+        return f"{self.prefix}:{{audit}}:decision:{decision_id}"
+
+    def audit_episode(self, episode_id: str) -> str:
+        """One episode's audit record: the violation, every step, guard and result (JSON)."""
+        return f"{self.prefix}:{{audit}}:episode:{episode_id}"
+
+    def audit_index(self) -> str:
+        """Sorted set of decision ids by when they were decided."""
+        return f"{self.prefix}:{{audit}}:decisions"
 
     def violation_state(self, violation_id: str) -> str:
         """The last known state of one violation (ONSET or ABATED)."""

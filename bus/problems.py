@@ -25,6 +25,9 @@ from bus.yamldoc import Document, Loc, format_place
 RULE = "rule"
 """The error type of :func:`rule_error`."""
 
+TAG_PREFIX = "~"
+"""How the tags of unions told apart by a discriminator function begin (never a YAML key)."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -109,12 +112,15 @@ def _place(error: ErrorDetails, data: Any) -> Loc:
 
     Pydantic puts the tag of a tagged union into the location
     (``spec.action.scale_out.aspect``); the file has no such key, so it goes.
+    So do the tags of unions told apart by a function, which start with
+    :data:`TAG_PREFIX` (``spec.trigger.~alert.matchers``).
     A rule across fields carries its own place below the model in ``ctx["at"]``.
     """
     loc: list[str | int] = []
     node = data
     for part in error["loc"]:
-        if isinstance(node, dict) and part not in node and node.get("type") == part:
+        tag = isinstance(node, dict) and (node.get("type") == part or str(part)[:1] == TAG_PREFIX)
+        if tag and part not in node:
             continue
         loc.append(part)
         node = _child(node, part)

@@ -1,8 +1,8 @@
 """Which policies an Alertmanager alert triggers.
 
 An alert triggers a policy whose ``spec.trigger`` matches its labels
-(:meth:`~policy.schema.AlertTrigger.matches`) and whose VNFD is that of the
-VNF the alert is about. An alert about a host names no VNF: it triggers
+(:meth:`~policy.schema.AlertTrigger.matches`) and whose VNFD (when it names
+one) is that of the VNF the alert is about. An alert about a host names no VNF: it triggers
 every policy whose trigger matches, and the policy stage then acts on that
 policy's VNFCs on the host.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from policy.schema import KpiPolicy
+from policy.schema import AlertTrigger, KpiPolicy
 
 
 def triggered_by(
@@ -21,7 +21,7 @@ def triggered_by(
     return [
         policy
         for policy in policies
-        if policy.spec.trigger is not None
+        if isinstance(policy.spec.trigger, AlertTrigger)
         and policy.spec.trigger.matches(labels)
-        and (vnfd is None or policy.vnfd == vnfd)
+        and (vnfd is None or policy.vnfd is None or policy.vnfd == vnfd)
     ]

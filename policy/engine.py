@@ -1,58 +1,89 @@
-"""The policy engine: turns violations into decisions, guarded, and publishes every one.
+"""The policy engine: the closed loop (:mod:`policy.loop`) run live on Redis.
 
-It consumes ``violations`` with a consumer group, so several policy workers
-share the work. For each ONSET it finds the violation's policy, resolves
-what to act on (:mod:`policy.targets`), checks the guards
-(:mod:`policy.guards`) and publishes the decisions, approved and denied, to
-``decisions``. ABATED events need no action: a policy acts once per episode.
-An ONSET handled after its violation already abated (read from a backlog) is
-denied by the ``active`` guard, so a condition that cleared is not acted on.
+It consumes the ``violations`` stream (ONSET and ABATED) and the
+``op_results`` stream (how the actuator's operations ended), each with a
+consumer group so several policy workers share the work, and looks at the
+VNFs that are due (:mod:`policy.store`) on its clock. Every change of a
+VNF's loop is one compare-and-set of its record; the decisions it produced
+are saved in the record's outbox first and published after, so a worker
+that dies in between has them published by the next one that touches the
+VNF (the actuator runs each decision id once). Every decision, approved or
+not, is published to ``decisions``; every episode it touched is written to
+the audit trail (:mod:`policy.audit`).
 
-A decision's id is derived from the violation id, the action and the
-target, so a violation delivered twice yields the same decision ids and the
-actuator (idempotent by decision id) acts once.
+An ONSET read after its violation already abated (a backlog) is not acted
+on: the ``active`` guard denies it. A violation that concerns no VNF the
+policy applies to is answered by one denied decision saying why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bus.clock import Clock
 from bus.contracts import (
-    Action,
     Decision,
     GuardResult,
     Message,
-    Target,
+    OpResult,
+    TargetKind,
     Violation,
     ViolationStatus,
+    decode,
+    encode,
+    to_builtins,
 )
 from bus.keys import Keys
+from bus.locks import KeyedLocks
+from bus.redis import is_transient
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
+from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from mano_core.catalogue import Catalogue
+from mano_core.grants import Granter
 from mano_core.inventory import Inventory
-from policy.guards import Cooldowns, active_guard
+from mano_core.vim.base import VimDriver
+from policy.audit import AuditTrail
+from policy.guards import ACTIVE, TARGET, active_guard
+from policy.loop import ClosedLoop, Effects
+from policy.records import decision_of
 from policy.schema import KpiPolicy
-from policy.targets import Plan, TargetResolver
+from policy.state import (
+    Episode,
+    Outcome,
+    Phase,
+    StepRecord,
+    Verdict,
+    VnfLoop,
+    episode_id,
+    step_decision_id,
+)
+from policy.store import Conflict, LoopStore, RedisFacts
+from policy.targets import TargetRouter
 
 log = logging.getLogger(__name__)
 
-_DECISION_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "nfv-assure:policy:decision")
+_RETRIES = 8
+"""Compare-and-set attempts on one VNF's record before the event is retried as a whole."""
+_ROUTE_TTL_S = 86_400
+"""How long (wall seconds) a violation remembers the VNFs it was routed to."""
+_ONSET_WINDOW_S = 86_400.0
+"""How long ONSETs are counted for the blast-radius breaker (clock seconds)."""
 
-
-def decision_id(violation_id: str, action: Action, target: Target) -> str:
-    """The deterministic id of the decision to ``action`` ``target`` for a violation."""
-    return str(uuid.uuid5(_DECISION_NAMESPACE, f"{violation_id}|{action.value}|{target.key()}"))
+Work = Callable[[VnfLoop, float], Awaitable[Effects]]
 
 
 class PolicyEngine:
-    """Decides what to do about violations, per the loaded KPI policies.
+    """Decides what to do about violations, per the loaded KPI policies, and follows up.
 
-    The decisions stream is trimmed to about ``maxlen`` entries on every write.
+    ``tick_s`` is how often (clock seconds) it looks for VNFs that are due;
+    ``claim_s`` how long a due VNF it works on is kept from the others.
+    ``max_concurrent`` / ``max_concurrent_per_host`` cap the operations
+    under way at once (0: no cap). The decisions stream is trimmed to about
+    ``maxlen`` entries.
     """
 
     def __init__(  # noqa: PLR0917 -- the positional collaborators are the documented API
@@ -68,61 +99,102 @@ class PolicyEngine:
         consumer: str | None = None,
         settings: ConsumerSettings | None = None,
         maxlen: int = 100_000,
+        vim: VimDriver | None = None,
+        granter: Granter | None = None,
+        max_concurrent: int = 0,
+        max_concurrent_per_host: int = 0,
+        tick_s: float = 1.0,
+        claim_s: float = 30.0,
+        requeue_s: float = 5.0,
     ) -> None:
-        self._policies: dict[str, KpiPolicy] = {}
-        for policy in policies:
-            if policy.name in self._policies:
-                raise ValueError(f"two policies are named {policy.name!r}")
-            self._policies[policy.name] = policy
-        self._clock = clock
-        self._resolver = TargetResolver(inventory, catalogue)
         self._redis = redis
         self._keys = keys
-        self._cooldowns = Cooldowns(redis, keys)
+        self._clock = clock
+        self.facts = RedisFacts(
+            redis,
+            keys,
+            inventory,
+            catalogue,
+            clock,
+            vim=vim,
+            granter=granter,
+            max_concurrent=max_concurrent,
+            max_concurrent_per_host=max_concurrent_per_host,
+        )
+        self.loop = ClosedLoop(policies, self.facts, requeue_s=requeue_s)
+        self._router = TargetRouter(inventory, catalogue)
+        self._store = LoopStore(redis, keys)
+        self.audit = AuditTrail(redis, keys, clock)
+        self._locks = KeyedLocks()
+        self.tick_s = tick_s
+        self.claim_s = claim_s
         self._publisher = StreamPublisher(redis, keys.stream("decisions"), maxlen=maxlen)
+        name = consumer or consumer_name("policy")
         self.consumer = StreamConsumer(
             redis,
             keys.stream("violations"),
             group,
-            consumer or consumer_name("policy"),
-            self._on_message,
+            name,
+            self._on_violation,
             settings=settings,
             dead_letter_key=keys.dead_letters("violations"),
+        )
+        self.results_consumer = StreamConsumer(
+            redis,
+            keys.stream("op_results"),
+            group,
+            name,
+            self._on_result,
+            settings=settings,
+            dead_letter_key=keys.dead_letters("op_results"),
         )
 
     @property
     def policies(self) -> list[KpiPolicy]:
-        return list(self._policies.values())
+        return self.loop.policies
 
+    def set_policies(self, policies: Sequence[KpiPolicy]) -> None:
+        """Replace the policies in force (hot reload)."""
+        self.loop.set_policies(policies)
+
+    # --- running ------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume violations until ``stop`` is set."""
-        await self.consumer.run(stop)
+        """Consume violations and results, and follow up due VNFs, until ``stop`` is set."""
+        tasks = [
+            asyncio.create_task(self.consumer.run(stop)),
+            asyncio.create_task(self.results_consumer.run(stop)),
+            asyncio.create_task(self._ticks(stop)),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            await cancel_and_wait(tasks)
 
-    async def _on_message(self, message: Message) -> None:
+    async def _ticks(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            raise_if_cancelled()
+            try:
+                await self.tick()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("cannot reach Redis to follow up due VNFs (%s); retrying", exc)
+            await wait_for_stop(stop, self._clock.to_wall(self.tick_s))
+
+    async def _on_violation(self, message: Message) -> None:
         if not isinstance(message, Violation):
             log.warning("ignoring a %s on the violations stream", type(message).__name__)
             return
         await self.handle(message)
 
-    async def handle(self, violation: Violation) -> list[Decision]:
-        """Decide about one violation, publish the decisions and return them.
+    async def _on_result(self, message: Message) -> None:
+        if isinstance(message, OpResult):
+            await self.handle_result(message)
 
-        ABATED, violations of unknown policies and violations caused by
-        another (``caused_by``: their host's) yield no decision; an ONSET of
-        a violation that already abated yields denied ones.
-        """
-        if violation.status is not ViolationStatus.ONSET:
-            return []
-        if violation.caused_by is not None:
-            # Explained by another violation (its host's): that one is acted on.
-            log.info(
-                "violation %s is caused by %s; no decision of its own [request %s]",
-                violation.id,
-                violation.caused_by,
-                violation.request_id,
-            )
-            return []
-        policy = self._policies.get(violation.policy)
+    # --- events -------------------------------------------------------------------
+    async def handle(self, violation: Violation) -> list[Decision]:
+        """Take one ONSET or ABATED through the loop; returns the decisions it published."""
+        policy = self.loop.policy(violation.policy)
         if policy is None:
             log.warning(
                 "violation %s names unknown policy %r; no decision [request %s]",
@@ -131,75 +203,206 @@ class PolicyEngine:
                 violation.request_id,
             )
             return []
+        if violation.status is ViolationStatus.ABATED:
+            return await self._abated(violation)
         active = await active_guard(self._redis, self._keys, violation.id)
-        plans = await self._resolver.plans(policy, violation)
-        decisions = [await self._decide(policy, violation, plan, active) for plan in plans]
-        await self._publisher.publish_many(decisions)
+        if not active.passed:
+            return await self._unrouted(policy, violation, active)
+        await self._count_onset(violation)
+        route = await self._router.route(policy, violation)
+        if not route.targets:
+            return await self._unrouted(
+                policy, violation, GuardResult(TARGET, False, route.why_not)
+            )
+        await self._redis.sadd(self._keys.violation_vnfs(violation.id), *route.targets)
+        await self._redis.expire(self._keys.violation_vnfs(violation.id), _ROUTE_TTL_S)
+        decisions: list[Decision] = []
+        for vnf_id, targets in route.targets.items():
+
+            async def onset(state: VnfLoop, now: float, targets: Any = targets) -> Effects:
+                return await self.loop.onset(state, violation, targets, now)
+
+            decisions.extend(await self.on_vnf(vnf_id, onset))
+        return decisions
+
+    async def _abated(self, violation: Violation) -> list[Decision]:
+        if violation.target.kind is TargetKind.HOST:
+            await self._redis.srem(
+                self._keys.policy_failing_hosts(), f"{violation.target.id}|{violation.id}"
+            )
+        members = await self._redis.smembers(self._keys.violation_vnfs(violation.id))
+        vnfs = {_text(m) for m in members}
+        if not vnfs and violation.target.kind is not TargetKind.HOST:
+            vnf = violation.target.vnf or violation.target.id
+            vnfs = {vnf}
+        decisions: list[Decision] = []
+        for vnf_id in sorted(vnfs):
+
+            async def abated(state: VnfLoop, now: float) -> Effects:
+                return await self.loop.abated(state, violation, now)
+
+            decisions.extend(await self.on_vnf(vnf_id, abated))
+        return decisions
+
+    async def handle_result(self, result: OpResult) -> list[Decision]:
+        """Take the end of an operation through its VNF's loop."""
+        vnf_id = result.vnf or result.target.vnf
+        if not vnf_id:
+            record = await self.audit.episode_of(result.decision_id)
+            vnf_id = record.vnf if record is not None else ""
+        if not vnf_id:
+            return []
+
+        async def ended(state: VnfLoop, now: float) -> Effects:
+            return await self.loop.result(state, result, now)
+
+        return await self.on_vnf(vnf_id, ended)
+
+    async def tick(self) -> list[Decision]:
+        """Follow up every VNF that is due now; returns the decisions published."""
+        now = self._clock.now()
+        decisions: list[Decision] = []
+        for vnf_id in await self._store.due(now):
+            until = now + self.claim_s
+            if not await self._store.claim(vnf_id, now, until):
+                continue  # another worker took it
+
+            async def due(state: VnfLoop, at: float) -> Effects:
+                return await self.loop.tick(state, at)
+
+            decisions.extend(await self.on_vnf(vnf_id, due, claimed_until=until))
+        return decisions
+
+    # --- one VNF at a time --------------------------------------------------------------
+    async def on_vnf(
+        self, vnf_id: str, work: Work, *, claimed_until: float | None = None
+    ) -> list[Decision]:
+        """Run ``work`` on the VNF's record, save it, then publish and record what it made."""
+        async with self._locks.hold(vnf_id):
+            for _ in range(_RETRIES):
+                state, version = await self._store.load(vnf_id)
+                if state.outbox:
+                    await self._flush(state, version)
+                    state, version = await self._store.load(vnf_id)
+                if claimed_until is None:
+                    # Looked at again in a while even if this worker dies before it saves.
+                    await self._store.schedule(
+                        vnf_id, self._clock.now() + self.claim_s, lower_only=True
+                    )
+                now = self._clock.now()
+                fx = await work(state, now)
+                state.prune(now)
+                state.outbox = [encode(d) for d in fx.decisions]
+                try:
+                    version = await self._store.save(state, version)
+                except Conflict:
+                    continue
+                await self._flush(state, version)
+                await self.audit.record(vnf_id, fx.episodes.values(), self._by_name())
+                await self._reschedule(state, claimed_until)
+                self._log(fx.decisions)
+                return fx.decisions
+        raise Conflict(f"the loop record of VNF {vnf_id} kept changing; will retry")
+
+    async def _flush(self, state: VnfLoop, version: int) -> None:
+        """Publish the record's outbox, then save it empty."""
+        if not state.outbox:
+            return
+        messages = [decode(raw) for raw in state.outbox]
+        await self._publisher.publish_many(messages)
+        state.outbox = []
+        # Someone saved after us: they flushed (or will flush) it too.
+        with contextlib.suppress(Conflict):
+            await self._store.save(state, version)
+
+    async def _reschedule(self, state: VnfLoop, claimed_until: float | None) -> None:
+        at = state.next_at()
+        if at is not None:
+            await self._store.schedule(state.vnf, at)
+        elif claimed_until is not None:
+            await self._store.undue(state.vnf, claimed_until)
+
+    # --- helpers ------------------------------------------------------------------
+    async def _count_onset(self, violation: Violation) -> None:
+        now = self._clock.now()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._keys.policy_onsets(), {violation.id: now})
+            pipe.zremrangebyscore(self._keys.policy_onsets(), "-inf", repr(now - _ONSET_WINDOW_S))
+            if violation.target.kind is TargetKind.HOST:
+                pipe.sadd(
+                    self._keys.policy_failing_hosts(), f"{violation.target.id}|{violation.id}"
+                )
+            await pipe.execute()
+
+    async def _unrouted(
+        self, policy: KpiPolicy, violation: Violation, why: GuardResult
+    ) -> list[Decision]:
+        """One denied decision for a violation the loop does not act on, and its record."""
+        now = self._clock.now()
+        eid = episode_id(policy.name, violation.target, violation.id)
+        action = policy.spec.chain()[0].action.type
+        step = StepRecord(
+            decision_id=step_decision_id(eid, 0),
+            index=0,
+            step=policy.spec.chain()[0].id,
+            action=_decision_action(action),
+            target=violation.target,
+            parameters={},
+            guards=[why],
+            verdict=Verdict.DENIED,
+            reason=f"{policy.name}: {violation.evidence.description or violation.condition}: "
+            f"{action} denied by {why.guard}: {why.detail}",
+            decided_at=now,
+            outcome=Outcome.DENIED,
+        )
+        episode = Episode(
+            id=eid,
+            policy=policy.name,
+            target=violation.target,
+            trigger_target=violation.target,
+            opened_at=now,
+            opened_by=violation.id,
+            request_id=violation.request_id,
+            evidence=violation.evidence.description,
+            violation=to_builtins(violation),
+            value=violation.evidence.value,
+            phase=Phase.CLOSED,
+            action=action,
+            steps=[step],
+            result="abated" if why.guard == ACTIVE else "denied",
+            closed_at=now,
+            detail=why.detail,
+        )
+        decision = decision_of(policy, episode, step)
+        await self._publisher.publish(decision)
+        vnf = violation.target.vnf or ""
+        await self.audit.record(vnf, [episode], self._by_name())
+        self._log([decision])
+        return [decision]
+
+    def _by_name(self) -> dict[str, KpiPolicy]:
+        return {p.name: p for p in self.loop.policies}
+
+    @staticmethod
+    def _log(decisions: Sequence[Decision]) -> None:
         for decision in decisions:
             log.info(
                 "decision %s: %s %s %s: %s [request %s]",
                 decision.id,
-                "approved" if decision.approved else "denied",
+                decision.verdict or ("approved" if decision.approved else "denied"),
                 decision.action.value,
                 decision.target.key(),
                 decision.reason,
                 decision.request_id,
             )
-        return decisions
-
-    async def _decide(
-        self, policy: KpiPolicy, violation: Violation, plan: Plan, active: GuardResult
-    ) -> Decision:
-        action = Action(policy.spec.action.type)
-        did = decision_id(violation.id, action, plan.target)
-        now = self._clock.now()
-        guards = [active, *plan.guards]
-        if plan.resolved:
-            cooldown_s = policy.spec.guards.cooldown
-            target = plan.target.key()
-            if all(g.passed for g in guards):
-                guards.append(
-                    await self._cooldowns.claim(
-                        policy.name,
-                        target,
-                        cooldown_s=cooldown_s,
-                        now=now,
-                        decision_id=did,
-                        wall_s=self._clock.to_wall(cooldown_s),
-                    )
-                )
-            else:
-                # Denied anyway: report the cooldown but do not start it.
-                guards.append(
-                    await self._cooldowns.check(
-                        policy.name, target, cooldown_s=cooldown_s, now=now, decision_id=did
-                    )
-                )
-        approved = all(g.passed for g in guards)
-        return Decision(
-            id=did,
-            violation_id=violation.id,
-            policy=policy.name,
-            action=action,
-            target=plan.target,
-            parameters=plan.parameters,
-            guards=guards,
-            approved=approved,
-            reason=_reason(policy.name, violation, action, plan, guards),
-            decided_at=now,
-            request_id=violation.request_id,
-        )
 
 
-def _reason(
-    policy: str, violation: Violation, action: Action, plan: Plan, guards: Sequence[GuardResult]
-) -> str:
-    """One sentence: the policy, why it fired, and what it does or what denied it."""
-    why = violation.evidence.description or f"condition {violation.condition} holds"
-    failed = [g for g in guards if not g.passed]
-    if not failed:
-        params = ", ".join(f"{k}={v}" for k, v in plan.parameters.items() if v is not None)
-        what = f"{action.value} {plan.target.key()}" + (f" ({params})" if params else "")
-        return f"{policy}: {why}: {what}"
-    names = ", ".join(g.guard for g in failed)
-    return f"{policy}: {why}: {action.value} denied by {names}: {failed[0].detail}"
+def _decision_action(action: str) -> str:
+    return "scale_out" if action in ("scale", "scale_to_level") else action
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+__all__ = ["PolicyEngine"]

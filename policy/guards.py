@@ -1,22 +1,36 @@
-"""Guards: the rules that can deny a decision.
+"""Guards: the rules that can hold a decision back or deny it.
 
-- ``target``: the violation's target still exists and belongs to the policy's
-  VNFD (otherwise there is nothing to do).
-- ``active``: the violation has not abated meanwhile. The analytics stage
-  records each violation's latest status at ``keys.violation_state(id)``; an
-  ONSET read after a backlog (a policy worker that was down) may describe a
-  condition that cleared minutes ago, and acting on it would scale or heal
-  for nothing. No record (older analytics, or expired) passes.
-- ``max_instances`` / ``min_instances``: a scale step stays within the VDU's
-  instance bounds and the aspect's scale levels (0..max_scale_level), as the
-  VNFM would enforce them; denying here records why instead of failing later.
-- ``cooldown``: after an approved decision of a policy on a target, further
-  ones are denied for the policy's cooldown. The state lives in Redis, so
-  every policy worker shares it.
+Each check gives a :class:`~bus.contracts.GuardResult` and, when it fails,
+whether the denial passes with time (:attr:`Check.retry_at`: the decision is
+queued and re-checked then) or is final (the step follows its
+``on_denied`` branch). The closed loop (:mod:`policy.loop`) runs them in a
+fixed order, cheapest and most final first; those with side effects (the
+capacity pre-check, the concurrency slot) run last, only when all others
+passed.
+
+Final: ``target`` (nothing to act on), ``max_instances`` / ``min_instances``
+(the VNFD's bounds), ``blast_radius`` (too much fails at once: stop and
+escalate), ``capacity`` (the VIM cannot place a scale-out), ``tolerance``
+(a proportional scale with nothing to change).
+
+Passing (queued): ``opt_out`` (automation off for the VNF or a host),
+``blackout`` / ``maintenance`` windows, ``coordination`` (heal before
+migrate before scale; no scale-in while another condition is open on the
+VNF), ``in_flight`` (one decision at a time per VNF), ``stabilisation``,
+``cooldown`` (timed from the completion of the last operation, shared by
+the scaling actions of one aspect), ``frequency`` and ``concurrency``
+(global and per-host caps on operations under way).
+
+``active``: the violation has not abated meanwhile. The analytics stage
+records each violation's latest status at ``keys.violation_state(id)``; an
+ONSET read after a backlog may describe a condition that cleared minutes
+ago. No record (expired) passes.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from bus.contracts import GuardResult, ViolationStatus
@@ -24,79 +38,59 @@ from bus.keys import Keys
 from bus.units import format_duration
 from mano_core.models import VnfInstance
 from mano_core.vnfd import ScalingAspect, Vnfd
+from policy.schema_guards import Frequency, Guards, Window
+from policy.state import ACTIVE_PHASES, Episode, Recommendation, VnfLoop
+from policy.windows import next_opening, open_until
 
 TARGET = "target"
 ACTIVE = "active"
 COOLDOWN = "cooldown"
 MAX_INSTANCES = "max_instances"
 MIN_INSTANCES = "min_instances"
+FREQUENCY = "frequency"
+STABILISATION = "stabilisation"
+BLACKOUT = "blackout"
+MAINTENANCE = "maintenance"
+COORDINATION = "coordination"
+IN_FLIGHT = "in_flight"
+CONCURRENCY = "concurrency"
+BLAST_RADIUS = "blast_radius"
+CAPACITY = "capacity"
+OPT_OUT = "opt_out"
+TOLERANCE = "tolerance"
+MODE = "mode"
 
-_STARTED = 2
-"""What the claim script returns when it started the cooldown (1: already held, 0: denied)."""
+PRIORITY = {"heal": 0, "migrate": 1}
+"""Coordination per VNF: heal before migrate before everything else (scaling)."""
+_OTHER = 2
 
-_RETAIN_WALL_S = 600.0
-"""How long (wall seconds) a cooldown record outlives its cooldown: long enough
-for a violation redelivered after a worker crash to find its own decision."""
-
-# Check and start the cooldown in one step, so two workers deciding at once
-# cannot both pass. The decision that holds the cooldown passes again: a
-# redelivered violation gets its approval back, not a denial caused by itself.
-_CLAIM = """
-local at = redis.call('HGET', KEYS[1], 'approved_at')
-local holder = redis.call('HGET', KEYS[1], 'decision')
-if at and holder == ARGV[3] then
-  return {1, at, holder}
-end
-if at and tonumber(ARGV[1]) - tonumber(at) < tonumber(ARGV[2]) then
-  return {0, at, holder}
-end
-redis.call('HSET', KEYS[1], 'approved_at', ARGV[1], 'decision', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {2, ARGV[1], ARGV[3]}
-"""
+WHEN_FREED = math.inf
+"""``retry_at`` of a denial that is re-checked when something on the VNF ends."""
 
 
-class Cooldowns:
-    """The cooldown guard of every policy on every target, kept in Redis."""
+@dataclass(frozen=True)
+class Check:
+    """A guard's verdict and, for a denial that passes with time, when to look again."""
 
-    def __init__(self, redis: Any, keys: Keys) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._claim = redis.register_script(_CLAIM)
+    result: GuardResult
+    retry_at: float | None = None
+    """None: final when it failed. A time (or :data:`WHEN_FREED`): queue and re-check."""
 
-    async def claim(
-        self,
-        policy: str,
-        target: str,
-        *,
-        cooldown_s: float,
-        now: float,
-        decision_id: str,
-        wall_s: float,
-    ) -> GuardResult:
-        """Pass and start the cooldown for ``decision_id``, unless another decision holds it.
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
 
-        ``wall_s`` is how long ``cooldown_s`` lasts in wall time (the key's TTL base).
-        """
-        ttl_ms = int((wall_s + _RETAIN_WALL_S) * 1000)
-        key = self._keys.guard_state(policy, target)
-        status, at, holder = await self._claim(
-            keys=[key], args=[repr(now), repr(cooldown_s), decision_id, ttl_ms]
-        )
-        if int(status) == _STARTED:
-            return GuardResult(COOLDOWN, True, f"cooldown {format_duration(cooldown_s)} starts now")
-        return _verdict(float(at), _text(holder), decision_id, cooldown_s, now)
+    @property
+    def final(self) -> bool:
+        return not self.passed and self.retry_at is None
 
-    async def check(
-        self, policy: str, target: str, *, cooldown_s: float, now: float, decision_id: str
-    ) -> GuardResult:
-        """The cooldown verdict without starting it (for decisions another guard denies)."""
-        at, holder = await self._redis.hmget(
-            self._keys.guard_state(policy, target), ["approved_at", "decision"]
-        )
-        if at is None:
-            return GuardResult(COOLDOWN, True, "no earlier approved decision")
-        return _verdict(float(at), _text(holder), decision_id, cooldown_s, now)
+
+def ok(guard: str, detail: str) -> Check:
+    return Check(GuardResult(guard, True, detail))
+
+
+def deny(guard: str, detail: str, retry_at: float | None = None) -> Check:
+    return Check(GuardResult(guard, False, detail), retry_at)
 
 
 async def active_guard(redis: Any, keys: Keys, violation_id: str) -> GuardResult:
@@ -111,21 +105,167 @@ async def active_guard(redis: Any, keys: Keys, violation_id: str) -> GuardResult
     return GuardResult(ACTIVE, True, f"unknown recorded status {status!r}; taken as active")
 
 
-def _verdict(
-    at: float, holder: str, decision_id: str, cooldown_s: float, now: float
-) -> GuardResult:
-    if holder == decision_id:
-        return GuardResult(COOLDOWN, True, "this decision already holds the cooldown")
-    ago = format_duration(max(0.0, now - at))
-    if now - at >= cooldown_s:
-        return GuardResult(COOLDOWN, True, f"last approved decision {ago} ago")
-    left = format_duration(cooldown_s - (now - at))
-    return GuardResult(
+def windows_check(guards: Guards, now: float) -> Check | None:
+    """Blackout and maintenance windows (None: the policy has neither)."""
+    for window in guards.blackout:
+        until = open_until(window.cron, window.duration, window.timezone, now)
+        if until is not None:
+            return deny(
+                BLACKOUT,
+                f"blackout window {window.cron!r} ({window.timezone}) is open for "
+                f"{format_duration(until - now)} more",
+                until,
+            )
+    if guards.maintenance:
+        for window in guards.maintenance:
+            if open_until(window.cron, window.duration, window.timezone, now) is not None:
+                return ok(MAINTENANCE, f"maintenance window {window.cron!r} is open")
+        opens = [_opening(w, now) for w in guards.maintenance]
+        soonest = min((t for t in opens if t is not None), default=None)
+        when = "never" if soonest is None else f"in {format_duration(soonest - now)}"
+        return deny(
+            MAINTENANCE,
+            f"outside every maintenance window; the next opens {when}",
+            soonest if soonest is not None else now + 86_400.0,
+        )
+    if guards.blackout:
+        return ok(BLACKOUT, "no blackout window is open")
+    return None
+
+
+def _opening(window: Window, now: float) -> float | None:
+    return next_opening(window.cron, window.timezone, now)
+
+
+def coordination_check(state: VnfLoop, episode: Episode, action: str, vnf: VnfInstance) -> Check:
+    """Heal before migrate before scale on one VNF; no scale-in while anything else is open.
+
+    A host condition counts for the VNF only while a VNFC of the VNF is on that host.
+    """
+    mine = PRIORITY.get(action, _OTHER)
+    for other in state.episodes.values():
+        if other.id == episode.id or other.phase not in ACTIVE_PHASES:
+            continue
+        if PRIORITY.get(other.action, _OTHER) < mine:
+            return deny(
+                COORDINATION,
+                f"{other.action} of {other.target.key()} (policy {other.policy}) comes first",
+                WHEN_FREED,
+            )
+    if action == "scale_in":
+        own = episode.opened_by
+        hosts = {c.host for c in vnf.vnfcs}
+        others = [
+            c
+            for c in state.conditions.values()
+            if c.violation_id != own
+            and not _same_trigger(c.policy, c.target.key(), episode)
+            and (c.target.kind.value != "host" or c.target.id in hosts)
+        ]
+        if others:
+            first = others[0]
+            return deny(
+                COORDINATION,
+                f"no scale-in while {first.policy}/{first.condition} is open on "
+                f"{first.target.key()}",
+                WHEN_FREED,
+            )
+    return ok(COORDINATION, "nothing on the VNF comes first")
+
+
+def _same_trigger(policy: str, target_key: str, episode: Episode) -> bool:
+    return policy == episode.policy and target_key == episode.trigger_target.key()
+
+
+def in_flight_check(state: VnfLoop, decision_id: str) -> Check:
+    if state.inflight is None or state.inflight == decision_id:
+        return ok(IN_FLIGHT, "no other decision runs on the VNF")
+    return deny(IN_FLIGHT, f"decision {state.inflight} runs on the VNF", WHEN_FREED)
+
+
+def cooldown_check(state: VnfLoop, key: str, cooldown_s: float, now: float) -> Check:
+    """Passes once ``cooldown_s`` have gone by since the last operation under ``key`` ended."""
+    ended = state.completions.get(key)
+    if ended is None:
+        return ok(COOLDOWN, f"no earlier operation under {key}")
+    ago = now - ended
+    if ago >= cooldown_s:
+        return ok(COOLDOWN, f"last operation under {key} ended {format_duration(ago)} ago")
+    return deny(
         COOLDOWN,
-        False,
-        f"decision {holder} was approved {ago} ago; cooldown "
-        f"{format_duration(cooldown_s)}, {left} left",
+        f"the last operation under {key} ended {format_duration(ago)} ago; cooldown "
+        f"{format_duration(cooldown_s)}, {format_duration(cooldown_s - ago)} left",
+        ended + cooldown_s,
     )
+
+
+def frequency_check(state: VnfLoop, key: str, limit: Frequency, now: float) -> Check:
+    recent = sorted(at for k, at in state.actions if k == key and now - at < limit.per)
+    if len(recent) < limit.max:
+        return ok(FREQUENCY, f"{len(recent)} of {limit.max} per {format_duration(limit.per)}")
+    frees = recent[len(recent) - limit.max] + limit.per
+    return deny(
+        FREQUENCY,
+        f"{len(recent)} actions in the last {format_duration(limit.per)} (at most "
+        f"{limit.max}); the next is allowed in {format_duration(frees - now)}",
+        frees,
+    )
+
+
+def stabilised_count(
+    state: VnfLoop, aspect: str, desired: int, window_s: float, now: float
+) -> tuple[int, float | None]:
+    """The VNFC count a scale-in may go down to: the highest recommended in the window.
+
+    Returns it and when the recommendation that sets it leaves the window.
+    """
+    recent = [r for r in state.recommendations.get(aspect, []) if now - r.at < window_s]
+    highest = max(recent, key=lambda r: (r.count, r.at), default=None)
+    if highest is None or highest.count <= desired:
+        return desired, None
+    return highest.count, highest.at + window_s
+
+
+def recommend(state: VnfLoop, aspect: str, count: int, now: float, keep_s: float) -> None:
+    """Remember a recommended VNFC count for the stabilisation window (pruned to ``keep_s``)."""
+    kept = [r for r in state.recommendations.get(aspect, []) if now - r.at < keep_s]
+    kept.append(Recommendation(now, count))
+    state.recommendations[aspect] = kept
+
+
+def blast_radius_check(
+    guards: Guards, state: VnfLoop, vnf: VnfInstance, onsets: int | None, host_share: float | None
+) -> Check | None:
+    """Too much failing at once: stop acting and escalate (None: no breaker set)."""
+    radius = guards.blast_radius
+    if radius is None:
+        return None
+    if radius.vnfcs is not None and vnf.vnfcs:
+        failing = {
+            e.target.id
+            for e in state.episodes.values()
+            if e.phase in ACTIVE_PHASES and e.target.kind.value == "vnfc"
+        }
+        share = len(failing) / len(vnf.vnfcs)
+        if share > radius.vnfcs:
+            return deny(
+                BLAST_RADIUS,
+                f"{len(failing)} of {len(vnf.vnfcs)} VNFCs of VNF {vnf.id} fail at once "
+                f"({share:.0%} > {radius.vnfcs:.0%}): stopping, escalating",
+            )
+    if radius.hosts is not None and host_share is not None and host_share > radius.hosts:
+        return deny(
+            BLAST_RADIUS,
+            f"{host_share:.0%} of the hosts fail at once (> {radius.hosts:.0%}): "
+            "stopping, escalating",
+        )
+    if radius.onsets is not None and onsets is not None and onsets > radius.onsets.max:
+        return deny(
+            BLAST_RADIUS,
+            f"{onsets} ONSETs in {format_duration(radius.onsets.per)} "
+            f"(> {radius.onsets.max}): stopping, escalating",
+        )
+    return ok(BLAST_RADIUS, "failures within the blast radius")
 
 
 def scale_guard(

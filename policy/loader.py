@@ -125,6 +125,9 @@ def parse_text(text: str, source: str = "<string>") -> ParsedFile:
         problem = Problem(source, "(yaml)", syntax_line(exc), syntax_message(exc))
         return ParsedFile(source, [], [problem])
     parsed = ParsedFile(source, [], [])
+    if not documents:
+        problem = Problem(source, "(file)", 1, "no policy document in the file (it is empty)")
+        return ParsedFile(source, [], [problem])
     for document in documents:
         _validate(document, parsed)
     return parsed

@@ -1,139 +1,133 @@
-"""What a policy's action applies to: from a violation's target to the objects to act on.
+"""Which VNFs a violation concerns, and what a policy's action acts on in each.
 
-Scale acts on a VNF instance (the VNF of a VNFC target too), heal on a VNFC,
-migrate on a VNFC or on every VNFC of the policy's VNFD on a host. Each
-resolved object becomes a :class:`Plan`: the target and parameters of one
-decision and the guards checked so far. When nothing matches, the plan
-carries a failed ``target`` guard saying why there is nothing to do.
+A violation of a VNF or one of its VNFCs concerns that VNF; one of a host
+concerns every VNF with a VNFC on the host. A policy applies to a VNF when
+every selector of its ``target`` matches (VNFD and the version the VNF
+runs, NS, VNF instance labels, hosts).
+What the action acts on: scaling acts on the VNF, heal on the VNFC,
+migrate on the VNFC or on each of the VNF's VNFCs on the host, notify on
+the violation's own target.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from bus.contracts import GuardResult, Target, TargetKind, Violation
+from bus.contracts import Target, TargetKind, Violation
 from mano_core.catalogue import Catalogue
 from mano_core.errors import NotFound
 from mano_core.inventory import Inventory
 from mano_core.models import VnfcInstance, VnfInstance
-from policy.guards import TARGET, scale_guard
-from policy.schema import HealAction, KpiPolicy, MigrateAction, NotifyAction, ScaleAction
+from policy.schema import KpiPolicy
+from policy.schema_actions import SCALING_ACTIONS
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One decision to be: what it acts on, with which parameters, and the guards so far."""
+@dataclass
+class Route:
+    """The VNFs a violation concerns, with the action targets of each."""
 
-    target: Target
-    parameters: dict[str, Any]
-    guards: list[GuardResult] = field(default_factory=list)
-
-    @property
-    def resolved(self) -> bool:
-        """False when the target guard failed (there is nothing to act on)."""
-        return all(g.passed for g in self.guards if g.guard == TARGET)
+    targets: dict[str, list[Target]] = field(default_factory=dict)
+    why_not: str = ""
+    """Why it concerns no VNF (when ``targets`` is empty)."""
 
 
-def unresolved(target: Target, why: str) -> Plan:
-    """A plan denied by the ``target`` guard."""
-    return Plan(target, {}, [GuardResult(TARGET, False, why)])
+def vnf_target(vnf: VnfInstance) -> Target:
+    return Target(TargetKind.VNF, vnf.id, vnf=vnf.id, vnfd=vnf.vnfd_id)
 
 
-def nothing_to_do(target: Target, why: str) -> Plan:
-    """A plan denied because what the action would act on is not there."""
-    return unresolved(target, f"nothing to do: {why}")
+def vnfc_target(vnf: VnfInstance, vnfc: VnfcInstance) -> Target:
+    return Target(TargetKind.VNFC, vnfc.id, vnf=vnf.id, vnfd=vnf.vnfd_id, host=vnfc.host)
 
 
-class TargetResolver:
-    """Resolves violations to plans through the inventory and the catalogue."""
+class TargetRouter:
+    """Resolves violations to VNFs through the inventory and the catalogue."""
 
     def __init__(self, inventory: Inventory, catalogue: Catalogue) -> None:
         self._inventory = inventory
         self._catalogue = catalogue
 
-    async def plans(self, policy: KpiPolicy, violation: Violation) -> list[Plan]:
-        """The plans of ``policy``'s action for ``violation`` (at least one)."""
-        action = policy.spec.action
-        if isinstance(action, ScaleAction):
-            return [await self._scale(policy, action, violation.target)]
-        if isinstance(action, HealAction):
-            return [await self._heal(policy, action, violation.target)]
-        if isinstance(action, MigrateAction):
-            return await self._migrate(policy, action, violation.target)
-        assert isinstance(action, NotifyAction)
-        return [Plan(violation.target, {"message": action.message})]
-
-    async def _scale(self, policy: KpiPolicy, action: ScaleAction, target: Target) -> Plan:
-        vnf = await self._vnf_of(target)
-        if vnf is None:
-            return nothing_to_do(target, f"no VNF instance for {target.key()}")
-        if vnf.vnfd_id != policy.vnfd:
-            return _other_vnfd(target, vnf, policy)
-        try:
-            vnfd = await self._catalogue.of(vnf)
-        except NotFound as exc:
-            return unresolved(target, str(exc))
-        try:
-            aspect = vnfd.aspect(action.aspect)
-        except KeyError:
-            return unresolved(target, f"VNFD {vnfd.id} has no scaling aspect {action.aspect!r}")
-        direction = "out" if action.type == "scale_out" else "in"
-        return Plan(
-            Target(TargetKind.VNF, vnf.id, vnf=vnf.id, vnfd=vnf.vnfd_id),
-            {"aspect": action.aspect, "steps": action.steps},
-            [scale_guard(vnfd, vnf, aspect, direction, action.steps)],
-        )
-
-    async def _heal(self, policy: KpiPolicy, action: HealAction, target: Target) -> Plan:
-        if target.kind is not TargetKind.VNFC:
-            return nothing_to_do(target, f"heal acts on a VNFC, the target is {target.key()}")
-        found = await self._inventory.find_vnfc(target.id)
-        if found is None:
-            return nothing_to_do(target, f"VNFC {target.id} no longer exists")
-        vnf, vnfc = found
-        if vnf.vnfd_id != policy.vnfd:
-            return _other_vnfd(target, vnf, policy)
-        return Plan(_vnfc_target(vnf, vnfc), {"level": action.level.value})
-
-    async def _migrate(
-        self, policy: KpiPolicy, action: MigrateAction, target: Target
-    ) -> list[Plan]:
-        parameters = {"destination": action.destination, "live": action.live}
+    async def route(self, policy: KpiPolicy, violation: Violation) -> Route:
+        target = violation.target
         if target.kind is TargetKind.HOST:
-            found = [
-                (vnf, vnfc)
-                for vnf, vnfc in await self._inventory.vnfcs_on_host(target.id)
-                if vnf.vnfd_id == policy.vnfd
-            ]
-            if not found:
-                return [nothing_to_do(target, f"no VNFC of VNFD {policy.vnfd} on {target.id}")]
-            return [Plan(_vnfc_target(vnf, vnfc), dict(parameters)) for vnf, vnfc in found]
-        if target.kind is TargetKind.VNFC:
-            one = await self._inventory.find_vnfc(target.id)
-            if one is None:
-                return [nothing_to_do(target, f"VNFC {target.id} no longer exists")]
-            if one[0].vnfd_id != policy.vnfd:
-                return [_other_vnfd(target, one[0], policy)]
-            return [Plan(_vnfc_target(*one), parameters)]
-        return [nothing_to_do(target, f"migrate acts on a VNFC or host, not {target.key()}")]
+            return await self._host(policy, target)
+        found = await self._vnf_and_vnfc(target)
+        if found is None:
+            return Route(why_not=f"nothing to do: {target.key()} is not in the inventory")
+        vnf, vnfc = found
+        why = await self.excluded(policy, vnf, vnfc.host if vnfc else None)
+        if why:
+            return Route(why_not=why)
+        return Route({vnf.id: [self._action_target(policy, violation, vnf, vnfc)]})
 
-    async def _vnf_of(self, target: Target) -> VnfInstance | None:
+    async def _host(self, policy: KpiPolicy, host: Target) -> Route:
+        route = Route()
+        by_vnf: dict[str, tuple[VnfInstance, list[VnfcInstance]]] = {}
+        for vnf, vnfc in await self._inventory.vnfcs_on_host(host.id):
+            by_vnf.setdefault(vnf.id, (vnf, []))[1].append(vnfc)
+        reasons: list[str] = []
+        for vnf, vnfcs in by_vnf.values():
+            why = await self.excluded(policy, vnf, host.id)
+            if why:
+                reasons.append(why)
+                continue
+            action = policy.spec.chain()[0].action.type
+            if action in SCALING_ACTIONS:
+                route.targets[vnf.id] = [vnf_target(vnf)]
+            elif action == "notify":
+                route.targets[vnf.id] = [host]
+            else:
+                route.targets[vnf.id] = [vnfc_target(vnf, c) for c in vnfcs]
+        if not route.targets:
+            which = f"of VNFD {policy.vnfd} " if policy.vnfd else ""
+            route.why_not = f"nothing to do: no VNFC {which}on {host.id}" + (
+                f" ({reasons[0]})" if reasons else ""
+            )
+        return route
+
+    def _action_target(
+        self, policy: KpiPolicy, violation: Violation, vnf: VnfInstance, vnfc: VnfcInstance | None
+    ) -> Target:
+        action = policy.spec.chain()[0].action.type
+        if action in SCALING_ACTIONS:
+            return vnf_target(vnf)
+        if action == "notify" or vnfc is None:
+            return violation.target
+        return vnfc_target(vnf, vnfc)
+
+    async def _vnf_and_vnfc(self, target: Target) -> tuple[VnfInstance, VnfcInstance | None] | None:
         if target.kind is TargetKind.VNF:
-            return await self._inventory.find(target.id)
-        if target.kind is TargetKind.VNFC:
-            if target.vnf is not None:
-                return await self._inventory.find(target.vnf)
-            found = await self._inventory.find_vnfc(target.id)
-            return None if found is None else found[0]
-        return None
+            vnf = await self._inventory.find(target.id)
+            return None if vnf is None else (vnf, None)
+        if target.vnf is not None:
+            vnf = await self._inventory.find(target.vnf)
+            vnfc = None if vnf is None else vnf.vnfc(target.id)
+            return None if vnf is None or vnfc is None else (vnf, vnfc)
+        return await self._inventory.find_vnfc(target.id)
 
-
-def _vnfc_target(vnf: VnfInstance, vnfc: VnfcInstance) -> Target:
-    return Target(TargetKind.VNFC, vnfc.id, vnf=vnf.id, vnfd=vnf.vnfd_id, host=vnfc.host)
-
-
-def _other_vnfd(target: Target, vnf: VnfInstance, policy: KpiPolicy) -> Plan:
-    return unresolved(
-        target, f"VNF {vnf.id} is of VNFD {vnf.vnfd_id}, the policy targets {policy.vnfd}"
-    )
+    async def excluded(self, policy: KpiPolicy, vnf: VnfInstance, host: str | None) -> str:
+        """Why the policy does not apply to ``vnf`` (on ``host``); "" when it does."""
+        selector = policy.spec.target
+        if selector.vnfd is not None and vnf.vnfd_id != selector.vnfd:
+            return f"VNF {vnf.id} is of VNFD {vnf.vnfd_id}, the policy targets {selector.vnfd}"
+        if selector.vnfd_version is not None:
+            version = vnf.vnfd_version
+            if version is None:  # an older record: it runs the latest version
+                try:
+                    version = (await self._catalogue.get(vnf.vnfd_id)).version
+                except NotFound:
+                    version = None
+            if version != selector.vnfd_version:
+                return (
+                    f"VNF {vnf.id} runs VNFD {vnf.vnfd_id} version {version}, "
+                    f"the policy targets {selector.vnfd_version}"
+                )
+        if selector.ns is not None and vnf.ns_id != selector.ns:
+            member = f"is a member of NS {vnf.ns_id}" if vnf.ns_id else "is in no NS"
+            return f"VNF {vnf.id} {member}, the policy targets NS {selector.ns}"
+        unmatched = {k: v for k, v in selector.vnf_labels.items() if vnf.labels.get(k) != v}
+        if unmatched:
+            wanted = ", ".join(f"{k}={v}" for k, v in sorted(unmatched.items()))
+            return f"VNF {vnf.id} lacks the labels {wanted}"
+        if selector.hosts and host is not None and host not in selector.hosts:
+            return f"host {host} is not one of the policy's hosts ({', '.join(selector.hosts)})"
+        return ""

@@ -4,8 +4,8 @@ The whole platform runs (collector scraping real HTTP exporters, analytics,
 policy engine, actuator, over a real Redis) on the simulated VIM with the
 shipped VNFD and policies, in accelerated time. When the host dies its
 VNFC stops answering; the heal policy reboots it, which cannot work on a
-dead host, nor can a rebuild: the actuator climbs the VNFD's recovery
-ladder to a recreate, which places the VNFC on a live host.
+dead host, nor can a rebuild: each fails, and the policy climbs the VNFD's
+recovery ladder to a recreate, which places the VNFC on a live host.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bus.keys import Keys
 from bus.streams import read_all
 from mano_core.inventory import Inventory
 from mano_core.vim.base import ServerStatus
+from policy.audit import AuditTrail
 
 SPEED = 20.0
 TRAFFIC_RPS = 400.0
@@ -49,9 +50,12 @@ async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
         async def heal_result() -> OpResult | None:
             for _, message in await read_all(redis, keys.stream("op_results")):
                 if isinstance(message, OpResult) and message.action is Action.HEAL:
-                    return message
+                    heals.setdefault(message.decision_id, message)
+                    if message.state is OpState.COMPLETED:
+                        return message
             return None
 
+        heals: dict[str, OpResult] = {}
         victim = vnf.vnfcs[0]
         assert victim.host is not None
         start = clock.now()
@@ -84,8 +88,17 @@ async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
     assert result.state is OpState.COMPLETED, result.error
     assert result.target.id == victim.id
     assert result.detail["level"] == "recreate"
-    escalated = [e["level"] for e in result.detail["escalated_from"]]
-    assert escalated == ["soft_reboot", "hard_reboot", "rebuild"]
+    # One decision per rung, each one operation, all one episode: the chain.
+    record = await AuditTrail(redis, keys, clock).episode_of(result.decision_id)
+    assert record is not None
+    steps = [(s.parameters["level"], s.outcome) for s in record.episode.steps]
+    assert steps == [
+        ("soft_reboot", "failed"),
+        ("hard_reboot", "failed"),
+        ("rebuild", "failed"),
+        ("recreate", "completed"),
+    ]
+    assert set(heals) == {s.decision_id for s in record.episode.steps}
     healed = (await Inventory(redis, keys).get(vnf.id)).vnfc(victim.id)
     assert healed is not None and healed.host != victim.host
     assert (await vim.get_server(healed.server_id)).status is ServerStatus.ACTIVE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policy.alerts import triggered_by
 from policy.loader import parse_text
+from policy.schema import AlertTrigger
 
 HEAL_ON_ALERT = """\
 apiVersion: assure/v1
@@ -22,7 +23,7 @@ def test_a_policy_may_have_an_alert_trigger_instead_of_conditions() -> None:
     parsed = parse_text(HEAL_ON_ALERT, "heal.yaml")
     assert not parsed.problems
     ((policy, _line),) = parsed.policies
-    assert policy.spec.trigger is not None
+    assert isinstance(policy.spec.trigger, AlertTrigger)
     assert policy.spec.trigger.alert == "VnfcDown"
     assert policy.spec.conditions == []
 

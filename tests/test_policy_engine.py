@@ -3,116 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from bus.clock import ScaledClock
-from bus.contracts import (
-    Action,
-    Decision,
-    Evidence,
-    GuardResult,
-    Target,
-    TargetKind,
-    Violation,
-    ViolationStatus,
-)
+from bus.contracts import Action, GuardResult, Target, TargetKind, encode
 from bus.keys import Keys
-from bus.streams import ConsumerSettings, StreamPublisher, read_all
+from bus.streams import ConsumerSettings, StreamPublisher
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
-from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
 from mano_core.vnfd import load_vnfd
 from policy.engine import PolicyEngine
-from policy.loader import load_policies
-from policy.schema import KpiPolicy
+from policy.store import LoopStore
 from tests.actuator_support import restartable_redis, until
-
-DEFAULTS = Path(__file__).resolve().parents[1] / "assure" / "defaults"
-START = 1_700_000_000.0
-
-
-@dataclass
-class World:
-    """The engine over the shipped vfw VNFD and policies, and what it reads and writes."""
-
-    redis: Any
-    keys: Keys
-    inventory: Inventory
-    clock: ScaledClock
-    engine: PolicyEngine
-
-    async def add_vnf(
-        self, vnf_id: str, placement: list[tuple[str, str]], *, vnfd: str = "vfw", level: int = 0
-    ) -> VnfInstance:
-        """A VNF instance whose VNFCs ``(vnfc id, host)`` run the ``fw`` VDU."""
-        vnfcs = [
-            VnfcInstance(
-                id=vnfc_id,
-                vdu="fw",
-                server_id=f"srv-{vnfc_id}",
-                host=host,
-                address=None,
-                metrics_url=None,
-                created_at=START,
-            )
-            for vnfc_id, host in placement
-        ]
-        vnf = VnfInstance(
-            id=vnf_id,
-            name=vnf_id,
-            vnfd_id=vnfd,
-            vim="sim",
-            state=InstantiationState.INSTANTIATED,
-            scale_levels={"fw-scale": level},
-            vnfcs=vnfcs,
-            created_at=START,
-            updated_at=START,
-        )
-        await self.inventory.save(vnf)
-        return vnf
-
-    def onset(self, policy: str, target: Target, violation_id: str = "v-1") -> Violation:
-        now = self.clock.now()
-        return Violation(
-            id=violation_id,
-            status=ViolationStatus.ONSET,
-            policy=policy,
-            condition="c",
-            target=target,
-            evidence=Evidence(value=82.0, values={}, window_s=30.0, threshold=75.0),
-            started_at=now - 30.0,
-            at=now,
-            request_id=f"req-{violation_id}",
-        )
-
-    async def published(self) -> list[Decision]:
-        entries = await read_all(self.redis, self.keys.stream("decisions"))
-        out = [message for _, message in entries]
-        assert all(isinstance(m, Decision) for m in out)
-        return [m for m in out if isinstance(m, Decision)]
-
-
-def vnf_target(vnf_id: str) -> Target:
-    return Target(TargetKind.VNF, vnf_id, vnf=vnf_id, vnfd="vfw")
-
-
-def shipped_policies() -> list[KpiPolicy]:
-    result = load_policies(DEFAULTS / "policies")
-    assert result.ok, result.problems
-    return result.policies
-
-
-async def world_with(redis: Any, keys: Keys, policies: list[KpiPolicy], **options: Any) -> World:
-    inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
-    await catalogue.onboard(load_vnfd(DEFAULTS / "vnfds" / "vfw.yaml"))
-    clock = ScaledClock(speed=100, start=START)
-    engine = PolicyEngine(redis, keys, inventory, catalogue, clock, policies, **options)
-    return World(redis, keys, inventory, clock, engine)
+from tests.policy_support import (
+    DEFAULTS,
+    ManualClock,
+    World,
+    policies_from,
+    shipped_policies,
+    vnf_target,
+    world_with,
+)
 
 
 @pytest.fixture
@@ -134,41 +47,47 @@ async def test_an_onset_yields_an_approved_decision_and_publishes_it(world: Worl
         "vfw-scale-out",
         "req-v-1",
     )
-    assert {g.guard: g.passed for g in decision.guards} == {
-        "active": True,
-        "max_instances": True,
-        "cooldown": True,
-    }
+    assert decision.verdict == "approved" and decision.step == 0 and decision.episode
+    passed = {g.guard for g in decision.guards if g.passed}
+    assert {"max_instances", "cooldown", "in_flight", "concurrency", "capacity"} <= passed
+    assert all(g.passed for g in decision.guards)
     assert await world.published() == [decision]
 
 
-async def test_a_second_onset_within_the_cooldown_is_denied_and_still_published(
+async def test_a_second_onset_while_the_episode_is_open_takes_no_second_decision(
     world: World,
 ) -> None:
+    # Two conditions of one policy on one VNF are one episode: acted on once,
+    # then followed up by verification, not by a second decision per ONSET.
     await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
     [first] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-1"))
-    [second] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-2"))
+    again = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-2"))
 
     assert first.approved
-    assert not second.approved
-    cooldown = next(g for g in second.guards if g.guard == "cooldown")
-    assert not cooldown.passed
-    assert first.id in cooldown.detail
-    assert "cooldown" in second.reason
-    assert [d.id for d in await world.published()] == [first.id, second.id]
+    assert again == []
+    assert [d.id for d in await world.published()] == [first.id]
 
 
-async def test_after_the_cooldown_the_policy_acts_again(redis: Any, keys: Keys) -> None:
-    [policy] = [p for p in shipped_policies() if p.name == "vfw-heal"]
-    world = await world_with(redis, keys, [policy])
+async def test_a_new_episode_within_the_cooldown_is_queued_then_acted_on(
+    redis: Any, keys: Keys
+) -> None:
+    world = await world_with(redis, keys, shipped_policies("vfw-heal"))
+    cooldown = shipped_policies("vfw-heal")[0].spec.guards.cooldown
     await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
     target = Target(TargetKind.VNFC, "c1", vnf="fw1", vnfd="vfw")
+    first_onset = world.onset("vfw-heal", target, "v-1")
+    [first] = await world.engine.handle(first_onset)
+    await world.finish(first)
+    await world.engine.handle(world.abated(first_onset))
 
-    [first] = await world.engine.handle(world.onset("vfw-heal", target, "v-1"))
-    await world.clock.sleep(policy.spec.guards.cooldown + 1)  # 60 s of clock time
-    [second] = await world.engine.handle(world.onset("vfw-heal", target, "v-2"))
+    [queued] = await world.engine.handle(world.onset("vfw-heal", target, "v-2"))
+    assert not queued.approved and queued.verdict == "queued"
+    assert "cooldown" in queued.reason
+    assert await world.advance(cooldown / 2) == []
+    [second] = await world.advance(cooldown / 2)
 
     assert first.approved and second.approved
+    assert second.id == queued.id, "the queued decision is the one that runs"
     assert first.id != second.id
 
 
@@ -187,13 +106,15 @@ async def test_scale_out_at_max_instances_is_denied(world: World) -> None:
 
 async def test_a_denied_decision_does_not_start_the_cooldown(world: World) -> None:
     await world.add_vnf("fw1", [(f"c{i}", "h1") for i in range(5)], level=3)
-    [denied] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-1"))
+    first = world.onset("vfw-scale-out", vnf_target("fw1"), "v-1")
+    [denied] = await world.engine.handle(first)
+    await world.engine.handle(world.abated(first))
 
     # The VNF shrank meanwhile: the next ONSET must not be held back by the denial.
     await world.add_vnf("fw1", [("c0", "h1"), ("c1", "h1")], level=0)
     [approved] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-2"))
 
-    assert not denied.approved
+    assert not denied.approved and denied.verdict == "denied"
     assert approved.approved
 
 
@@ -292,7 +213,7 @@ async def test_heal_of_a_vnfc_that_is_gone_is_nothing_to_do(world: World) -> Non
     assert "nothing to do" in decision.reason
 
 
-async def test_the_same_violation_handled_twice_yields_the_same_decisions(world: World) -> None:
+async def test_the_same_violation_handled_twice_decides_once(world: World) -> None:
     # A worker that crashed after publishing gets its violation redelivered.
     await world.add_vnf("fw1", [("a1", "h1")])
     await world.add_vnf("fw2", [("b1", "h1")])
@@ -301,18 +222,36 @@ async def test_the_same_violation_handled_twice_yields_the_same_decisions(world:
     first = await world.engine.handle(violation)
     again = await world.engine.handle(violation)
 
-    assert [d.id for d in again] == [d.id for d in first]
-    assert len(first) == 2
-    # The cooldown the first handling started does not deny its own redelivery.
-    assert all(d.approved for d in first + again)
+    assert len(first) == 2 and all(d.approved for d in first)
+    assert again == []
+    assert [d.id for d in await world.published()] == [d.id for d in first]
+
+
+async def test_decisions_saved_but_not_published_are_published_by_the_next_worker(
+    world: World,
+) -> None:
+    # A worker died between saving the VNF's record (decisions in its outbox)
+    # and publishing them: whoever touches the VNF next publishes them.
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    [decision] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1")))
+    await world.redis.delete(world.keys.stream("decisions"))
+    store = LoopStore(world.redis, world.keys)
+    state, version = await store.load("fw1")
+    state.outbox = [encode(decision)]
+    await store.save(state, version)
+
+    # Every VNF an event touched is looked at again within claim_s, whatever happens.
+    assert await world.advance(world.engine.claim_s) == []
+    assert await world.published() == [decision]
+    state, _ = await store.load("fw1")
+    assert state.outbox == []
 
 
 async def test_abated_yields_no_decision(world: World) -> None:
     await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
     onset = world.onset("vfw-scale-out", vnf_target("fw1"))
-    abated = msgspec.structs.replace(onset, status=ViolationStatus.ABATED)
 
-    assert await world.engine.handle(abated) == []
+    assert await world.engine.handle(world.abated(onset)) == []
     assert await world.published() == []
 
 
@@ -343,30 +282,25 @@ async def test_an_onset_still_active_or_with_no_recorded_status_is_approved(
     [decision] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-1"))
 
     assert decision.approved
-    [active] = [g for g in decision.guards if g.guard == "active"]
-    assert active.passed
 
 
 async def test_the_decisions_stream_is_trimmed_to_maxlen(redis: Any, keys: Keys) -> None:
-    [policy] = [p for p in shipped_policies() if p.name == "vfw-migrate"]
-    world = await world_with(redis, keys, [policy], maxlen=100)
-    # Every violation on h1 yields one migrate decision per VNFC there: 300 each.
-    await world.add_vnf("fw1", [(f"c{i}", "h1") for i in range(300)])
-
-    for n in range(3):
-        decisions = await world.engine.handle(
-            world.onset("vfw-migrate", Target(TargetKind.HOST, "h1"), f"v-{n}")
+    world = await world_with(redis, keys, shipped_policies("vfw-migrate"), maxlen=100)
+    # A host with no VNFC of the policy's VNFD: one denied decision per violation.
+    for n in range(300):
+        [decision] = await world.engine.handle(
+            world.onset("vfw-migrate", Target(TargetKind.HOST, "h9"), f"v-{n}")
         )
-        assert len(decisions) == 300
+        assert not decision.approved
 
     # Approximate trimming removes whole macro-nodes (100 entries), so allow their slack.
-    assert 100 <= await redis.xlen(keys.stream("decisions")) <= 300
+    assert 100 <= await redis.xlen(keys.stream("decisions")) < 300
 
 
 async def test_the_engine_consumes_the_violations_stream(redis: Any, keys: Keys) -> None:
     inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
     await catalogue.onboard(load_vnfd(DEFAULTS / "vnfds" / "vfw.yaml"))
-    clock = ScaledClock(speed=100, start=START)
+    clock = ManualClock()
     engine = PolicyEngine(
         redis,
         keys,
@@ -376,7 +310,7 @@ async def test_the_engine_consumes_the_violations_stream(redis: Any, keys: Keys)
         shipped_policies(),
         settings=ConsumerSettings(block_ms=50),
     )
-    world = World(redis, keys, inventory, clock, engine)
+    world = World(redis, keys, inventory, catalogue, clock, engine)
     await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
     violation = world.onset("vfw-scale-out", vnf_target("fw1"))
     await StreamPublisher(redis, keys.stream("violations")).publish(violation)
@@ -392,7 +326,7 @@ async def test_the_engine_consumes_the_violations_stream(redis: Any, keys: Keys)
 async def test_an_engine_started_while_redis_is_down_waits_for_it_then_works(keys: Keys) -> None:
     async with restartable_redis() as redis:
         inventory, catalogue = Inventory(redis.client, keys), Catalogue(redis.client, keys)
-        clock = ScaledClock(speed=100, start=START)
+        clock = ManualClock()
         engine = PolicyEngine(
             redis.client,
             keys,
@@ -402,7 +336,7 @@ async def test_an_engine_started_while_redis_is_down_waits_for_it_then_works(key
             shipped_policies(),
             settings=ConsumerSettings(block_ms=50),
         )
-        world = World(redis.client, keys, inventory, clock, engine)
+        world = World(redis.client, keys, inventory, catalogue, clock, engine)
         redis.stop()
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run(stop))
@@ -426,3 +360,30 @@ async def test_an_engine_started_while_redis_is_down_waits_for_it_then_works(key
             await asyncio.wait_for(task, 5)
 
     assert decision.approved and decision.violation_id == violation.id
+
+
+SELECTIVE = """
+apiVersion: assure/v1
+kind: KpiPolicy
+metadata: {name: gold-scale}
+spec:
+  target: {vnfd: vfw, vnfd_version: "1.0", ns: ns-edge, vnf_labels: {tier: gold}}
+  conditions:
+    - {name: cpu, kpi: vnf_cpu_utilisation, scope: vnf, op: ">", threshold: 75}
+  action: {type: scale_out, aspect: fw-scale}
+"""
+
+
+async def test_a_policy_applies_only_to_the_vnfs_its_target_selects(redis: Any, keys: Keys) -> None:
+    world = await world_with(redis, keys, policies_from(SELECTIVE))
+    await world.add_vnf("gold", [("g1", "h1"), ("g2", "h2")], ns="ns-edge", labels={"tier": "gold"})
+    await world.add_vnf("silver", [("s1", "h1"), ("s2", "h2")], ns="ns-edge", labels={"tier": "s"})
+    await world.add_vnf("alone", [("a1", "h1"), ("a2", "h2")], labels={"tier": "gold"})
+
+    [acted] = await world.engine.handle(world.onset("gold-scale", vnf_target("gold"), "v1"))
+    [wrong_label] = await world.engine.handle(world.onset("gold-scale", vnf_target("silver"), "v2"))
+    [no_ns] = await world.engine.handle(world.onset("gold-scale", vnf_target("alone"), "v3"))
+
+    assert acted.approved
+    assert not wrong_label.approved and "lacks the labels tier=gold" in wrong_label.reason
+    assert not no_ns.approved and "is in no NS, the policy targets NS ns-edge" in no_ns.reason

@@ -42,7 +42,7 @@ from assure.api.state import DEPS
 from assure.api.tokens import Role
 from bus.contracts import Evidence, Target, Violation, ViolationStatus
 from policy.alerts import triggered_by
-from policy.schema import KpiPolicy
+from policy.schema import AlertTrigger, KpiPolicy
 
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "nfv-assure:alertmanager:violation")
 
@@ -148,7 +148,7 @@ async def receive_alerts(request: web.Request) -> web.Response:
     plan: list[tuple[Alert, int | None]] = []
     problems: list[dict[str, str]] = []
     for index, alert in enumerate(notification.alerts):
-        candidates = [p for p in deps.policies if p.spec.trigger is not None
+        candidates = [p for p in deps.policies if isinstance(p.spec.trigger, AlertTrigger)
                       and p.spec.trigger.matches(alert.labels)]  # fmt: skip
         if not candidates:
             plan.append((alert, None))

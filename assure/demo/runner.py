@@ -42,6 +42,8 @@ class Observed:
     results: list[OpResult] = field(default_factory=list)
     paired: set[str] = field(default_factory=set)
     """Operation ids already paired with an expected action; any other is unexpected."""
+    episodes: dict[str, ActionOutcome] = field(default_factory=dict)
+    """The expected action each paired episode carried out (its later steps join it)."""
 
 
 @dataclass
@@ -243,9 +245,21 @@ class DemoRunner:
             self.progress.result(at, event)
 
     def _match(self, expected: list[ActionOutcome], t0: float) -> None:
-        """Pair each expected action with the operation that carried it out."""
+        """Pair each expected action with the operation that carried it out.
+
+        The steps of one episode (a heal climbing its ladder) are one action:
+        its last operation is the one that carried it out.
+        """
         for result in self.observed.results:
             if not result.state.final or result.op_id in self.observed.paired:
+                continue
+            decision = self.observed.decisions.get(result.decision_id)
+            episode = decision.episode if decision is not None else ""
+            earlier = self.observed.episodes.get(episode) if episode else None
+            if earlier is not None and earlier.action == result.action.value:
+                earlier.completed_at = (result.finished_at or result.started_at) - t0
+                earlier.state = result.state.value
+                self.observed.paired.add(result.op_id)
                 continue
             for outcome in expected:
                 if outcome.completed_at is not None or outcome.action != result.action.value:
@@ -254,7 +268,6 @@ class DemoRunner:
                     continue
                 if result.started_at - t0 < outcome.fault_at:
                     continue
-                decision = self.observed.decisions.get(result.decision_id)
                 violation = (
                     self.observed.violations.get(decision.violation_id) if decision else None
                 )
@@ -262,6 +275,8 @@ class DemoRunner:
                 outcome.completed_at = (result.finished_at or result.started_at) - t0
                 outcome.state = result.state.value
                 self.observed.paired.add(result.op_id)
+                if episode:
+                    self.observed.episodes[episode] = outcome
                 break
 
     def _account(self, report: DemoReport, t0: float) -> None:

@@ -1,6 +1,6 @@
 """In-process ordering per key: one holder at a time, waiters served first come, first served.
 
-The Redis lease makes operations on one VNF exclusive across processes; these
+Redis (a lease, a compare-and-set) makes work on one VNF exclusive across processes; these
 locks make the decisions one process holds for the same VNF wait in line
 for it, instead of all polling the lease at once.
 """

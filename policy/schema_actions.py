@@ -1,0 +1,105 @@
+"""The actions a KpiPolicy can take, as schema models.
+
+- ``scale_out`` / ``scale_in``: ``steps`` steps of a scaling aspect.
+- ``scale_to_level``: the aspect to one scale level (out or in, as needed).
+- ``scale``: proportional, as the Kubernetes HPA computes it: the desired
+  count of VNFCs is ``ceil(current * value / target)``, where ``value`` is
+  the KPI value the violation reports; nothing is done while
+  ``value / target`` is within ``tolerance`` of 1. It may take several steps
+  at once, out or in.
+- ``heal``: one VNFC, starting at ``level`` and climbing its VDU's recovery
+  ladder while the KPI does not recover.
+- ``migrate``: VNFCs off a host; a live migration that fails or does not
+  help is followed by a cold one when ``cold_fallback`` is set.
+- ``notify``: a message to the policy's ``notify`` receiver.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictBool, StrictInt
+
+from mano_core.vnfd import RecoveryLevel
+from policy.schema_base import Scope, Strict
+
+
+class ScaleAction(Strict):
+    type: Literal["scale_out", "scale_in"]
+    aspect: str = Field(min_length=1)
+    """The VNFD's scaling aspect to step."""
+    steps: StrictInt = Field(default=1, ge=1)
+    """How many steps one decision takes."""
+
+
+class ScaleToLevelAction(Strict):
+    type: Literal["scale_to_level"]
+    aspect: str = Field(min_length=1)
+    level: StrictInt = Field(ge=0)
+    """The scale level to reach (bounded by the aspect's max_scale_level)."""
+
+
+class ProportionalScaleAction(Strict):
+    type: Literal["scale"]
+    aspect: str = Field(min_length=1)
+    target: float = Field(gt=0, allow_inf_nan=False)
+    """The KPI value each VNFC should run at (e.g. 60 for 60% CPU)."""
+    tolerance: float = Field(default=0.1, ge=0, lt=1, allow_inf_nan=False)
+    """No change while ``value / target`` is within this of 1 (the HPA's 0.1)."""
+    max_steps: StrictInt | None = Field(default=None, ge=1)
+    """At most this many steps per decision (None: as many as the formula says)."""
+
+
+class HealAction(Strict):
+    type: Literal["heal"]
+    level: RecoveryLevel = RecoveryLevel.SOFT_REBOOT
+    """The first step of the recovery ladder to try; the chain climbs from there."""
+
+
+class MigrateAction(Strict):
+    type: Literal["migrate"]
+    live: StrictBool = True
+    destination: str | None = None
+    """A host to move to; None lets the VIM scheduler pick one."""
+    cold_fallback: StrictBool = True
+    """After a live migration that failed or did not help, try a cold one."""
+
+
+class NotifyAction(Strict):
+    type: Literal["notify"]
+    message: str = ""
+    """Sent with the violation's own description to the policy's ``notify`` receiver."""
+
+
+PolicyAction = Annotated[
+    ScaleAction
+    | ScaleToLevelAction
+    | ProportionalScaleAction
+    | HealAction
+    | MigrateAction
+    | NotifyAction,
+    Field(discriminator="type"),
+]
+
+SCALING_ACTIONS = frozenset({"scale_out", "scale_in", "scale_to_level", "scale"})
+"""Actions that change a VNF's scale level (they share one cooldown per aspect)."""
+
+ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "scale_out": ("vnf", "vnfc"),
+    "scale_in": ("vnf", "vnfc"),
+    "scale_to_level": ("vnf", "vnfc"),
+    "scale": ("vnf",),
+    "heal": ("vnfc",),
+    "migrate": ("vnfc", "host"),
+    "notify": ("vnf", "vnfc", "host"),
+}
+"""Which condition scopes can drive each action (scale a VNF, heal a VNFC, empty a host)."""
+
+ACTION_MODELS = (
+    ScaleAction,
+    ScaleToLevelAction,
+    ProportionalScaleAction,
+    HealAction,
+    MigrateAction,
+    NotifyAction,
+)

@@ -1,0 +1,291 @@
+"""The closed loop's state in Redis: one record per VNF, the due set, and the shared facts.
+
+Records (:class:`~policy.state.VnfLoop`) are saved by compare-and-set on a
+version number, so two policy workers deciding about one VNF at once never
+both win: the loser reloads and decides again. The due set holds each VNF
+with something to do later (a queued decision, a verification, an
+approval's timeout) by when; a worker claims a due VNF by pushing its time
+forward by ``claim_s`` before it works on it, so a worker that dies with
+the claim leaves the VNF to be picked up again.
+
+:class:`RedisFacts` answers the loop's questions from the inventory, the
+catalogue, the VIM, the granter (the scale-out pre-check asks it what the
+VNFM will ask before creating anything) and the policy keys: operator overrides of modes,
+opt-outs, approvals, recent ONSETs, failing hosts, and the concurrency
+slots (one Lua script checks the global and the per-host cap and claims).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from bus.clock import Clock
+from bus.contracts import GuardResult
+from bus.keys import Keys
+from mano_core.catalogue import Catalogue
+from mano_core.errors import GrantRefused, NotFound
+from mano_core.grants import Granter, GrantRequest, ResourceChange, Resources
+from mano_core.inventory import Inventory
+from mano_core.models import LcmOperation, VnfInstance
+from mano_core.vim.base import VimDriver
+from mano_core.vnfd import Vnfd
+from policy.guards import CAPACITY, CONCURRENCY
+from policy.schema import KpiPolicy, Mode
+from policy.state import VnfLoop, decode_loop, encode_loop
+
+MODES: tuple[Mode, ...] = ("enforce", "approve", "dry_run", "disabled")
+
+_SAVE = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if (v or '0') ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
+end
+return 1
+"""
+
+# Claim a due VNF: only when it is still due, push it to now + claim.
+_CLAIM_DUE = """
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not at or tonumber(at) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+
+# Drop a VNF from the due set only if nobody rescheduled it since it was claimed.
+_UNDUE = """
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if at and tonumber(at) == tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# Claim an operation slot: KEYS[1] the running set, KEYS[2] decision -> host.
+# ARGV: decision, now, stale-before, global cap, host, per-host cap.
+_CLAIM_SLOT = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1, 0, 0} end
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+for _, id in ipairs(stale) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+local running = redis.call('ZCARD', KEYS[1])
+if tonumber(ARGV[4]) > 0 and running >= tonumber(ARGV[4]) then return {0, running, 0} end
+local on_host = 0
+if ARGV[5] ~= '' then
+  for _, h in ipairs(redis.call('HVALS', KEYS[2])) do
+    if h == ARGV[5] then on_host = on_host + 1 end
+  end
+  if tonumber(ARGV[6]) > 0 and on_host >= tonumber(ARGV[6]) then return {0, running, on_host} end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return {1, running + 1, on_host}
+"""
+
+
+class Conflict(RuntimeError):
+    """Another worker saved the record first: reload and decide again."""
+
+
+class LoopStore:
+    """Per-VNF loop records and the due set."""
+
+    def __init__(self, redis: Any, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._save = redis.register_script(_SAVE)
+        self._claim = redis.register_script(_CLAIM_DUE)
+        self._undue = redis.register_script(_UNDUE)
+
+    async def load(self, vnf_id: str) -> tuple[VnfLoop, int]:
+        """The VNF's record (empty when it has none) and its version."""
+        version, raw = await self._redis.hmget(self._keys.policy_loop(vnf_id), ["v", "s"])
+        if raw is None:
+            return VnfLoop(vnf=vnf_id), int(version or 0)
+        return decode_loop(raw), int(version or 0)
+
+    async def save(self, state: VnfLoop, version: int) -> int:
+        """Save ``state`` over ``version``; raises :class:`Conflict` when it moved on."""
+        body = b"" if state.empty() else encode_loop(state)
+        saved = await self._save(
+            keys=[self._keys.policy_loop(state.vnf)], args=[version, version + 1, body]
+        )
+        if not int(saved):
+            raise Conflict(f"the loop record of VNF {state.vnf} changed meanwhile")
+        return version + 1
+
+    async def schedule(self, vnf_id: str, at: float | None, *, lower_only: bool = False) -> None:
+        """Have the VNF looked at ``at`` (``lower_only``: unless it is due sooner already)."""
+        if at is None:
+            return
+        if lower_only:
+            await self._redis.zadd(self._keys.policy_due(), {vnf_id: at}, lt=True)
+        else:
+            await self._redis.zadd(self._keys.policy_due(), {vnf_id: at})
+
+    async def due(self, now: float, *, limit: int = 100) -> list[str]:
+        members = await self._redis.zrangebyscore(
+            self._keys.policy_due(), "-inf", repr(now), start=0, num=limit
+        )
+        return [_text(m) for m in members]
+
+    async def claim(self, vnf_id: str, now: float, until: float) -> bool:
+        return bool(
+            int(await self._claim(keys=[self._keys.policy_due()], args=[vnf_id, repr(now), until]))
+        )
+
+    async def undue(self, vnf_id: str, claimed_until: float) -> None:
+        await self._undue(keys=[self._keys.policy_due()], args=[vnf_id, claimed_until])
+
+
+class RedisFacts:
+    """The loop's facts, live: inventory, catalogue, VIM and the policy keys in Redis.
+
+    ``max_concurrent`` and ``max_concurrent_per_host`` cap the operations
+    under way at once (0: no cap); a slot not released within ``slot_ttl_s``
+    (a result lost with a dead worker) is taken back.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        inventory: Inventory,
+        catalogue: Catalogue,
+        clock: Clock,
+        *,
+        vim: VimDriver | None = None,
+        granter: Granter | None = None,
+        max_concurrent: int = 0,
+        max_concurrent_per_host: int = 0,
+        slot_ttl_s: float = 3_600.0,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._inventory = inventory
+        self._catalogue = catalogue
+        self._clock = clock
+        self._vim = vim
+        self._granter = granter
+        self.max_concurrent = max_concurrent
+        self.max_concurrent_per_host = max_concurrent_per_host
+        self.slot_ttl_s = slot_ttl_s
+        self._claim = redis.register_script(_CLAIM_SLOT)
+
+    async def vnf(self, vnf_id: str) -> VnfInstance | None:
+        return await self._inventory.find(vnf_id)
+
+    async def vnfd_of(self, vnf: VnfInstance) -> Vnfd | None:
+        try:
+            return await self._catalogue.of(vnf)
+        except NotFound:
+            return None
+
+    async def mode(self, policy: KpiPolicy) -> Mode:
+        override = _text(await self._redis.hget(self._keys.policy_modes(), policy.name))
+        for mode in MODES:
+            if override == mode:
+                return mode
+        return policy.spec.mode
+
+    async def opted_out(self, vnf: str, hosts: Sequence[str]) -> str | None:
+        fields = [f"vnf:{vnf}", *(f"host:{h}" for h in hosts)]
+        reasons = await self._redis.hmget(self._keys.policy_optouts(), fields)
+        for name, why in zip(fields, reasons, strict=True):
+            if why is not None:
+                return f"automation is off for {name}: {_text(why) or 'no reason given'}"
+        return None
+
+    async def approval(self, decision_id: str) -> str | None:
+        raw = await self._redis.hget(self._keys.policy_approvals(), decision_id)
+        if raw is None:
+            return None
+        answer = json.loads(raw).get("answer")
+        return answer if answer in ("approve", "reject") else None
+
+    async def onsets_since(self, since: float) -> int:
+        return int(await self._redis.zcount(self._keys.policy_onsets(), repr(since), "+inf"))
+
+    async def failing_host_share(self) -> float:
+        members = await self._redis.smembers(self._keys.policy_failing_hosts())
+        failing = {_text(m).split("|", 1)[0] for m in members}
+        known = await self._known_hosts()
+        return len(failing & known) / len(known) if known else 0.0
+
+    async def _known_hosts(self) -> set[str]:
+        if self._vim is not None:
+            return {h.name for h in await self._vim.list_hosts()}
+        return {c.host for v in await self._inventory.list() for c in v.vnfcs if c.host}
+
+    async def capacity(self, vnf: VnfInstance, vnfd: Vnfd, vdu: str, count: int) -> GuardResult:
+        """Ask the granter, as the VNFM will, whether ``count`` more VNFCs of ``vdu`` fit."""
+        if self._granter is None:
+            return GuardResult(CAPACITY, True, "no granter to ask; not checked")
+        flavour = vnfd.vdu(vdu).flavour
+        resources = Resources(flavour.vcpus, flavour.ram_mb, flavour.disk_gb)
+        request = GrantRequest(
+            vnf_id=vnf.id,
+            vnfd_id=vnf.vnfd_id,
+            operation=LcmOperation.SCALE,
+            op_id=f"pre-check-{uuid.uuid4().hex}",
+            vim=vnf.vim,
+            add=tuple(
+                ResourceChange(
+                    vnfc=f"new-{i}", vdu=vdu, resources=resources, flavour=flavour.name or ""
+                )
+                for i in range(count)
+            ),
+            is_automatic=True,
+        )
+        try:
+            grant = await self._granter.grant(request)
+        except GrantRefused as exc:
+            return GuardResult(CAPACITY, False, "; ".join(exc.reasons))
+        return GuardResult(CAPACITY, True, f"VIM {grant.vim} grants {count} VNFC(s) of {vdu}")
+
+    async def claim_slot(self, decision_id: str, host: str | None, now: float) -> GuardResult:
+        passed, running, on_host = await self._claim(
+            keys=[self._keys.policy_slots(), self._keys.policy_host_slots()],
+            args=[
+                decision_id,
+                repr(now),
+                repr(now - self.slot_ttl_s),
+                self.max_concurrent,
+                host or "",
+                self.max_concurrent_per_host,
+            ],
+        )
+        if int(passed):
+            return GuardResult(CONCURRENCY, True, f"{int(running)} operation(s) under way")
+        if self.max_concurrent and int(running) >= self.max_concurrent:
+            return GuardResult(
+                CONCURRENCY,
+                False,
+                f"{int(running)} operations under way (at most {self.max_concurrent} at once)",
+            )
+        return GuardResult(
+            CONCURRENCY,
+            False,
+            f"{int(on_host)} operations under way on host {host} "
+            f"(at most {self.max_concurrent_per_host} per host)",
+        )
+
+    async def release_slot(self, decision_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._keys.policy_slots(), decision_id)
+            pipe.hdel(self._keys.policy_host_slots(), decision_id)
+            await pipe.execute()
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
