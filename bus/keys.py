@@ -175,6 +175,10 @@ class Keys:
         """A view the API keeps of the event streams (``open``, ``counts``)."""
         return f"{self.prefix}:{{api}}:view:{name}"
 
+    def api_created_vnfs(self) -> str:
+        """Hash of VNF instances created through the API and not instantiated yet (JSON)."""
+        return f"{self.prefix}:{{api}}:created-vnfs"
+
     def api_tokens(self) -> str:
         """Hash of API tokens: SHA-256 of the token -> its record (JSON), never the token."""
         return f"{self.prefix}:{{api}}:tokens"

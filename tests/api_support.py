@@ -51,4 +51,5 @@ async def running_api(
         try:
             yield Api(client, deps, tokens)
         finally:
+            deps.stopping.set()
             await finish_background(deps)

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from assure.api import alerts, discovery, health
+from assure.api import alerts, discovery, health, vnflcm
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
 from assure.api.loop_metrics import LoopCollector, LoopLatency
 from assure.api.metrics import MetricsHub
@@ -61,9 +61,12 @@ def deps_of(
         vnfm=platform.vnfm if drives_vim else None,
         vims=[platform.vim] if drives_vim else [],
         tokens=TokenStore(platform.redis, platform.keys, platform.clock),
+        onboarding=platform.onboarding,
+        ns_inventory=platform.ns_inventory,
         policies=list(policies),
         registry=registry,
         stream_maxlen=platform.settings.redis.stream_maxlen,
+        lease_ttl_s=platform.settings.actuator.lease_ttl,
     )
 
 
@@ -76,7 +79,7 @@ OPENAPI = Route(
 
 def core_routes() -> list[Route]:
     """The server's own routes, in the order the OpenAPI document lists them."""
-    return [*health.ROUTES, OPENAPI, *alerts.ROUTES, *discovery.ROUTES]
+    return [*health.ROUTES, OPENAPI, *vnflcm.ROUTES, *alerts.ROUTES, *discovery.ROUTES]
 
 
 def build_app(
@@ -153,6 +156,7 @@ async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event)
         log.info("API listening on http://%s:%d", host, port)
         await stop.wait()
     finally:
+        app[DEPS].stopping.set()
         await runner.cleanup()
         await finish_background(app[DEPS])
 

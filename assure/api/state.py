@@ -19,6 +19,8 @@ from bus.keys import Keys
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
+from mano_core.nfvo.inventory import NsInventory
+from mano_core.onboarding import Onboarding
 from mano_core.vim.base import VimDriver
 from mano_core.vnfm import Vnfm
 from policy.schema import KpiPolicy
@@ -41,12 +43,18 @@ class ApiDeps:
     vims: Sequence[VimDriver]
     """Every VIM this process drives; ``/readyz`` needs each to answer."""
     tokens: TokenStore
+    onboarding: Onboarding
+    ns_inventory: NsInventory
     policies: Sequence[KpiPolicy]
     registry: CollectorRegistry
     """Where the server's own metrics live; ``/metrics`` renders it."""
+    lease_ttl_s: float = 600.0
+    """TTL of the per-VNF lease the API's lifecycle operations hold (as the actuator's)."""
     stream_maxlen: int = 100_000
     """Event streams the server writes (violations) keep about this many entries."""
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server shuts down: long-lived responses (event streams) end."""
     """Work the server started that outlives its request (lifecycle operations)."""
 
 
