@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analytics.anomaly import AnomalyJudge, ModelStore
 from analytics.codes import Codes
 from analytics.correlation import HostCauses
 from analytics.evaluator import ConditionEvaluator
@@ -28,10 +29,15 @@ from analytics.state import DetectorState, StateKey
 from analytics.table import SeriesTable
 from analytics.topology import Topology
 from analytics.validate import check_conditions
-from bus.conditions import ConditionSpec
+from bus.conditions import AnomalySpec, ConditionSpec
 from bus.contracts import Sample, TargetKind, Violation
 
 CacheKey = tuple[str, str, float, float | None]
+
+
+def model_key(cond: ConditionSpec) -> str:
+    """The anomaly model a condition uses: one per KPI and VNFD."""
+    return f"{cond.series_kpi}|{cond.vnfd or '*'}"
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Engine:
         *,
         stale_after_s: float = 15.0,
         max_samples: int = 512,
+        inline_training: bool = False,
     ) -> None:
         check_conditions(conditions)
         self.conditions = tuple(conditions)
@@ -66,6 +73,10 @@ class Engine:
         for kpi, keep_s in keep.items():
             self.tables[kpi] = SeriesTable(kpi, self.codes, keep_s=keep_s, max_capacity=max_samples)
         self._caches: dict[CacheKey, FunctionCache] = {}
+        self.inline_training = inline_training
+        self.models: dict[str, ModelStore] = {}
+        """The anomaly models, by ``<kpi>|<vnfd>`` (one per KPI and VNFD)."""
+        self._anomaly: list[AnomalyJudge] = []
         self.causes = HostCauses()
         ordered = sorted(self.conditions, key=lambda c: c.scope is not TargetKind.HOST)
         self.evaluators = [self._evaluator(cond) for cond in ordered]
@@ -90,6 +101,13 @@ class Engine:
                     table, function, cond.range_s, cond.quantile
                 )
         causes = self.causes.cause_of if cond.scope is TargetKind.VNFC else None
+        judge = None
+        if cond.kind == "anomaly":
+            name = model_key(cond)
+            store = self.models.setdefault(name, ModelStore(name))
+            judge = AnomalyJudge(cond, store)
+            judge.inline_training = self.inline_training
+            self._anomaly.append(judge)
         return ConditionEvaluator(
             cond,
             table,
@@ -97,6 +115,7 @@ class Engine:
             topology=self.topology,
             codes=self.codes,
             stale_after_s=self.stale_after_s,
+            judge=judge,
             causes=causes,
         )
 
@@ -147,6 +166,14 @@ class Engine:
             if evaluator.cond.scope is TargetKind.HOST:
                 self.causes.refresh([evaluator])
         return result
+
+    def training_due(self, now: float) -> list[tuple[ModelStore, AnomalySpec]]:
+        """The anomaly models due for training now (each once, with its condition's settings)."""
+        due: dict[str, tuple[ModelStore, AnomalySpec]] = {}
+        for judge in self._anomaly:
+            if judge.store.key not in due and judge.store.due(now, judge.spec):
+                due[judge.store.key] = (judge.store, judge.spec)
+        return list(due.values())
 
     def prune(self, now: float) -> int:
         """Forget series silent longer than any condition can look back; returns how many."""

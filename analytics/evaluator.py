@@ -223,7 +223,7 @@ class ConditionEvaluator:
             since = opened.since if opened else now
             evidence = self._explain.reading(
                 ViolationStatus.ABATED, m, readings, pos=pos, signal=float(signal[pos]),
-                since=since, now=now,
+                since=since, now=now, judge=self._judge(),
             )  # fmt: skip
             self._abate(idx, now, evidence, out)
         for idx in step.onset.tolist():
@@ -231,7 +231,7 @@ class ConditionEvaluator:
             since = float(self.episodes.since[idx])
             evidence = self._explain.reading(
                 ViolationStatus.ONSET, m, readings, pos=pos, signal=float(signal[pos]),
-                since=since, now=now,
+                since=since, now=now, judge=self._judge(),
             )  # fmt: skip
             self._onset(idx, since, now, evidence, out)
         for idx in step.changed.tolist():
@@ -256,6 +256,10 @@ class ConditionEvaluator:
             out.changes[self.index.targets[idx].key()] = None
 
     # --- events ---------------------------------------------------------------
+    def _judge(self) -> Judge:
+        assert self.judge is not None, "value conditions have a judge"
+        return self.judge
+
     def _onset(self, idx: int, since: float, now: float, evidence: Evidence, out: Outcome) -> None:
         target = self.index.targets[idx]
         cause = self.causes(target) if self.causes is not None else None

@@ -13,25 +13,13 @@ from __future__ import annotations
 import math
 
 from analytics.compare import CLEARED_TEXT
+from analytics.judges import Judge
 from analytics.membership import Membership
 from analytics.readings import Readings
 from analytics.table import SeriesTable
 from bus.conditions import ConditionSpec
 from bus.contracts import Evidence, Target, TargetKind, Violation, ViolationStatus
 from bus.units import format_duration
-
-
-def number(value: float) -> str:
-    """A short human form of a KPI value: ``82.1``, ``75``, ``0.0125``, ``1.2e+07``."""
-    if not math.isfinite(value):
-        return str(value)
-    if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-3):
-        return f"{value:.3g}"
-    # One decimal is what a KPI reading needs (82.4%); small values keep
-    # three significant digits (0.0125 s).
-    text = f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
-    return "0" if text == "-0" else text
 
 
 def expression(cond: ConditionSpec) -> str:
@@ -112,28 +100,29 @@ class Explainer:
         signal: float,
         since: float,
         now: float,
+        judge: Judge,
     ) -> Evidence:
         """Why a value condition started (ONSET) or stopped (ABATED) holding."""
-        cond = self.cond
-        assert cond.threshold is not None
-        clear = cond.threshold if cond.clear is None else cond.clear
         value = float(r.value[pos])
         at = float(r.at[pos])
         held = (at if not math.isnan(at) else now) - since
         values = self.values(m, r, pos)
         if status is ViolationStatus.ONSET:
-            how = f"{cond.op} {number(cond.threshold)} for {format_duration(held)}"
+            how = f"{judge.op} {judge.limit(judge.threshold)} for {format_duration(held)}"
         else:
-            how = f"{CLEARED_TEXT[cond.op]} {number(clear)} after {format_duration(held)}"
+            cleared = CLEARED_TEXT[judge.op]
+            how = f"{cleared} {judge.limit(judge.clear)} after {format_duration(held)}"
+        phrase = judge.phrase(self.subject(values), value, signal)
         return Evidence(
             value=value,
             values=values,
             window_s=held,
-            threshold=cond.threshold,
-            clear=clear,
-            description=f"{self.subject(values)} {number(value)} {how}",
+            threshold=judge.threshold,
+            clear=judge.clear,
+            description=f"{phrase} {how}",
             range_s=self._range,
             observed_at=None if math.isnan(at) else at,
+            score=None if judge.name == "threshold" or math.isnan(signal) else signal,
             detector=self.detector,
         )
 

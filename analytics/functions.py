@@ -143,6 +143,11 @@ def extrapolated(
 
 def deriv(ts: Floats, values: Floats, mask: Bools) -> Floats:
     """Per-second slope of each row's least-squares line over its window."""
+    with _quiet():
+        return _deriv(ts, values, mask)
+
+
+def _deriv(ts: Floats, values: Floats, mask: Bools) -> Floats:
     count = mask.sum(axis=1)
     t = np.where(mask, ts - ts[:, -1:], 0.0)  # relative times keep precision
     v = np.where(mask, values, 0.0)

@@ -5,14 +5,14 @@ score in [0, 1]. A row whose score reaches the threshold is a detection.
 
 - **Windows.** Each labelled anomaly has a window of rows around it
   (``labels/combined_windows.json``). A window's first detection scores
-  ``tp_weight * σ(p) / σ(-1)``, where ``p`` is the detection's relative
+  ``tp_weight * S(p) / S(-1)``, where ``p`` is the detection's relative
   position, ``-(right - i + 1) / width`` (-1 at the window's left edge,
-  near 0 at its right), and ``σ(p) = 2 / (1 + e^(5p)) - 1`` (the scaled
+  near 0 at its right), and ``S(p) = 2 / (1 + e^(5p)) - 1`` (the scaled
   sigmoid, -1 from ``p >= 3`` on): early detections score more. Only the
   best detection of a window counts; a window without any scores
   ``-fn_weight``.
 - **False positives.** A detection outside every window scores
-  ``fp_weight * σ(p)`` with ``p`` its distance past the last window that
+  ``fp_weight * S(p)`` with ``p`` its distance past the last window that
   ended before it, relative to that window's width (``|right - i| / (width - 1)``):
   a detection just after a window costs little, a far one ``-fp_weight``.
   Before the first window it costs ``-fp_weight``.
@@ -48,7 +48,7 @@ PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 
 def scaled_sigmoid(position: Floats) -> Floats:
-    """NAB's σ: 0.987 at the left edge of a window (-1), 0 at its right (0), -1 from 3 on."""
+    """NAB's S: 0.987 at the left edge of a window (-1), 0 at its right (0), -1 from 3 on."""
     with np.errstate(over="ignore"):
         out = 2.0 / (1.0 + np.exp(5.0 * position)) - 1.0
     return np.where(position >= 3.0, -1.0, out)
@@ -245,4 +245,5 @@ def _group_running_max(values: Floats, groups: npt.NDArray[np.int64]) -> Floats:
     # Offset each group far above the one before, so one accumulate serves all.
     scale = 2.0 * (float(np.abs(values).max()) + 1.0)
     keyed = groups * scale + values
-    return np.maximum.accumulate(keyed) - groups * scale
+    out: Floats = np.maximum.accumulate(keyed) - groups * scale
+    return out

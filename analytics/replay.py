@@ -93,7 +93,8 @@ def replay(
     """
     recorded = {sample.kpi for sample in samples}
     judged = [c for c in conditions if not c.watches_silence or c.series_kpi in recorded]
-    engine = Engine(judged, stale_after_s=stale_after_s)
+    # Models train inline when due: a replay has no event loop to keep free.
+    engine = Engine(judged, stale_after_s=stale_after_s, inline_training=True)
     topology = _TopologyFromSamples()
     result = ReplayResult(unjudged=[c.key for c in conditions if c not in judged])
     watching_since: float | None = None

@@ -15,6 +15,10 @@ The topology follows the inventory's change notifications
 (:mod:`analytics.follow`): one small read per evaluation, the whole
 inventory only at start.
 
+Anomaly models (``kind: anomaly``) are trained, stored and reloaded beside
+the evaluation by a :class:`~analytics.models.ModelKeeper`, training in a
+worker thread.
+
 Absence is judged against the collector's scrape batches
 (:mod:`analytics.feed`): a collector outage suspends absent conditions
 instead of reporting every VNFC absent at once.
@@ -38,6 +42,7 @@ from redis.exceptions import RedisError
 from analytics.engine import Engine, Pass
 from analytics.feed import ScrapeWindow
 from analytics.follow import InventoryReader, TopologyFollower
+from analytics.models import ModelKeeper
 from analytics.publish import ViolationPublisher
 from analytics.state import DetectorState, StateKey, StateStore
 from bus.clock import Clock
@@ -94,6 +99,7 @@ class Analytics:
         self._pruned_at: float | None = None
         self._lock = asyncio.Lock()
         self._landed = asyncio.Event()
+        self.models = ModelKeeper(redis, keys, self.engine, clock, check_s=eval_interval_s * 5)
         self._resolver = SeriesResolver(SeriesRegistry(redis, keys))
 
     @property
@@ -216,6 +222,7 @@ class Analytics:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(consumer.run(stop))
             tasks.create_task(self._evaluate_on_landing(stop))
+            tasks.create_task(self.models.run(stop))
 
     async def _evaluate_on_landing(self, stop: asyncio.Event) -> None:
         failing = False

@@ -41,6 +41,12 @@ def problem_of(cond: ConditionSpec) -> str | None:
             return f"n_of_m needs 1 <= N <= M <= 64, got {n} of {m}"
         if cond.for_s:
             return "give for_s or n_of_m, not both"
+    if cond.kind == "anomaly":
+        return None if cond.op == ">" else "an anomaly condition compares its score with '>'"
+    if cond.kind == "baseline":
+        return None if cond.op in (">", "<", "!=") else "a baseline takes op '>', '<' or '!='"
+    if cond.kind == "forecast" and cond.forecast is None:
+        return "a forecast condition needs its forecast settings"
     if cond.threshold is None:
         return f"a {cond.kind} condition needs a threshold"
     clear = cond.threshold if cond.clear is None else cond.clear

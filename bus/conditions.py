@@ -78,8 +78,10 @@ class ForecastSpec(msgspec.Struct, frozen=True):
     horizon_s: float
     """How far ahead to look."""
     method: Literal["linear", "holt"] = "linear"
-    """``linear``: least squares over the last ``range_s`` of the target's values;
+    """``linear``: least squares over the last ``window_s`` of the target's values;
     ``holt``: double exponential smoothing (level and trend) of every value."""
+    window_s: float = 1800.0
+    """``linear``: how far back the line is fitted."""
     alpha: float = 0.5
     """Holt: weight of a new value in the level (0..1]."""
     beta: float = 0.3

@@ -187,6 +187,14 @@ class Keys:
         """Set once the first admin token was handed out, so it is handed out once."""
         return f"{self.prefix}:{{api}}:bootstrap"
 
+    def model(self, name: str) -> str:
+        """Hash of one anomaly model (one per KPI and VNFD): version, calibration, blob."""
+        return f"{self.prefix}:{{model:{name}}}:model"
+
+    def model_history(self, name: str) -> str:
+        """The residual rows one anomaly model learns from (float32, bounded)."""
+        return f"{self.prefix}:{{model:{name}}}:history"
+
     def role_leader(self, role: str) -> str:
         """The lease of the active worker of a role that runs active/standby."""
         return f"{self.prefix}:{{role:{role}}}:leader"

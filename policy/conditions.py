@@ -22,7 +22,9 @@ def condition_spec(policy: KpiPolicy, condition: Condition) -> ConditionSpec:
     baseline = anomaly = forecast = None
     if condition.forecast is not None:
         f = condition.forecast
-        forecast = ForecastSpec(horizon_s=f.horizon, method=f.method, alpha=f.alpha, beta=f.beta)
+        forecast = ForecastSpec(
+            horizon_s=f.horizon, method=f.method, window_s=f.window, alpha=f.alpha, beta=f.beta
+        )
     if condition.kind == "baseline":
         b = condition.baseline
         baseline = BaselineSpec() if b is None else BaselineSpec(

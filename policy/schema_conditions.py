@@ -78,12 +78,14 @@ class ForecastModel(Strict):
     """``linear``: least squares over ``window`` of the target's values;
     ``holt``: double exponential smoothing (level and trend)."""
     horizon: Duration
+    window: Duration = 1800.0
+    """``linear``: how far back the line is fitted."""
     alpha: float = Field(default=0.5, gt=0.0, le=1.0)
     """Holt: weight of a new value in the level."""
     beta: float = Field(default=0.3, gt=0.0, le=1.0)
     """Holt: weight of a new slope in the trend."""
 
-    @field_validator("horizon")
+    @field_validator("horizon", "window")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
