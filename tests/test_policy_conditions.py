@@ -16,7 +16,7 @@ spec:
   target: {{vnfd: vfw}}
   conditions:
     - {condition}
-  action: {{type: notify}}
+  action: {{type: scale_out, aspect: fw-scale}}
 """
 
 
