@@ -9,7 +9,8 @@ Runs in the cloud's own venv, called by setup.sh and start.sh:
   service down) and ``nfva-member`` (a plain member of project ``nfva``).
 - ``wait-computes``: until the nova-compute services are up.
 - ``seed``: until the hypervisors are mapped, then flavours ``m1.tiny``,
-  ``m1.small``, ``m1.medium``, images ``cirros-fake`` and ``cirros-fake-2``
+  ``m1.small``, ``m1.medium``, ``m1.fw``, images ``cirros-fake``,
+  ``cirros-fake-2`` and ``fw-image`` (versions 1.0 and 1.1)
   (1 MiB of zeros: the fake virt driver never reads them), the shared
   network ``nfva-net`` with subnet ``nfva-subnet``, and quotas of 100
   instances for projects ``admin`` and ``nfva``.
@@ -24,8 +25,14 @@ import openstack
 
 REGION = "RegionOne"
 PASSWORD = os.environ.get("OS_LITE_PASSWORD", "secret")
-FLAVORS = (("m1.tiny", 1, 512, 1), ("m1.small", 1, 2048, 20), ("m1.medium", 2, 4096, 40))
-IMAGES = ("cirros-fake", "cirros-fake-2")
+FLAVORS = (
+    ("m1.tiny", 1, 512, 1),
+    ("m1.small", 1, 2048, 20),
+    ("m1.medium", 2, 4096, 40),
+    ("m1.fw", 2, 2048, 10),  # the sizes of the demo's firewall VDU
+)
+# name, version property (the demo's VNFD boots fw-image 1.0; 1.1 is its upgrade)
+IMAGES = (("cirros-fake", None), ("cirros-fake-2", None), ("fw-image", "1.0"), ("fw-image", "1.1"))
 NETWORK, SUBNET = "nfva-net", "nfva-subnet"
 # Loopback addresses: a server's exporters can really listen on its address on
 # this machine, as the simulated VIM's servers do.
@@ -161,8 +168,10 @@ def seed(args: argparse.Namespace) -> None:
     blob = Path(args.image_dir) / "fake-image.raw"
     if not blob.exists():
         blob.write_bytes(bytes(1024 * 1024))
-    for name in IMAGES:
-        if conn.image.find_image(name, ignore_missing=True) is None:
+    present = {(i.name, (i.properties or {}).get("version")) for i in conn.image.images()}
+    for name, version in IMAGES:
+        if (name, version) not in present:
+            extra = {"version": version} if version is not None else {}
             conn.image.create_image(
                 name=name,
                 filename=str(blob),
@@ -170,6 +179,7 @@ def seed(args: argparse.Namespace) -> None:
                 container_format="bare",
                 visibility="public",
                 wait=True,
+                **extra,
             )
     # Room for the tests and the demo: Nova's default of 10 instances is soon reached.
     for name in ("admin", "nfva"):
