@@ -2,7 +2,8 @@
 
 :class:`Platform` owns the Redis connection (starting a private
 ``redis-server`` when no URL is configured), the catalogue, inventory, LCM
-operation store, VIM driver and VNFM. :meth:`Platform.run_roles` runs any
+operation store, the VIMs of every site (:mod:`assure.vims`) and the VNFM.
+:meth:`Platform.run_roles` runs any
 subset of the stage roles (``collector``, ``analytics``, ``policy``,
 ``actuator``) in this process until told to stop, each built from its entry
 in :data:`assure.roles.ROLE_TABLE`; each role talks to the others only
@@ -29,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from assure.embedded_redis import EmbeddedRedis, RedisUnavailable
 from assure.settings import Settings
+from assure.vims import SiteError, build_sites
 from bus.clock import Clock
 from bus.keys import Keys
 from bus.lease import Lease, LeaseLost
@@ -37,14 +39,13 @@ from bus.streams import consumer_name
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from mano_core.catalogue import Catalogue
 from mano_core.descriptor import DescriptorError
-from mano_core.errors import ManoError
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.nfvo.inventory import NsInventory
 from mano_core.onboarding import Onboarding
 from mano_core.vim.base import VimDriver
-from mano_core.vim.simulated import SimHost, SimulatedVim
-from mano_core.vim.timed import TimedVim
+from mano_core.vim.registry import VimRegistry
+from mano_core.vim.simulated import SimulatedVim
 from mano_core.vnfd import Vnfd
 from mano_core.vnfm import Vnfm
 from policy.loader import LoadResult, load_policies
@@ -61,43 +62,6 @@ class PlatformError(RuntimeError):
     """The platform cannot start as configured; the message says why."""
 
 
-def simulated_vim(settings: Settings, clock: Clock, seed: int = 0) -> SimulatedVim:
-    """The built-in VIM simulator sized by the settings."""
-    vim = settings.vim
-    hosts = [SimHost(f"compute-{i + 1}", vim.host_vcpus, vim.host_ram_mb) for i in range(vim.hosts)]
-    return SimulatedVim(
-        clock,
-        hosts,
-        boot_s=vim.boot,
-        reboot_s=vim.reboot,
-        migrate_s=vim.migrate,
-        seed=seed,
-    )
-
-
-def openstack_vim(settings: Settings, clock: Clock) -> VimDriver:
-    """The OpenStack VIM of the settings (reads ``clouds.yaml``: call it off the loop)."""
-    vim = settings.vim
-    try:
-        from mano_core.vim.openstack import OpenStackVim  # noqa: PLC0415 - an optional extra
-    except ImportError as exc:
-        raise PlatformError(
-            f"vim.driver openstack needs openstacksdk ({exc}): pip install 'nfv-assure[openstack]'"
-        ) from exc
-    try:
-        return OpenStackVim.connect(
-            vim.cloud or "openstack",
-            cloud=vim.cloud,
-            networks=[n.strip() for n in vim.networks.split(",") if n.strip()],
-            api_timeout_s=vim.call_timeout,
-            clock=clock,
-        )
-    except ManoError as exc:
-        raise PlatformError(
-            f"cannot use the OpenStack cloud {vim.cloud or '(OS_CLOUD)'}: {exc}"
-        ) from exc
-
-
 @dataclass
 class Platform:
     """Everything the roles share; build it with :meth:`open`, release with :meth:`aclose`."""
@@ -106,7 +70,10 @@ class Platform:
     clock: Clock
     redis: Any
     keys: Keys
-    vim: VimDriver
+    vims: VimRegistry
+    """Every VIM (site) by name, each behind a deadline (:class:`TimedVim`)."""
+    sims: dict[str, SimulatedVim]
+    """The simulated VIMs among them, undecorated: where faults are injected."""
     catalogue: Catalogue
     inventory: Inventory
     ops: OpOccStore
@@ -124,14 +91,15 @@ class Platform:
         cls,
         settings: Settings,
         clock: Clock,
-        vim: VimDriver | None = None,
         *,
         data_dir: Path | None = None,
+        seed: int = 0,
     ) -> Platform:
         """Connect to Redis (or start a private one) and build the shared parts.
 
         ``data_dir``: when no Redis URL is set, the private redis-server
-        persists into this directory (None: it keeps nothing).
+        persists into this directory (None: it keeps nothing). ``seed``
+        makes the ids of a new simulated cloud reproducible.
         """
         embedded: EmbeddedRedis | None = None
         url = settings.redis.url
@@ -150,33 +118,27 @@ class Platform:
                 await embedded.stop()
             raise PlatformError(f"cannot reach Redis at {url}: {exc}") from exc
         keys = Keys(prefix=settings.redis.prefix)
-        if vim is None:
-            try:
-                if settings.vim.driver == "openstack":
-                    vim = await asyncio.to_thread(openstack_vim, settings, clock)
-                else:
-                    vim = simulated_vim(settings, clock)
-            except PlatformError:
-                await redis.aclose()
-                if embedded is not None:
-                    await embedded.stop()
-                raise
+        try:
+            sites = await build_sites(settings, clock, redis, keys, seed)
+        except SiteError as exc:
+            await redis.aclose()
+            if embedded is not None:
+                await embedded.stop()
+            raise PlatformError(str(exc)) from exc
         catalogue = Catalogue(redis, keys)
         inventory = Inventory(redis, keys)
         ops = OpOccStore(redis, keys, clock)
-        # Every caller (VNFM, collector) gets the VIM behind a deadline. The
-        # driver itself is ``vim.inner``; whoever passed it in (the demo, to
-        # inject faults) still holds it.
-        vim = TimedVim(vim, settings.vim.call_timeout)
+        vim = sites.registry[sites.registry.default]
         vnfm = Vnfm(vim, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout)
         ns_inventory = NsInventory(redis, keys)
-        onboarding = Onboarding(catalogue, inventory, ns_inventory, {vim.name: vim})
+        onboarding = Onboarding(catalogue, inventory, ns_inventory, dict(sites.registry))
         return cls(
             settings=settings,
             clock=clock,
             redis=redis,
             keys=keys,
-            vim=vim,
+            vims=sites.registry,
+            sims=sites.simulated,
             catalogue=catalogue,
             inventory=inventory,
             ops=ops,
@@ -200,16 +162,20 @@ class Platform:
             except DescriptorError as exc:
                 raise PlatformError(str(exc)) from exc
             vnfd = await self.catalogue.get(entry.id, entry.version)
-            self.publish_images(vnfd)
+            await self.publish_images(vnfd)
             vnfds.append(vnfd)
         return vnfds
 
-    def publish_images(self, vnfd: Vnfd) -> None:
-        """Put the VNFD's software images on a simulated VIM, as package onboarding does."""
-        inner = self.vim.inner if isinstance(self.vim, TimedVim) else self.vim
-        if isinstance(inner, SimulatedVim):
+    async def publish_images(self, vnfd: Vnfd) -> None:
+        """Put the VNFD's software images on every simulated VIM, as package onboarding does."""
+        for sim in self.sims.values():
             for vdu in vnfd.vdus:
-                inner.add_image(vdu.image.name, vdu.image.version)
+                await sim.add_image(vdu.image.name, vdu.image.version)
+
+    @property
+    def vim(self) -> VimDriver:
+        """The default VIM (the first site)."""
+        return self.vims[self.vims.default]
 
     def load_policies(self, source: Path | None = None) -> LoadResult:
         return load_policies(source or self.settings.policy.policy_dir)
@@ -294,7 +260,7 @@ class Platform:
                 log.warning("lost the %s role to another worker; standing by", role)
 
     async def aclose(self) -> None:
-        await self.vim.aclose()
+        await self.vims.aclose()
         await self.redis.aclose()
         if self.embedded is not None:
             await self.embedded.stop()

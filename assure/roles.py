@@ -60,7 +60,7 @@ def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
         platform.redis,
         platform.keys,
         platform.inventory,
-        platform.vim,
+        list(platform.vims.values()),
         platform.clock,
         scrape_interval_s=s.collector.scrape_interval,
         vim_interval_s=s.collector.vim_interval,
@@ -145,10 +145,7 @@ def _actuator(platform: Platform, _policies: LoadResult) -> RoleWork:
 
 def _api(platform: Platform, policies: LoadResult) -> RoleWork:
     async def serve_api(stop: asyncio.Event) -> None:
-        # The simulated VIM lives in the memory of the process running the
-        # actuator: only there can the API act on it.
         s = platform.settings
-        drives_vim = s.vim.driver != "simulated" or "actuator" in platform.roles
         writer = SampleWriter(
             platform.redis,
             platform.keys,
@@ -164,7 +161,6 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
                 platform,
                 policies.policies,
                 stop,
-                drives_vim=drives_vim,
                 routes=[push_routes(remote_write.handle)],
             )
         finally:

@@ -52,12 +52,18 @@ class VimSettings:
     call_timeout: float = 60.0
     """Seconds (wall time) a VIM API call may take; then it fails temporarily and
     its operation is retried, instead of waiting on a VIM that stopped answering."""
+    sites: tuple[str, ...] = ("site-a", "site-b")
+    """Simulated VIM: the names of the simulated sites, the first the default; each
+    is a simulated cloud of its own, shared through Redis by every process of the
+    deployment (a list, or comma-separated in the environment)."""
     hosts: int = 3
-    """Simulated VIM: number of compute hosts."""
+    """Simulated VIM: number of compute hosts per site (named ``<site>-compute-N``)."""
     host_vcpus: int = 16
     """Simulated VIM: vCPUs per host."""
     host_ram_mb: int = 65_536
     """Simulated VIM: RAM per host (MB)."""
+    host_disk_gb: int = 1_000
+    """Simulated VIM: local disk per host (GB)."""
     boot: float = 20.0
     """Simulated VIM: seconds a server takes to boot."""
     reboot: float = 10.0
@@ -212,6 +218,16 @@ def _convert(group: str, name: str, kind: Any, value: Any, place: str) -> Any:
             return None
         kind = next(a for a in args if a is not type(None))
         origin = typing.get_origin(kind)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(
+            isinstance(i, str) and i.strip() for i in items
+        ):
+            raise SettingsError(f"{place}: {value!r} is not a list of names")
+        names = tuple(i.strip() for i in items)
+        if not names or len(set(names)) != len(names):
+            raise SettingsError(f"{place}: {value!r} must name at least one, each once")
+        return names
     if origin is Literal:
         if value not in typing.get_args(kind):
             choices = ", ".join(map(str, typing.get_args(kind)))

@@ -101,7 +101,7 @@ async def build_world(
         exporter.render()  # now, not while the collector's first scrape waits for it
         started.append(exporter)
         server = await vim.create_server(
-            ServerSpec(f"bench-{i}", Flavor("s", 1, 256), vim.add_image("img").id)
+            ServerSpec(f"bench-{i}", Flavor("s", 1, 256), (await vim.add_image("img")).id)
         )
         vnfcs.append(
             VnfcInstance(f"vnfc-{i}", "app", server.id, server.host, None, exporter.url, 0.0)
@@ -182,14 +182,14 @@ async def main(args: argparse.Namespace) -> None:
     keys = Keys(prefix=f"bench{uuid.uuid4().hex[:6]}")
     clock = WallClock()
     hosts = [SimHost(f"host-{h}", 256, 1 << 20) for h in range(max(1, args.exporters // 100))]
-    vim = SimulatedVim(clock, hosts, boot_s=0.0)
+    vim = SimulatedVim(clock, redis, keys, hosts, boot_s=0.0)
     exporters = await build_world(
         redis, keys, vim, args.exporters, args.per_vnf, series=args.series
     )
     options: dict[str, Any] = {"concurrency": args.concurrency}
     if args.max_batch_samples is not None:
         options["max_batch_samples"] = args.max_batch_samples
-    collector = Collector(redis, keys, Inventory(redis, keys), vim, clock, **options)
+    collector = Collector(redis, keys, Inventory(redis, keys), [vim], clock, **options)
     probe = StallProbe()
     probing = asyncio.create_task(probe.run())
     try:

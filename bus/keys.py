@@ -79,6 +79,10 @@ class Keys:
         """One NS lifecycle operation at a time per NS instance."""
         return f"{self.prefix}:{{ns:{ns_id}}}:lease"
 
+    def sim_cloud(self, vim: str) -> str:
+        """The whole state of simulated VIM ``vim`` (JSON), changed under WATCH."""
+        return f"{self.prefix}:{{sim:{vim}}}:cloud"
+
     # --- stage state -----------------------------------------------------
     def idempotency(self, decision_id: str) -> str:
         """Marks a decision as taken by the actuator (value: operation id)."""

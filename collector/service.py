@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,7 @@ class Collector:
         redis: Any,
         keys: Keys,
         inventory: InventoryReader,
-        vim: VimDriver,
+        vims: Sequence[VimDriver],
         clock: Clock,
         *,
         scrape_interval_s: float = 5.0,
@@ -138,7 +138,7 @@ class Collector:
             max_body_bytes=max_body_bytes,
             session=session,
         )
-        self._vim = VimSource(vim, clock)
+        self._vims = [VimSource(vim, clock) for vim in vims]
         self._owner = owner
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
@@ -245,11 +245,14 @@ class Collector:
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
-        if not self.owns(f"vim:{self._vim.name}"):
+        # Each VIM is owned by one shard, like a scrape target.
+        owned = [v for v in self._vims if self.owns(f"vim:{v.name}")]
+        if not owned:
             return CycleReport(VIM_SOURCE, collected_at, 0)
-        collection = await self._vim.collect(topology)
-        errors = {VIM_SOURCE: collection.error} if collection.error else {}
-        chunk = self._vim_book.chunk(collection.samples, lambda _kpi: "gauge")
+        collections = await asyncio.gather(*(v.collect(topology) for v in owned))
+        samples = [s for c in collections for s in c.samples]
+        errors = {c.vim: c.error for c in collections if c.error}
+        chunk = self._vim_book.chunk(samples, lambda _kpi: "gauge")
         return await self._finish(VIM_SOURCE, collected_at, [chunk], errors)
 
     async def _finish(

@@ -26,6 +26,8 @@ VIM_UP = "collector_vim_up"
 class VimCollection:
     """What one collection of VIM telemetry produced."""
 
+    vim: str
+    """The VIM's name."""
     samples: list[Sample]
     error: str | None
     """Why the VIM could not be read; None when it answered."""
@@ -63,4 +65,4 @@ class VimSource:
         samples.append(
             Sample(VIM_UP, {"vim": self._vim.name}, self._clock.now(), 0.0 if error else 1.0)
         )
-        return VimCollection(samples, error)
+        return VimCollection(self._vim.name, samples, error)

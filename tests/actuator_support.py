@@ -89,9 +89,11 @@ async def make_world(redis: Any, keys: Keys) -> World:
     clock = ScaledClock(speed=SPEED)
     vim = SimulatedVim(
         clock,
+        redis,
+        keys,
         [SimHost("h1", vcpus=16, ram_mb=16_384), SimHost("h2", vcpus=16, ram_mb=16_384)],
-        images=[("web-image", "1")],
     )
+    await vim.add_image("web-image", "1")
     inventory = Inventory(redis, keys)
     catalogue = Catalogue(redis, keys)
     ops = OpOccStore(redis, keys, clock)

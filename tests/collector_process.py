@@ -24,13 +24,13 @@ async def main(url: str, prefix: str, interval_s: float, ttl_s: float) -> None:
     redis = connect(url)
     keys = Keys(prefix=prefix)
     clock = WallClock()
-    vim = SimulatedVim(clock, [])
+    vim = SimulatedVim(clock, redis, keys, [])
     owner = ShardOwner(redis, keys, clock, group="collector", n_shards=16, ttl_s=ttl_s)
     collector = Collector(
         redis,
         keys,
         Inventory(redis, keys),
-        vim,
+        [vim],
         clock,
         scrape_interval_s=interval_s,
         vim_interval_s=3600.0,

@@ -110,7 +110,7 @@ async def test_one_vnf_runs_one_operation_at_a_time_while_another_runs_in_parall
 async def test_a_temporary_vim_failure_is_retried_and_completes(redis: Any, keys: Keys) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
-    world.vim.fail_next("create", temporary=True, count=1, retry_after=5.0)
+    await world.vim.fail_next("create", temporary=True, count=1, retry_after=5.0)
 
     result = await world.actuator().execute(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
@@ -133,7 +133,7 @@ async def test_an_operation_that_keeps_failing_temporarily_is_failed_after_max_a
 ) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
-    world.vim.fail_next("create", temporary=True, count=10, retry_after=1.0)
+    await world.vim.fail_next("create", temporary=True, count=10, retry_after=1.0)
 
     result = await world.actuator(max_attempts=3).execute(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
@@ -149,7 +149,7 @@ async def test_an_operation_that_keeps_failing_temporarily_is_failed_after_max_a
 async def test_a_permanent_vim_failure_ends_failed_or_rolled_back(redis: Any, keys: Keys) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
-    world.vim.fail_next("create", temporary=False)
+    await world.vim.fail_next("create", temporary=False)
 
     result = await world.actuator().execute(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
@@ -231,7 +231,7 @@ async def test_heal_and_migrate_act_on_the_vnfc(redis: Any, keys: Keys) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
     vnfc = vnf.vnfcs[0]
-    world.vim.crash_server(vnfc.server_id)
+    await world.vim.crash_server(vnfc.server_id)
     actuator = world.actuator()
 
     healed = await actuator.execute(
@@ -242,7 +242,7 @@ async def test_heal_and_migrate_act_on_the_vnfc(redis: Any, keys: Keys) -> None:
     )
 
     assert healed is not None and (healed.operation, healed.state) == ("HEAL", OpState.COMPLETED)
-    [server] = [s for s in world.vim.servers() if s.id == vnfc.server_id]
+    [server] = [s for s in (await world.vim.servers()) if s.id == vnfc.server_id]
     assert server.status == "ACTIVE"
     assert moved is not None and (moved.operation, moved.state) == ("MIGRATE", OpState.COMPLETED)
     after = (await world.inventory.get(vnf.id)).vnfc(vnfc.id)
@@ -257,7 +257,7 @@ async def heal_on_a_dead_host(world: World) -> tuple[VnfInstance, VnfcInstance]:
     vnfc = vnf.vnfcs[0]
     # Its host dies: the server can be neither rebooted nor rebuilt in place.
     assert vnfc.host is not None
-    world.vim.fail_host(vnfc.host)
+    await world.vim.fail_host(vnfc.host)
     await StreamPublisher(world.redis, world.keys.stream("decisions")).publish(
         decision("d1", Action.HEAL, vnfc_target(vnf, vnfc.id), level="hard_reboot")
     )
@@ -306,7 +306,7 @@ async def test_a_temporary_failure_waits_at_least_the_back_off_before_the_retry(
 ) -> None:
     world = await make_world(redis, keys)
     vnf = await world.vnf("lb-1")
-    world.vim.fail_next("create", temporary=True, retry_after=0.0)
+    await world.vim.fail_next("create", temporary=True, retry_after=0.0)
 
     result = await world.actuator(retry_base_s=30.0).execute(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
@@ -347,7 +347,7 @@ async def test_a_decision_left_by_a_stopped_worker_is_taken_over_and_finishes_th
     assert op.id == op_id_for("d1")
     assert "interrupted" in [c.detail.split(":")[0] for c in op.history]
     assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
-    assert len(world.vim.servers()) == len(vnf.vnfcs) + 1, "a server was leaked or doubled"
+    assert len(await world.vim.servers()) == len(vnf.vnfcs) + 1, "a server was leaked or doubled"
 
 
 async def test_a_decision_under_way_is_not_taken_over_by_another_worker(
@@ -358,7 +358,7 @@ async def test_a_decision_under_way_is_not_taken_over_by_another_worker(
     # The operation waits out a temporary failure: 2.5 s of wall time, far
     # longer than the 600 ms after which an idle pending entry is taken over
     # (the keepalive re-claims it every 200 ms: roomy on a busy machine).
-    world.vim.fail_next("create", temporary=True, retry_after=500.0)
+    await world.vim.fail_next("create", temporary=True, retry_after=500.0)
     await StreamPublisher(redis, keys.stream("decisions")).publish(
         decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
     )
@@ -448,7 +448,7 @@ async def test_an_operation_already_under_way_is_finished_however_old_its_decisi
     assert result.state is OpState.COMPLETED, result.error
     assert result.finished_at is not None and result.finished_at - d1.decided_at > 1.0
     assert len((await world.inventory.get(vnf.id)).vnfcs) == len(vnf.vnfcs) + 1
-    assert len(world.vim.servers()) == len(vnf.vnfcs) + 1, "a server was leaked or doubled"
+    assert len(await world.vim.servers()) == len(vnf.vnfcs) + 1, "a server was leaked or doubled"
 
 
 async def test_an_actuator_started_while_redis_is_down_waits_for_it_then_works(
@@ -463,8 +463,9 @@ async def test_an_actuator_started_while_redis_is_down_waits_for_it_then_works(
             await asyncio.sleep(0.5)
             assert not task.done(), "the actuator ended while Redis was down"
 
-            redis.start()  # back, and empty: onboard the VNFD again
+            redis.start()  # back, and empty: onboard the VNFD (and its image) again
             await Catalogue(redis.client, keys).onboard(parse_vnfd(LB))
+            await world.vim.add_image("web-image", "1")
             vnf = await world.vnf("lb-1")
             await StreamPublisher(redis.client, keys.stream("decisions")).publish(
                 decision("d1", Action.SCALE_OUT, vnf_target(vnf), **SCALE)
@@ -498,7 +499,7 @@ async def abandon_under_way(
     The VIM stops answering the operation's create call, so the operation
     stays under way until the worker is stopped, however slow the machine.
     """
-    hung = world.vim.hang_next("create")
+    hung = await world.vim.hang_next("create")
     first = asyncio.create_task(
         world.actuator(consumer="first", settings=settings).run(asyncio.Event())
     )

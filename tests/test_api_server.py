@@ -81,7 +81,7 @@ async def test_probes_and_metrics_need_no_token(api: Api) -> None:
     assert (await (await api.client.get("/healthz")).json()) == {"status": "ok"}
     ready = await api.client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"redis": "ok", "vim:sim": "ok"}
+    assert (await ready.json())["checks"] == {"redis": "ok", "vim:site-a": "ok", "vim:site-b": "ok"}
     metrics = await api.client.get("/metrics")
     assert metrics.status == 200
     assert metrics.content_type == "text/plain"

@@ -48,7 +48,7 @@ class World:
 @pytest.fixture
 def world(redis: Any, keys: Keys) -> World:
     vims = {
-        name: SimulatedVim(CLOCK, [SimHost(f"{name}-h1", 8, 16384)], name=name)
+        name: SimulatedVim(CLOCK, redis, keys, [SimHost(f"{name}-h1", 8, 16384)], name=name)
         for name in ("site-1", "site-2")
     }
     catalogue = Catalogue(redis, keys, CLOCK)
@@ -152,7 +152,7 @@ async def test_a_vnfd_in_use_cannot_be_deleted(world: World, redis: Any, keys: K
     await world.onboarding.vnfd(VFW, "vfw.yaml")
     await world.onboarding.vnfd(VFW.replace('"1.0"\nvdus', '"1.1"\nvdus'), "vfw.yaml")
     vim = world.vims["site-1"]
-    vim.add_image("fw-image", "1.0")
+    await vim.add_image("fw-image", "1.0")
     inventory = Inventory(redis, keys)
     vnfm = Vnfm(vim, inventory, world.catalogue, OpOccStore(redis, keys, CLOCK), CLOCK)
     vnf, _ = await vnfm.instantiate("vfw", "fw-1", version="1.0")

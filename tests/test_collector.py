@@ -37,7 +37,7 @@ class World:
     clock: ScaledClock
 
     def collector(self, **options: Any) -> Collector:
-        return Collector(self.redis, self.keys, self.inventory, self.vim, self.clock, **options)
+        return Collector(self.redis, self.keys, self.inventory, [self.vim], self.clock, **options)
 
     async def batches(self) -> list[SampleBatch]:
         return [m for _, m in await read_samples(self.redis, self.keys)]
@@ -45,7 +45,7 @@ class World:
     async def server(self, name: str) -> tuple[str, str, str]:
         """A new ACTIVE server: ``(server id, address, host)``."""
         created = await self.vim.create_server(
-            ServerSpec(name, FLAVOR, self.vim.add_image("img").id)
+            ServerSpec(name, FLAVOR, (await self.vim.add_image("img")).id)
         )
         info = await self.vim.get_server(created.id)
         assert info.address is not None and info.host is not None
@@ -56,7 +56,11 @@ class World:
 async def world(redis: Any, keys: Keys) -> AsyncIterator[World]:
     clock = ScaledClock(speed=100)
     vim = SimulatedVim(
-        clock, [SimHost("host-a", 64, 65536), SimHost("host-b", 64, 65536)], boot_s=0.0
+        clock,
+        redis,
+        keys,
+        [SimHost("host-a", 64, 65536), SimHost("host-b", 64, 65536)],
+        boot_s=0.0,
     )
     yield World(redis, keys, Inventory(redis, keys), vim, clock)
     await vim.aclose()
@@ -125,7 +129,7 @@ async def test_a_small_cycle_writes_one_batch_per_source_with_labelled_samples(
 async def test_vim_telemetry_of_a_server_is_labelled_with_its_vnfc_and_vnf(world: World) -> None:
     server_id, _, host = await world.server("fw-0")
     stray_id, _, _ = await world.server("not-a-vnfc")
-    world.vim.set_server_cpu(server_id, 66.0)
+    await world.vim.set_server_cpu({server_id: 66.0})
     await world.inventory.save(vnf("vnf-1", [vnfc("vnfc-0", server_id, host, None)]))
     collector = world.collector()
     try:

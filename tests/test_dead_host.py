@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from assure.platform import ROLES, Platform, simulated_vim
+from assure.platform import ROLES, Platform
 from assure.settings import Settings
 from assure.simulation.workload import Workload
 from bus.clock import ScaledClock
@@ -33,8 +33,8 @@ async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
     redis: Any, keys: Keys, settings: Settings
 ) -> None:
     clock = ScaledClock(SPEED)
-    vim = simulated_vim(settings, clock, seed=1)
-    platform = await Platform.open(settings, clock, vim)
+    platform = await Platform.open(settings, clock, seed=1)
+    vim = platform.sims[platform.vims.default]
     stop = asyncio.Event()
     roles: asyncio.Task[None] | None = None
     workload: Workload | None = None
@@ -66,7 +66,7 @@ async def test_a_vnfc_on_a_host_that_died_is_recreated_on_a_live_host(
             assert now - start < 600, "no heal within 10 minutes of scenario time"
             assert not roles.done(), "the platform stopped"
             if now - start >= 20 and not failed:
-                vim.fail_host(victim.host)
+                await vim.fail_host(victim.host)
                 failed = True
             await workload.tick(now)
             result = await heal_result()

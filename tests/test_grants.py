@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from bus.clock import ScaledClock
+from bus.keys import Keys
 from mano_core.errors import GrantRefused, NotFound
 from mano_core.granter import VimGranter
 from mano_core.grants import GrantRequest, ResourceChange, Resources
@@ -14,6 +18,7 @@ from mano_core.vim.simulated import QuotaRec, SimHost, SimulatedVim
 
 CLOCK = ScaledClock(speed=100)
 TWO_CPU = Resources(vcpus=2, ram_mb=2048)
+Registry = Callable[..., VimRegistry]
 
 
 def request(count: int, *, vim: str | None = None, each: Resources = TWO_CPU) -> GrantRequest:
@@ -27,27 +32,31 @@ def request(count: int, *, vim: str | None = None, each: Resources = TWO_CPU) ->
     )
 
 
-def registry(*capacities: int) -> VimRegistry:
-    return VimRegistry(
-        [
-            SimulatedVim(CLOCK, [SimHost(f"h{i}", vcpus, 65536)], name=f"site-{i}")
-            for i, vcpus in enumerate(capacities)
-        ]
-    )
+@pytest.fixture
+def registry(redis: Any, keys: Keys) -> Callable[..., VimRegistry]:
+    def build(*capacities: int) -> VimRegistry:
+        return VimRegistry(
+            [
+                SimulatedVim(CLOCK, redis, keys, [SimHost(f"h{i}", vcpus, 65536)], name=f"site-{i}")
+                for i, vcpus in enumerate(capacities)
+            ]
+        )
+
+    return build
 
 
-async def test_the_first_vim_that_can_take_it_is_granted() -> None:
+async def test_the_first_vim_that_can_take_it_is_granted(registry: Registry) -> None:
     granter = VimGranter(registry(4, 8))
     assert (await granter.grant(request(2))).vim == "site-0"
     # Three 2-vCPU VNFCs do not fit on site-0's 4 vCPUs, together.
     assert (await granter.grant(request(3))).vim == "site-1"
 
 
-async def test_a_request_no_vim_can_take_is_refused_with_every_reason() -> None:
+async def test_a_request_no_vim_can_take_is_refused_with_every_reason(registry: Registry) -> None:
     vims = registry(4, 4)
     site1 = vims.get_vim("site-1")
     assert isinstance(site1, SimulatedVim)
-    site1.set_quotas(QuotaRec(instances=1))
+    await site1.set_quotas(QuotaRec(instances=1))
     with pytest.raises(GrantRefused) as refused:
         await VimGranter(vims).grant(request(3))
     text = str(refused.value)
@@ -55,7 +64,7 @@ async def test_a_request_no_vim_can_take_is_refused_with_every_reason() -> None:
     assert "VIM site-1: quota of 1 instances exceeded (0 used, 3 more asked)" in text
 
 
-async def test_a_running_vnf_is_granted_only_on_its_own_vim() -> None:
+async def test_a_running_vnf_is_granted_only_on_its_own_vim(registry: Registry) -> None:
     granter = VimGranter(registry(8, 4))
     with pytest.raises(GrantRefused, match="VIM site-1: no host has room"):
         await granter.grant(request(3, vim="site-1"))
@@ -63,10 +72,10 @@ async def test_a_running_vnf_is_granted_only_on_its_own_vim() -> None:
         await granter.grant(request(1, vim="elsewhere"))
 
 
-async def test_a_down_host_offers_no_room() -> None:
+async def test_a_down_host_offers_no_room(registry: Registry) -> None:
     vims = registry(8)
     site = vims.get_vim("site-0")
     assert isinstance(site, SimulatedVim)
-    site.fail_host("h0")
+    await site.fail_host("h0")
     with pytest.raises(GrantRefused, match="no host has room"):
         await VimGranter(vims).grant(request(1))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bus.keys import Keys
 from mano_core.errors import NotFound, PermanentVimError, QuotaExceeded, TemporaryVimError
 from mano_core.vim.base import (
     HOST_DEGRADED,
@@ -45,10 +46,10 @@ def os_operator() -> Iterator[Any]:
 
 
 @pytest.fixture(params=["simulated", pytest.param("openstack", marks=pytest.mark.openstack)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+async def backend(request: pytest.FixtureRequest, redis: Any, keys: Keys) -> AsyncIterator[Backend]:
     chosen: Backend
     if request.param == "simulated":
-        chosen = SimulatedBackend()
+        chosen = await SimulatedBackend.create(redis, keys)
     else:
         from mano_core.vim.openstack import OpenStackVim
         from tests.openstack_cloud import ADMIN_CLOUD, NETWORK

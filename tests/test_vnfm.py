@@ -51,6 +51,7 @@ Make = Callable[..., Awaitable[Mano]]
 @pytest.fixture
 def make(redis: Any, keys: Keys) -> Make:
     """Builds the MANO stack on a simulated VIM with the given hosts, vfw onboarded."""
+    made: list[Sequence[SimHost]] = []
 
     async def build(
         hosts: Sequence[SimHost] = BIG,
@@ -59,7 +60,11 @@ def make(redis: Any, keys: Keys) -> Make:
     ) -> Mano:
         # 200x: a 20 s boot takes 0.1 s of wall time.
         clock = ScaledClock(speed=200)
-        vim = SimulatedVim(clock, hosts, images=[("fw-image", "1.0")])
+        # Each build is a cloud of its own (a VIM keeps its stored state).
+        made.append(hosts)
+        name = "sim" if len(made) == 1 else f"sim-{len(made)}"
+        vim = SimulatedVim(clock, redis, keys, hosts, name=name)
+        await vim.add_image("fw-image", "1.0")
         inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
         ops = OpOccStore(redis, keys, clock)
         await catalogue.onboard(load_vnfd(VFW))
@@ -77,7 +82,7 @@ def states(op: LcmOpOcc) -> list[OpState]:
 async def booting_server(vim: SimulatedVim) -> ServerInfo:
     """The first server seen booting, polled for up to a few seconds of wall time."""
     for _ in range(2000):
-        booting = [s for s in vim.servers() if s.status is ServerStatus.BUILD]
+        booting = [s for s in (await vim.servers()) if s.status is ServerStatus.BUILD]
         if booting:
             return booting[0]
         await asyncio.sleep(0.002)
@@ -97,7 +102,7 @@ async def test_instantiate_creates_the_initial_vnfcs_active_and_scrapeable(make:
     )
     assert len(vnf.vnfcs) == 2
     assert await mano.vnf(vnf.id) == vnf
-    servers = {s.id: s for s in mano.vim.servers()}
+    servers = {s.id: s for s in (await mano.vim.servers())}
     assert {c.server_id for c in vnf.vnfcs} == set(servers)
     for vnfc in vnf.vnfcs:
         server = servers[vnfc.server_id]
@@ -116,7 +121,7 @@ async def test_instantiating_an_unknown_vnfd_creates_nothing(make: Make) -> None
     with pytest.raises(NotFound, match="nope"):
         await mano.vnfm.instantiate("nope", "x")
     assert await mano.ops.list() == []
-    assert mano.vim.servers() == []
+    assert (await mano.vim.servers()) == []
 
 
 async def test_servers_that_never_boot_in_time_are_rolled_back(make: Make) -> None:
@@ -124,7 +129,7 @@ async def test_servers_that_never_boot_in_time_are_rolled_back(make: Make) -> No
     vnf, op = await mano.vnfm.instantiate("vfw", "fw-1")
     assert op.state is OpState.ROLLED_BACK
     assert op.error is not None and "not ready after 5s" in op.error
-    assert mano.vim.servers() == []
+    assert (await mano.vim.servers()) == []
     assert await mano.inventory.find(vnf.id) is None
 
 
@@ -135,7 +140,7 @@ async def test_a_permanent_failure_at_instantiation_leaves_nothing_behind(make: 
     assert op.state is OpState.ROLLED_BACK
     assert op.error is not None and "no valid host" in op.error
     assert vnf.state is InstantiationState.NOT_INSTANTIATED
-    assert mano.vim.servers() == []
+    assert (await mano.vim.servers()) == []
     assert await mano.inventory.list() == []
 
 
@@ -149,7 +154,7 @@ async def test_scale_out_then_in_follows_the_aspect(make: Make) -> None:
     (added,) = out.result["added"]
     new = grown.vnfc(added)
     assert new is not None and new.metrics_url is not None
-    assert len(mano.vim.servers()) == 3
+    assert len(await mano.vim.servers()) == 3
 
     back = await mano.vnfm.scale(vnf.id, ASPECT, "in")
     assert back.state is OpState.COMPLETED
@@ -157,7 +162,7 @@ async def test_scale_out_then_in_follows_the_aspect(make: Make) -> None:
     assert back.result["removed"] == [added]
     shrunk = await mano.vnf(vnf.id)
     assert (len(shrunk.vnfcs), shrunk.scale_levels[ASPECT]) == (2, 0)
-    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in vnf.vnfcs}
+    assert {s.id for s in (await mano.vim.servers())} == {c.server_id for c in vnf.vnfcs}
 
 
 async def test_a_new_vnfc_is_listed_only_once_its_server_is_active(make: Make) -> None:
@@ -168,7 +173,7 @@ async def test_a_new_vnfc_is_listed_only_once_its_server_is_active(make: Make) -
     saw_booting = False
     while not scaling.done():
         listed = (await mano.vnf(vnf.id)).vnfcs  # read first: listing follows ACTIVE
-        status = {s.id: s.status for s in mano.vim.servers()}
+        status = {s.id: s.status for s in (await mano.vim.servers())}
         assert all(status[c.server_id] is ServerStatus.ACTIVE for c in listed)
         saw_booting = saw_booting or ServerStatus.BUILD in status.values()
         await asyncio.sleep(0.005)
@@ -191,7 +196,7 @@ async def test_scaling_beyond_the_bounds_is_refused_before_anything_starts(
     with pytest.raises(NotFound):
         await mano.vnfm.scale("ghost", ASPECT, "out")
     assert [o.operation for o in await mano.ops.list(vnf.id)] == ["INSTANTIATE"]
-    assert len(mano.vim.servers()) == 2
+    assert len(await mano.vim.servers()) == 2
 
 
 async def test_replaying_a_finished_operation_does_not_run_it_again(make: Make) -> None:
@@ -224,7 +229,7 @@ async def test_a_duplicate_request_running_at_the_same_time_is_refused(make: Mak
 async def test_a_temporary_failure_is_resumed_with_the_same_op_id(make: Make) -> None:
     mano: Mano = await make()
     vnf = await mano.deploy()
-    mano.vim.fail_next("create", temporary=True, retry_after=7.0)
+    await mano.vim.fail_next("create", temporary=True, retry_after=7.0)
     failed = await mano.vnfm.scale(vnf.id, ASPECT, "out", op_id="op-1", decision_id="d-1")
     assert (failed.state, failed.retry_after) == (OpState.FAILED_TEMP, 7.0)
     assert failed.error is not None and "temporary" in failed.error
@@ -241,13 +246,13 @@ async def test_a_temporary_failure_is_resumed_with_the_same_op_id(make: Make) ->
     grown = await mano.vnf(vnf.id)
     # Resuming converged on the target: one step, not two.
     assert (len(grown.vnfcs), grown.scale_levels[ASPECT]) == (3, 1)
-    assert len(mano.vim.servers()) == 3
+    assert len(await mano.vim.servers()) == 3
 
 
 async def test_a_vim_call_that_never_answers_fails_temporarily_then_resumes(make: Make) -> None:
     mano: Mano = await make(call_timeout_s=0.3)
     vnf = await mano.deploy()
-    mano.vim.hang_next("create")
+    await mano.vim.hang_next("create")
     failed = await mano.vnfm.scale(vnf.id, ASPECT, "out", op_id="op-1")
     assert failed.state is OpState.FAILED_TEMP
     assert failed.error is not None and "did not answer create_server" in failed.error
@@ -255,7 +260,7 @@ async def test_a_vim_call_that_never_answers_fails_temporarily_then_resumes(make
     resumed = await mano.vnfm.scale(vnf.id, ASPECT, "out", op_id="op-1")
     assert resumed.state is OpState.COMPLETED, resumed.error
     assert len((await mano.vnf(vnf.id)).vnfcs) == 3
-    assert len(mano.vim.servers()) == 3
+    assert len(await mano.vim.servers()) == 3
 
 
 async def test_a_permanent_failure_during_scale_out_rolls_back_every_new_server(
@@ -272,7 +277,7 @@ async def test_a_permanent_failure_during_scale_out_rolls_back_every_new_server(
     after = await mano.vnf(vnf.id)
     assert after.vnfcs == vnf.vnfcs
     assert after.scale_levels[ASPECT] == 0
-    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in vnf.vnfcs}
+    assert {s.id for s in (await mano.vim.servers())} == {c.server_id for c in vnf.vnfcs}
 
 
 async def test_a_rollback_interrupted_by_a_temporary_failure_resumes_as_a_rollback(
@@ -280,14 +285,14 @@ async def test_a_rollback_interrupted_by_a_temporary_failure_resumes_as_a_rollba
 ) -> None:
     mano: Mano = await make([SimHost("h1", 4, 8192), SimHost("h2", 2, 2048)])
     vnf = await mano.deploy()
-    mano.vim.fail_next("delete", temporary=True)
+    await mano.vim.fail_next("delete", temporary=True)
     op = await mano.vnfm.scale(vnf.id, ASPECT, "out", steps=2, op_id="op-1")
     assert (op.state, op.retry_after) == (OpState.FAILED_TEMP, 5.0)
     assert states(op)[-2:] == [OpState.ROLLING_BACK, OpState.FAILED_TEMP]
     # The new VNFC is already unlisted, but its server is not leaked.
     op = await mano.vnfm.scale(vnf.id, ASPECT, "out", steps=2, op_id="op-1")
     assert op.state is OpState.ROLLED_BACK
-    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in vnf.vnfcs}
+    assert {s.id for s in (await mano.vim.servers())} == {c.server_id for c in vnf.vnfcs}
     assert (await mano.vnf(vnf.id)).vnfcs == vnf.vnfcs
 
 
@@ -295,7 +300,7 @@ async def test_heal_by_reboot_brings_a_crashed_server_back(make: Make) -> None:
     mano: Mano = await make()
     vnf = await mano.deploy()
     vnfc = vnf.vnfcs[0]
-    mano.vim.crash_server(vnfc.server_id)
+    await mano.vim.crash_server(vnfc.server_id)
     op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.HARD_REBOOT)
     assert op.state is OpState.COMPLETED
     assert (await mano.vim.get_server(vnfc.server_id)).status is ServerStatus.ACTIVE
@@ -306,7 +311,7 @@ async def test_heal_by_rebuild_brings_a_crashed_server_back(make: Make) -> None:
     mano: Mano = await make()
     vnf = await mano.deploy()
     vnfc = vnf.vnfcs[1]
-    mano.vim.crash_server(vnfc.server_id)
+    await mano.vim.crash_server(vnfc.server_id)
     op = await mano.vnfm.heal(vnf.id, vnfc.id, "rebuild")
     assert op.state is OpState.COMPLETED
     server = await mano.vim.get_server(vnfc.server_id)
@@ -321,7 +326,7 @@ async def test_heal_by_reboot_on_a_dead_host_fails_and_recreate_restores_the_vnf
     vnf = await mano.deploy()
     vnfc = vnf.vnfcs[0]
     assert vnfc.host is not None
-    mano.vim.fail_host(vnfc.host)
+    await mano.vim.fail_host(vnfc.host)
     rebooted = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.HARD_REBOOT)
     assert rebooted.state is OpState.FAILED
     assert rebooted.error is not None and "is down" in rebooted.error
@@ -356,7 +361,7 @@ async def test_migrate_moves_a_vnfc_never_onto_a_degraded_host(make: Make) -> No
     # The empty 8-vCPU host would be the scheduler's first choice: degrade it.
     used = {c.host for c in vnf.vnfcs}
     spare = next(h.name for h in BIG if h.name not in used)
-    mano.vim.degrade_host(spare)
+    await mano.vim.degrade_host(spare)
     op = await mano.vnfm.migrate(vnf.id, vnfc.id)
     assert op.state is OpState.COMPLETED
     moved = (await mano.vnf(vnf.id)).vnfc(vnfc.id)
@@ -378,7 +383,7 @@ async def test_a_refused_migration_rolls_back_and_leaves_the_vnfc_in_place(
     vnf = await mano.deploy()
     vnfc = vnf.vnfcs[0]
     spare = next(h.name for h in BIG if h.name not in {c.host for c in vnf.vnfcs})
-    mano.vim.degrade_host(spare)
+    await mano.vim.degrade_host(spare)
     op = await mano.vnfm.migrate(vnf.id, vnfc.id, destination=spare)
     assert op.state is OpState.ROLLED_BACK
     assert (await mano.vnf(vnf.id)).vnfc(vnfc.id) == vnfc
@@ -393,7 +398,7 @@ async def test_terminate_deletes_every_server_and_the_record(make: Make) -> None
     op = await mano.vnfm.terminate(vnf.id)
     assert op.state is OpState.COMPLETED
     assert len(op.result["removed"]) == 3
-    assert mano.vim.servers() == []
+    assert (await mano.vim.servers()) == []
     assert await mano.inventory.find(vnf.id) is None
     with pytest.raises(NotFound):
         await mano.vnfm.terminate(vnf.id)
@@ -402,12 +407,12 @@ async def test_terminate_deletes_every_server_and_the_record(make: Make) -> None
 async def test_a_temporarily_failed_terminate_resumes_and_leaks_nothing(make: Make) -> None:
     mano: Mano = await make()
     vnf = await mano.deploy()
-    mano.vim.fail_next("delete", temporary=True)
+    await mano.vim.fail_next("delete", temporary=True)
     op = await mano.vnfm.terminate(vnf.id, op_id="t-1")
     assert op.state is OpState.FAILED_TEMP
     op = await mano.vnfm.terminate(vnf.id, op_id="t-1")
     assert op.state is OpState.COMPLETED
-    assert mano.vim.servers() == []
+    assert (await mano.vim.servers()) == []
     assert await mano.inventory.find(vnf.id) is None
 
 
@@ -423,7 +428,7 @@ async def test_a_recreated_vnfc_names_its_new_server_only_once_active_and_keeps_
     saw_booting = False
     while not healing.done():
         listed = (await mano.vnf(vnf.id)).vnfcs  # read first: listing follows ACTIVE
-        status = {s.id: s.status for s in mano.vim.servers()}
+        status = {s.id: s.status for s in (await mano.vim.servers())}
         # A booting server is never scraped as if its VNFC had died.
         assert all(status.get(c.server_id) is not ServerStatus.BUILD for c in listed)
         saw_booting = saw_booting or ServerStatus.BUILD in status.values()
@@ -453,14 +458,14 @@ async def test_a_recreate_interrupted_while_booting_resumes_with_the_same_server
     healing.cancel()  # the worker stops while the replacement boots
     with pytest.raises(asyncio.CancelledError):
         await healing
-    (booting,) = [s.id for s in mano.vim.servers() if s.status is ServerStatus.BUILD]
+    (booting,) = [s.id for s in (await mano.vim.servers()) if s.status is ServerStatus.BUILD]
     assert (await mano.vnf(vnf.id)).vnfc(vnfc.id) == vnfc
     await asyncio.sleep(0.2)
     op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE, op_id="h-1")
     assert op.state is OpState.COMPLETED
     healed = (await mano.vnf(vnf.id)).vnfc(vnfc.id)
     assert healed is not None and healed.server_id == booting == op.result["server"]
-    assert {s.id for s in mano.vim.servers()} == {
+    assert {s.id for s in (await mano.vim.servers())} == {
         c.server_id for c in (await mano.vnf(vnf.id)).vnfcs
     }
 
@@ -472,7 +477,7 @@ async def test_a_failed_recreate_leaks_no_server_to_the_next_one(make: Make) -> 
     healing = asyncio.create_task(mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE))
     booting = await booting_server(mano.vim)
     assert booting.host is not None
-    mano.vim.fail_host(booting.host)  # the replacement dies while it boots
+    await mano.vim.fail_host(booting.host)  # the replacement dies while it boots
     failed = await healing
     assert failed.state is OpState.FAILED
     assert failed.error is not None and "went to ERROR" in failed.error
@@ -480,7 +485,7 @@ async def test_a_failed_recreate_leaks_no_server_to_the_next_one(make: Make) -> 
     op = await mano.vnfm.heal(vnf.id, vnfc.id, RecoveryLevel.RECREATE)
     assert op.state is OpState.COMPLETED
     after = await mano.vnf(vnf.id)
-    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in after.vnfcs}
+    assert {s.id for s in (await mano.vim.servers())} == {c.server_id for c in after.vnfcs}
 
 
 async def test_a_scale_in_whose_delete_fails_keeps_the_vnfc_listed(make: Make) -> None:
@@ -489,20 +494,20 @@ async def test_a_scale_in_whose_delete_fails_keeps_the_vnfc_listed(make: Make) -
     vnf = await mano.deploy()
     await mano.vnfm.scale(vnf.id, ASPECT, "out")
     grown = await mano.vnf(vnf.id)
-    mano.vim.fail_next("delete", temporary=False)
+    await mano.vim.fail_next("delete", temporary=False)
     op = await mano.vnfm.scale(vnf.id, ASPECT, "in")
     assert op.state is OpState.ROLLED_BACK
     assert op.error is not None and "permanent failure of delete" in op.error
     after = await mano.vnf(vnf.id)
     assert sorted(after.vnfcs, key=lambda c: c.id) == sorted(grown.vnfcs, key=lambda c: c.id)
     assert after.scale_levels[ASPECT] == 1
-    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in grown.vnfcs}
+    assert {s.id for s in (await mano.vim.servers())} == {c.server_id for c in grown.vnfcs}
 
     again = await mano.vnfm.scale(vnf.id, ASPECT, "in")
     assert again.state is OpState.COMPLETED
     shrunk = await mano.vnf(vnf.id)
     assert (len(shrunk.vnfcs), shrunk.scale_levels[ASPECT]) == (2, 0)
-    assert {s.id for s in mano.vim.servers()} == {c.server_id for c in shrunk.vnfcs}
+    assert {s.id for s in (await mano.vim.servers())} == {c.server_id for c in shrunk.vnfcs}
 
 
 async def test_a_gone_vnf_leaves_its_operations_index_to_expire(

@@ -58,8 +58,9 @@ class World:
 async def world(redis: Any, keys: Keys, *, reboot_s: float = 10.0) -> World:
     clock = ScaledClock(speed=400)
     hosts = [SimHost(f"h{i}", 16, 32768) for i in range(3)]
-    images = [("db", "1"), ("web", "1")]
-    vim = SimulatedVim(clock, hosts, boot_s=BOOT_S, reboot_s=reboot_s, images=images)
+    vim = SimulatedVim(clock, redis, keys, hosts, boot_s=BOOT_S, reboot_s=reboot_s)
+    for image in ("db", "web"):
+        await vim.add_image(image, "1")
     inventory, catalogue = Inventory(redis, keys), Catalogue(redis, keys)
     await catalogue.onboard(parse_vnfd(APP))
     vnfm = Vnfm(vim, inventory, catalogue, OpOccStore(redis, keys, clock), clock, timeout_s=120)
@@ -71,7 +72,7 @@ async def test_a_later_start_order_is_created_once_the_earlier_is_active(
 ) -> None:
     w = await world(redis, keys)
     vnf = await w.vnf()
-    created = {s.id: s.created_at for s in w.vim.servers()}
+    created = {s.id: s.created_at for s in await w.vim.servers()}
     [db] = vnf.vnfcs_of("db")
     webs = vnf.vnfcs_of("web")
     assert len(webs) == 2
@@ -89,7 +90,7 @@ async def test_one_step_of_an_aspect_changes_every_vdu_it_names(redis: Any, keys
     assert back.state is OpState.COMPLETED, back.error
     shrunk = await w.inventory.get(vnf.id)
     assert {c.id for c in shrunk.vnfcs} == {c.id for c in vnf.vnfcs}
-    assert len(w.vim.servers()) == 3
+    assert len(await w.vim.servers()) == 3
 
 
 async def test_scale_in_by_least_loaded_removes_the_idlest_vnfcs(redis: Any, keys: Keys) -> None:
@@ -98,8 +99,7 @@ async def test_scale_in_by_least_loaded_removes_the_idlest_vnfcs(redis: Any, key
     assert (await w.vnfm.scale(vnf.id, "web-only", "out")).state is OpState.COMPLETED
     webs = (await w.inventory.get(vnf.id)).vnfcs_of("web")
     loads = dict(zip((c.server_id for c in webs), (70.0, 5.0, 60.0, 12.0), strict=True))
-    for server, cpu in loads.items():
-        w.vim.set_server_cpu(server, cpu)
+    await w.vim.set_server_cpu(loads)
     back = await w.vnfm.scale(vnf.id, "web-only", "in")
     assert back.state is OpState.COMPLETED, back.error
     idlest = {c.id for c in webs if loads[c.server_id] < 50}
@@ -115,7 +115,7 @@ async def test_a_soft_reboot_is_refused_by_a_crashed_server_a_hard_one_is_not(
     vnf = await w.vnf()
     web = vnf.vnfcs_of("web")[0]
     assert (await w.vnfm.heal(vnf.id, web.id, RecoveryLevel.SOFT_REBOOT)).state is OpState.COMPLETED
-    w.vim.crash_server(web.server_id)
+    await w.vim.crash_server(web.server_id)
     soft = await w.vnfm.heal(vnf.id, web.id, RecoveryLevel.SOFT_REBOOT)
     assert soft.state is OpState.FAILED
     assert soft.error is not None and "only a hard reboot helps" in soft.error

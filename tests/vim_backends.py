@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from bus.clock import ScaledClock
+from bus.keys import Keys
 from bus.redis import Backoff
 from mano_core.vim.base import Flavor, ServerInfo, VimDriver
 from mano_core.vim.simulated import QuotaRec, SimHost, SimulatedVim
@@ -88,28 +89,36 @@ async def eventually(
 
 
 class SimulatedBackend:
-    def __init__(self) -> None:
-        self.clock = ScaledClock(speed=200)
-        self.sim = SimulatedVim(
-            self.clock, [SimHost("compute-1", 16, 32768), SimHost("compute-2", 16, 32768)]
-        )
-        self.vim: VimDriver = self.sim
-        self.image = self.sim.add_image("cirros-fake").id
-        self.other_image = self.sim.add_image("cirros-fake-2").id
+    def __init__(self, sim: SimulatedVim, clock: ScaledClock, image: str, other_image: str) -> None:
+        self.clock = clock
+        self.sim = sim
+        self.vim: VimDriver = sim
+        self.image = image
+        self.other_image = other_image
         self.flavor = Flavor("m1.tiny", 1, 512, 1)
         self.bigger = Flavor("m1.small", 1, 2048, 20)
         self.hosts = ("compute-1", "compute-2")
         self.run = uuid.uuid4().hex
 
+    @classmethod
+    async def create(cls, redis: Any, keys: Keys) -> SimulatedBackend:
+        clock = ScaledClock(speed=200)
+        sim = SimulatedVim(
+            clock, redis, keys, [SimHost("compute-1", 16, 32768), SimHost("compute-2", 16, 32768)]
+        )
+        image = (await sim.add_image("cirros-fake")).id
+        other_image = (await sim.add_image("cirros-fake-2")).id
+        return cls(sim, clock, image, other_image)
+
     async def force_down(self, host: str) -> None:
-        self.sim.force_down_host(host)
+        await self.sim.force_down_host(host)
 
     async def restore(self, host: str) -> None:
-        self.sim.restore_host(host)
-        self.sim.enable_host(host)
+        await self.sim.restore_host(host)
+        await self.sim.enable_host(host)
 
     async def limit_instances(self, limit: int | None) -> None:
-        self.sim.set_quotas(QuotaRec(instances=limit))
+        await self.sim.set_quotas(QuotaRec(instances=limit))
 
     async def cleanup(self) -> None:
         """Nothing outlives the simulation."""

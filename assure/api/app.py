@@ -59,7 +59,7 @@ def deps_of(
         inventory=platform.inventory,
         ops=platform.ops,
         vnfm=platform.vnfm if drives_vim else None,
-        vims=[platform.vim] if drives_vim else [],
+        vims=list(platform.vims.values()) if drives_vim else [],
         tokens=TokenStore(platform.redis, platform.keys, platform.clock),
         onboarding=platform.onboarding,
         ns_inventory=platform.ns_inventory,

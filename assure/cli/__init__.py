@@ -1,6 +1,6 @@
 """The ``nfv-assure`` command line: one module per command or command group."""
 
-from assure.cli import analytics, demo, inventory, nsd, policy, run, serve, token, vnfd
+from assure.cli import analytics, demo, inventory, nsd, policy, run, serve, sim, token, vnfd
 from assure.cli.app import main
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "policy",
     "run",
     "serve",
+    "sim",
     "token",
     "vnfd",
 ]

@@ -60,7 +60,9 @@ def onboard(settings: Settings, kind: Kind, files: Sequence[Path], as_json: bool
                 text = read_text(path)
                 if kind == "vnfd":
                     entry = await platform.onboarding.vnfd(text, str(path))
-                    platform.publish_images(await platform.catalogue.get(entry.id, entry.version))
+                    await platform.publish_images(
+                        await platform.catalogue.get(entry.id, entry.version)
+                    )
                 else:
                     entry = await platform.onboarding.nsd(text, str(path))
             except DescriptorError as exc:

@@ -23,19 +23,14 @@ from assure.cli.app import CONTEXT, main, settings_of
 def run(ctx: click.Context, roles: tuple[str, ...]) -> None:
     """Run the platform's stages until interrupted (SIGINT or SIGTERM).
 
-    With the simulated VIM the collector and the actuator must run in the
-    same process as the simulator; analytics and policy can run anywhere
-    that reaches the same Redis.
+    Roles can run in separate processes: they share nothing but Redis (the
+    simulated VIMs included).
     """
     from assure.platform import ROLES, Platform, PlatformError  # noqa: PLC0415
     from bus.clock import WallClock  # noqa: PLC0415
 
     settings = settings_of(ctx)
     chosen = list(roles) or list(ROLES)
-    if settings.vim.driver == "simulated" and len({"collector", "actuator"} & set(chosen)) == 1:
-        raise click.UsageError(
-            "with the simulated VIM, --role collector and --role actuator must run together"
-        )
 
     async def serve() -> None:
         platform = await Platform.open(settings, WallClock())

@@ -18,7 +18,7 @@ from pathlib import Path
 from assure.demo.plan import ScenarioPlan
 from assure.demo.progress import Progress
 from assure.demo.report import ActionOutcome, DemoReport
-from assure.platform import ROLES, Platform, simulated_vim
+from assure.platform import ROLES, Platform
 from assure.settings import Settings
 from assure.simulation.workload import Workload
 from bus.clock import ScaledClock
@@ -110,8 +110,8 @@ class DemoRunner:
         wall0 = time.monotonic()
         report = DemoReport(seed=self.plan.seed)
         clock = ScaledClock(self.speed)
-        vim = simulated_vim(self.settings, clock, seed=self.plan.seed)
-        platform = await Platform.open(self.settings, clock, vim)
+        platform = await Platform.open(self.settings, clock, seed=self.plan.seed)
+        vim = platform.sims[platform.vims.default]
         workload: Workload | None = None
         stop = asyncio.Event()
         roles: asyncio.Task[None] | None = None
@@ -207,7 +207,7 @@ class DemoRunner:
         async def crash(t: float) -> None:
             vnf = await world.platform.inventory.get(world.vnf_id)
             victim = vnf.vnfcs[plan.seed % len(vnf.vnfcs)]
-            vim.crash_server(victim.server_id)
+            await vim.crash_server(victim.server_id)
             self.progress.fault(t, f"VNFC {victim.id} crashed (server {victim.server_id})")
             world.expect("heal", "VNFC crash", victim.id, t)
 
@@ -217,7 +217,7 @@ class DemoRunner:
             for c in vnf.vnfcs:
                 by_host.setdefault(c.host or "?", []).append(c.id)
             host = max(sorted(by_host), key=lambda h: len(by_host[h]))
-            vim.degrade_host(host)
+            await vim.degrade_host(host)
             self.progress.fault(t, f"host {host} degraded; it carries {', '.join(by_host[host])}")
             for vnfc_id in by_host[host]:
                 world.expect("migrate", f"{host} degraded", vnfc_id, t)

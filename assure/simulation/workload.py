@@ -94,8 +94,8 @@ class Workload:
     async def tick(self, now: float) -> WorkloadState:
         """Recompute every VNFC's KPIs and make exporters follow their servers."""
         vnf = await self.inventory.get(self.vnf_id)
-        servers = {s.id: s for s in self.vim.servers()}
-        degraded = {h.name for h in self.vim.hosts() if h.degraded}
+        servers = {s.id: s for s in await self.vim.servers()}
+        degraded = {h.name for h in await self.vim.hosts() if h.degraded}
         serving: list[VnfcInstance] = []
         for vnfc in vnf.vnfcs:
             server = servers.get(vnfc.server_id)
@@ -107,6 +107,7 @@ class Workload:
 
         share = self.offered_rps / len(serving) if serving else 0.0
         kpis: list[VnfcKpis] = []
+        cpus: dict[str, float] = {}
         for vnfc in vnf.vnfcs:
             server = servers.get(vnfc.server_id)
             host = server.host if server else vnfc.host
@@ -121,14 +122,14 @@ class Workload:
                 cpu = min(100.0, cpu + 10.0)  # stolen cycles on a sick host
             served = min(share, self.model.capacity_rps)
             kpis.append(VnfcKpis(vnfc.id, host, True, served, cpu, latency))
-            self.vim.set_server_cpu(vnfc.server_id, cpu)
+            cpus[vnfc.server_id] = cpu
             exporter = self.exporters.get(vnfc.id)
             if exporter is not None and exporter.running:
                 exporter.set("vnf_requests_per_second", served)
                 exporter.set("vnf_cpu_utilisation", cpu)
                 exporter.set("vnf_request_latency_seconds", latency)
                 exporter.set("vnf_active_sessions", served * 2.0)
-
+        await self.vim.set_server_cpu(cpus)
         return self._judge(now, kpis)
 
     def _judge(self, now: float, kpis: list[VnfcKpis]) -> WorkloadState:

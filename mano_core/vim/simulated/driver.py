@@ -6,7 +6,8 @@ different servers can all listen on the same port, as on real VMs.
 
 Failure injection and workload hooks (``crash_server``, ``degrade_host``,
 ``fail_host``, ``fail_next``, ``hang_next``, ``set_server_cpu``, ...) are
-for tests, the demo scenario and the ``nfv-assure sim`` commands.
+for tests, the demo scenario and the ``nfv-assure sim`` commands; they act
+on the shared cloud, so a fault injected from one process is seen by all.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bus.clock import Clock
-from mano_core.errors import PermanentVimError, TemporaryVimError
+from bus.keys import Keys
 from mano_core.vim.base import (
     HOST_CPU,
     HOST_DEGRADED,
@@ -47,41 +48,17 @@ from mano_core.vim.base import (
 )
 from mano_core.vim.simulated import network
 from mano_core.vim.simulated.cloud import Cloud, info
+from mano_core.vim.simulated.controls import SimControls
 from mano_core.vim.simulated.state import (
     CloudState,
     FlavorRec,
     HostRec,
-    Injected,
     QuotaRec,
     Timings,
 )
+from mano_core.vim.simulated.store import CloudStore
 
 T = TypeVar("T")
-
-OPERATIONS = (
-    "any",
-    "create",
-    "delete",
-    "reboot",
-    "rebuild",
-    "resize",
-    "migrate",
-    "live_migrate",
-    "confirm",
-    "revert",
-    "stop",
-    "start",
-    "create_port",
-    "delete_port",
-    "create_network",
-    "delete_network",
-    "create_subnet",
-    "delete_subnet",
-    "create_server_group",
-    "delete_server_group",
-)
-"""The operations :meth:`SimulatedVim.fail_next` and :meth:`~SimulatedVim.hang_next`
-act on; ``any`` is whatever call comes next, reads included."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +72,7 @@ class SimHost:
     zone: str = "nova"
 
 
-class SimulatedVim:
+class SimulatedVim(SimControls):
     """A simulated VIM, implementing :class:`~mano_core.vim.base.VimDriver`.
 
     ``address_base`` is the address before the first server's (the first
@@ -104,12 +81,19 @@ class SimulatedVim:
     shared by every process on the machine, so two simulated VIMs (two test
     runs, a test and the demo) must not hand out the same addresses.
     ``seed`` makes ids reproducible; None draws them from the OS.
-    ``images`` are registered at once as ``(name, version)``.
+
+    The cloud's state lives in ``redis`` under ``keys.sim_cloud(name)``
+    (:mod:`~mano_core.vim.simulated.store`): every process that builds a
+    SimulatedVim of that name on that Redis sees the same cloud. The hosts,
+    timings, quotas and address block given here are the cloud's initial
+    state, used by the first process only; a cloud that exists keeps its own.
     """
 
     def __init__(
         self,
         clock: Clock,
+        redis: Any,
+        keys: Keys,
         hosts: Sequence[SimHost],
         *,
         name: str = "sim",
@@ -119,7 +103,6 @@ class SimulatedVim:
         migrate_s: float = 8.0,
         resize_s: float = 10.0,
         power_s: float = 2.0,
-        images: Sequence[tuple[str, str | None]] = (),
         quotas: QuotaRec | None = None,
         address_base: str | None = None,
         seed: int | None = None,
@@ -135,79 +118,51 @@ class SimulatedVim:
         id_seed = (
             f"{name}:{seed}" if seed is not None else f"{name}:{random.SystemRandom().random()}"
         )
-        self._state = CloudState(
-            hosts={h.name: HostRec(h.name, h.zone, h.vcpus, h.ram_mb, h.disk_gb) for h in hosts},
-            timings=Timings(
-                boot=boot_s,
-                reboot=reboot_s,
-                rebuild=rebuild_s,
-                migrate=migrate_s,
-                resize=resize_s,
-                power=power_s,
-            ),
-            next_address=int(ipaddress.IPv4Address(address_base)) + 1,
-            id_seed=id_seed,
-            quotas=quotas or QuotaRec(),
-        )
+
+        def initial() -> CloudState:
+            return CloudState(
+                hosts={
+                    h.name: HostRec(h.name, h.zone, h.vcpus, h.ram_mb, h.disk_gb) for h in hosts
+                },
+                timings=Timings(
+                    boot=boot_s,
+                    reboot=reboot_s,
+                    rebuild=rebuild_s,
+                    migrate=migrate_s,
+                    resize=resize_s,
+                    power=power_s,
+                ),
+                next_address=int(ipaddress.IPv4Address(address_base)) + 1,
+                id_seed=id_seed,
+                quotas=quotas or QuotaRec(),
+            )
+
+        self._store = CloudStore(redis, keys.sim_cloud(name), initial)
         self._hangs: dict[str, asyncio.Event] = {}
-        for image_name, version in images:
-            self.add_image(image_name, version)
-
-    # ------------------------------------------------------------------
-    # Plumbing
-    # ------------------------------------------------------------------
-    def _cloud(self) -> Cloud:
-        return Cloud(self._state, self._clock.now(), self.name)
-
-    async def _call(self, operation: str, change: Callable[[Cloud], T]) -> T:
-        """Apply ``change`` unless a failure is queued for ``operation`` (or ``any``)."""
-        cloud = self._cloud()
-        injected = self._take_failure(operation)
-        if injected is not None:
-            if injected.kind == "hang":
-                # An API that stops answering: only the caller giving up ends the call.
-                hung = self._hangs.pop(injected.id, None)
-                if hung is not None:
-                    hung.set()
-                await asyncio.Event().wait()
-            if injected.kind == "temporary":
-                raise TemporaryVimError(
-                    f"injected temporary failure of {operation}",
-                    retry_after=injected.retry_after,
-                )
-            raise PermanentVimError(f"injected permanent failure of {operation}")
-        return change(cloud)
-
-    def _take_failure(self, operation: str) -> Injected | None:
-        for name in ("any", operation):
-            queue = self._state.failures.get(name)
-            if queue:
-                return queue.pop(0)
-        return None
 
     # ------------------------------------------------------------------
     # VimDriver: hosts, quotas, images
     # ------------------------------------------------------------------
     async def list_hosts(self) -> list[HostInfo]:
-        return await self._call("list", lambda c: c.hosts())
+        return await self._read(lambda c: c.hosts())
 
     async def get_limits(self) -> Limits:
-        return await self._call("list", lambda c: c.limits())
+        return await self._read(lambda c: c.limits())
 
     async def list_images(self) -> list[ImageInfo]:
-        return await self._call("list", network.images)
+        return await self._read(network.images)
 
     async def find_image(self, name: str, version: str | None = None) -> ImageInfo:
-        return await self._call("list", lambda c: network.find_image(c, name, version))
+        return await self._read(lambda c: network.find_image(c, name, version))
 
     # ------------------------------------------------------------------
     # VimDriver: servers
     # ------------------------------------------------------------------
     async def list_servers(self, *, metadata: Mapping[str, str] | None = None) -> list[ServerInfo]:
-        return await self._call("list", lambda c: c.servers(metadata))
+        return await self._read(lambda c: c.servers(metadata))
 
     async def get_server(self, server_id: str) -> ServerInfo:
-        return await self._call("list", lambda c: info(c.server(server_id)))
+        return await self._read(lambda c: info(c.server(server_id)))
 
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         return await self._call("create", lambda c: c.create_server(spec))
@@ -252,7 +207,7 @@ class SimulatedVim:
         )
 
     async def list_server_groups(self) -> list[ServerGroupInfo]:
-        return await self._call("list", network.groups)
+        return await self._read(network.groups)
 
     async def delete_server_group(self, group_id: str) -> None:
         await self._call("delete_server_group", lambda c: network.delete_group(c, group_id))
@@ -267,7 +222,7 @@ class SimulatedVim:
     async def list_networks(
         self, *, metadata: Mapping[str, str] | None = None
     ) -> list[NetworkInfo]:
-        return await self._call("list", lambda c: network.networks(c, metadata))
+        return await self._read(lambda c: network.networks(c, metadata))
 
     async def delete_network(self, network_id: str) -> None:
         await self._call("delete_network", lambda c: network.delete_network(c, network_id))
@@ -291,7 +246,7 @@ class SimulatedVim:
         network_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[SubnetInfo]:
-        return await self._call("list", lambda c: network.subnets(c, network_id, metadata))
+        return await self._read(lambda c: network.subnets(c, network_id, metadata))
 
     async def delete_subnet(self, subnet_id: str) -> None:
         await self._call("delete_subnet", lambda c: network.delete_subnet(c, subnet_id))
@@ -306,7 +261,7 @@ class SimulatedVim:
         server_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[PortInfo]:
-        return await self._call("list", lambda c: network.ports(c, network_id, server_id, metadata))
+        return await self._read(lambda c: network.ports(c, network_id, server_id, metadata))
 
     async def delete_port(self, port_id: str) -> None:
         await self._call("delete_port", lambda c: network.delete_port(c, port_id))
@@ -315,111 +270,10 @@ class SimulatedVim:
     # VimDriver: telemetry
     # ------------------------------------------------------------------
     async def telemetry(self) -> list[TelemetryPoint]:
-        return await self._call("list", _telemetry)
+        return await self._read(_telemetry)
 
     async def aclose(self) -> None:
         """Nothing to release: the simulation holds no connections."""
-
-    # ------------------------------------------------------------------
-    # Inspection, workload and failure injection
-    # ------------------------------------------------------------------
-    def servers(self) -> list[ServerInfo]:
-        """Every server, oldest first."""
-        return self._cloud().servers()
-
-    def hosts(self) -> list[HostInfo]:
-        """Every host with its current load."""
-        return self._cloud().hosts()
-
-    def images(self) -> list[ImageInfo]:
-        """Every image, oldest first."""
-        return network.images(self._cloud())
-
-    def ports(self) -> list[PortInfo]:
-        """Every port."""
-        return network.ports(self._cloud(), None, None, None)
-
-    def add_image(self, name: str, version: str | None = None) -> ImageInfo:
-        """Register an image (the same name and version twice: the same image)."""
-        return network.add_image(self._cloud(), name, version)
-
-    def set_quotas(self, quotas: QuotaRec) -> None:
-        """Replace the project's quotas."""
-        self._state.quotas = quotas
-
-    def set_server_cpu(self, server_id: str, percent: float) -> None:
-        """Set the CPU utilisation the server reports while ACTIVE (0-100)."""
-        self._cloud().server(server_id).cpu = max(0.0, min(100.0, percent))
-
-    def crash_server(self, server_id: str) -> None:
-        """The server's guest dies: ERROR until it is rebooted hard, rebuilt or replaced."""
-        self._cloud().crash_server(server_id)
-
-    def degrade_host(self, host: str) -> None:
-        """The host reports a fault: it keeps running but takes no new servers."""
-        self._cloud().host(host).degraded = True
-
-    def restore_host(self, host: str) -> None:
-        """The host is repaired: up, not degraded nor forced down (ERROR servers stay ERROR)."""
-        state = self._cloud().host(host)
-        state.degraded = False
-        state.up = True
-        state.forced_down = False
-
-    def fail_host(self, host: str) -> None:
-        """The host goes down: every server on it (or moving to it) goes to ERROR."""
-        self._cloud().fail_host(host)
-
-    def force_down_host(self, host: str) -> None:
-        """An operator fences the host: marked forced down, it reports down and degraded
-        (a host fault) and takes no new servers; its servers keep running."""
-        self._cloud().host(host).forced_down = True
-
-    def disable_host(self, host: str) -> None:
-        """Take the host out of scheduling (its servers keep running)."""
-        self._cloud().host(host).enabled = False
-
-    def enable_host(self, host: str) -> None:
-        """Put the host back into scheduling."""
-        self._cloud().host(host).enabled = True
-
-    def fail_next(
-        self, operation: str, *, temporary: bool, count: int = 1, retry_after: float = 5.0
-    ) -> None:
-        """Make the next ``count`` calls of ``operation`` fail.
-
-        ``operation`` is one of :data:`OPERATIONS`; a temporary failure
-        raises :class:`TemporaryVimError` with ``retry_after`` (clock
-        seconds), a permanent one :class:`PermanentVimError`.
-        """
-        self._check_operation(operation)
-        cloud = self._cloud()
-        kind = "temporary" if temporary else "permanent"
-        queue = self._state.failures.setdefault(operation, [])
-        queue.extend(Injected(cloud.new_id(), kind, retry_after) for _ in range(count))
-
-    def hang_next(self, operation: str, *, count: int = 1) -> asyncio.Event:
-        """Make the next ``count`` calls of ``operation`` never answer.
-
-        The VIM's API stops responding mid-call, as an overloaded or
-        partitioned controller does: such a call ends only when its caller
-        gives up on it (cancels it), and changes nothing. Returns an event
-        set once the first of them hangs (in this process).
-        """
-        self._check_operation(operation)
-        cloud = self._cloud()
-        hung = asyncio.Event()
-        queue = self._state.failures.setdefault(operation, [])
-        for _ in range(count):
-            injected = Injected(cloud.new_id(), "hang")
-            self._hangs[injected.id] = hung
-            queue.append(injected)
-        return hung
-
-    @staticmethod
-    def _check_operation(operation: str) -> None:
-        if operation not in OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}, expected one of {OPERATIONS}")
 
 
 def _telemetry(cloud: Cloud) -> list[TelemetryPoint]:
