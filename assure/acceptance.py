@@ -135,8 +135,8 @@ class Acceptance:
 
     async def _sandbox(self, entry: CatalogueEntry, vnfd: Vnfd, report: AcceptanceReport) -> None:
         clock = ScaledClock(self._speed)
-        vim = self._vim(clock, vnfd)
         keys = Keys(prefix=f"{self._keys.prefix}:sandbox:{uuid.uuid4().hex[:12]}")
+        vim = await self._vim(clock, vnfd, keys)
         inventory = Inventory(self._redis, keys)
         ops = OpOccStore(self._redis, keys, clock)
         vnfm = Vnfm(
@@ -147,7 +147,8 @@ class Acceptance:
             clock,
             timeout_s=self._settings.actuator.op_timeout,
         )
-        self._progress(f"instantiating {entry.ref} on a sandbox VIM ({len(vim.hosts())} hosts)")
+        hosts = len(await vim.hosts())
+        self._progress(f"instantiating {entry.ref} on a sandbox VIM ({hosts} hosts)")
         vnf, op = await vnfm.instantiate(entry.id, f"accept-{entry.id}", version=entry.version)
         try:
             if op.state is not OpState.COMPLETED:
@@ -162,20 +163,24 @@ class Acceptance:
             await self._terminate(vnfm, vim, vnf, report)
             await self._forget(keys)
 
-    def _vim(self, clock: ScaledClock, vnfd: Vnfd) -> SimulatedVim:
+    async def _vim(self, clock: ScaledClock, vnfd: Vnfd, keys: Keys) -> SimulatedVim:
+        """A simulated VIM of the sandbox's own (its state under the sandbox's keys)."""
         s = self._settings.vim
         hosts = [SimHost(f"sandbox-{i + 1}", s.host_vcpus, s.host_ram_mb) for i in range(s.hosts)]
-        images = [(vdu.image.name, vdu.image.version) for vdu in vnfd.vdus]
-        return SimulatedVim(
+        vim = SimulatedVim(
             clock,
+            self._redis,
+            keys,
             hosts,
             name="sandbox",
             boot_s=s.boot,
             reboot_s=s.reboot,
             migrate_s=s.migrate,
-            images=images,
             seed=self._seed,
         )
+        for vdu in vnfd.vdus:
+            await vim.add_image(vdu.image.name, vdu.image.version)
+        return vim
 
     async def _drive(self, vnfd: Vnfd, run: _Run, report: AcceptanceReport) -> None:
         assert vnfd.load_profile is not None
@@ -277,7 +282,7 @@ class Acceptance:
             op = await vnfm.terminate(vnf.id)
             if op.state is not OpState.COMPLETED:
                 report.reasons.append(f"termination ended {op.state}: {op.error}")
-        left = [s.id for s in vim.servers() if s.metadata.get("vnf") == vnf.id]
+        left = [s.id for s in await vim.servers() if s.metadata.get("vnf") == vnf.id]
         if left:
             report.reasons.append(f"termination left servers behind: {', '.join(left)}")
 

@@ -91,7 +91,8 @@ async def test_a_vnfd_not_validated_is_instantiated_with_a_warning(
     redis: Any, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = ScaledClock(speed=400)
-    vim = SimulatedVim(clock, [SimHost("h1", 16, 65536)], images=[("fw-image", "1.0")])
+    vim = SimulatedVim(clock, redis, keys, [SimHost("h1", 16, 65536)])
+    await vim.add_image("fw-image", "1.0")
     catalogue = Catalogue(redis, keys)
     await catalogue.onboard(parse_vnfd(VFW))
     vnfm = Vnfm(vim, Inventory(redis, keys), catalogue, OpOccStore(redis, keys, clock), clock)
