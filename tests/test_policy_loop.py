@@ -490,7 +490,7 @@ async def test_a_scale_out_the_vim_cannot_place_is_denied_by_the_capacity_check(
     redis: Any, keys: Keys
 ) -> None:
     # One host with one vCPU: a firewall VNFC (2 vCPUs) fits nowhere.
-    tiny = SimulatedVim(ManualClock(), [SimHost("h1", vcpus=1, ram_mb=2048)])
+    tiny = SimulatedVim(ManualClock(), redis, keys, [SimHost("h1", vcpus=1, ram_mb=2048)])
     granter = VimGranter(VimRegistry([tiny]))
     world = await world_with(redis, keys, shipped_policies("vfw-scale-out"), granter=granter)
     await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
