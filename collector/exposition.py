@@ -58,6 +58,7 @@ _first = itemgetter(0)
 _third = itemgetter(2)
 _VALUES = re.compile(rb"[-+0-9.eEinfatyINFATY]+(?: [-+0-9.eEinfatyINFATY]+)*")
 """What a space-joined run of values may hold at all (float() judges the rest)."""
+_META = ("up", "scrape_duration_seconds", "scrape_samples_scraped")
 _TYPE_LINE = re.compile(rb"^#[ \t]+TYPE[ \t]+(\S+)[ \t]+(\S+)", re.M)
 
 
@@ -130,8 +131,28 @@ class TargetParser:
         self._openmetrics = False
         self._token: int | None = None
         self._due = 0.0
+        self._meta_ids: array[int] | None = None
+        self._meta_token = 0
+        self._meta_due = 0.0
         self.full_parses = 0
         """Bodies parsed in full (every line), for tests and self-metrics."""
+
+    def meta(self, ts: float, up: float, duration_s: float, scraped: float) -> Chunk:
+        """The scrape's own series: up, scrape_duration_seconds, scrape_samples_scraped."""
+        chunk = Chunk()
+        values = (up, duration_s, scraped)
+        token = self._terms.token
+        if self._meta_ids is None or self._meta_token != token or self._wall() >= self._meta_due:
+            defs = [SeriesDef(series_id(name, self.labels), name, dict(self.labels), "gauge")
+                    for name in _META]  # fmt: skip
+            (chunk.again if self._meta_ids is not None else chunk.new).extend(defs)
+            self._meta_ids = array("Q", [d.id for d in defs])
+            self._meta_token = token
+            self._meta_due = self._wall() + self._terms.reregister_after_s()
+        chunk.ids = self._meta_ids
+        chunk.values = array("d", values)
+        chunk.stamp(ts, 3)
+        return chunk
 
     def parse(self, body: bytes, ts: float, *, openmetrics: bool = False) -> Parsed:
         """Parse ``body`` at once; raises :class:`ExpositionError`."""

@@ -1,4 +1,4 @@
-"""Prometheus exposition scraping: concurrent HTTP GETs on one session, through the scrape cache.
+"""Prometheus exposition scraping: concurrent GETs on kept-alive connections, cached parses.
 
 A scrape never raises for what a target does: refused connections,
 timeouts, HTTP errors, oversized, over-compressed or malformed bodies all
@@ -27,15 +27,15 @@ import base64
 import ssl
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import aiohttp
 
 from bus.clock import Clock
 from bus.contracts import Sample
-from collector.chunks import Chunk, DefinitionTerms, SeriesBook
+from bus.tasks import cancel_and_wait
+from collector.chunks import Chunk, DefinitionTerms
 from collector.exposition import ExpositionError, Parsed, TargetParser
+from collector.http_get import BodyTooLarge, Endpoint, HttpError, HttpGetter
 from collector.targets import ScrapeOptions, ScrapeTarget
 
 ACCEPT = (
@@ -47,6 +47,7 @@ STEP_BUDGET_S = 0.005
 """A parse yields to the event loop once it has held it this long (wall seconds)."""
 
 _INFLATE_STEP = 256 * 1024
+_LAUNCH_WINDOW_S = 0.005
 
 
 class _Unusable(ValueError):
@@ -59,8 +60,9 @@ class ScrapeResult:
 
     target: ScrapeTarget
     chunk: Chunk
-    """The target's samples, then ``up``, ``scrape_duration_seconds`` and
-    ``scrape_samples_scraped``; definitions of series new to the writer included."""
+    """The exposition's samples (definitions of series new to the writer included)."""
+    meta: Chunk
+    """``up``, ``scrape_duration_seconds`` and ``scrape_samples_scraped``."""
     error: str | None
     """Why the scrape failed (names the target); None when it succeeded."""
     duration_s: float
@@ -77,25 +79,27 @@ class ScrapeResult:
     def samples(self) -> list[Sample]:
         """The samples whose definitions this result carries, labelled (for tools and
         tests: on a target's first scrape that is every one of them)."""
-        defs = {d.id: d for d in self.chunk.new + self.chunk.again}
-        times = [
-            ts
-            for count, ts in zip(self.chunk.ts_counts, self.chunk.ts_values, strict=True)
-            for _ in range(count)
-        ]
-        return [
-            Sample(defs[sid].kpi, defs[sid].labels, ts, value)
-            for sid, value, ts in zip(self.chunk.ids, self.chunk.values, times, strict=True)
-            if sid in defs
-        ]
+        out: list[Sample] = []
+        for chunk in (self.chunk, self.meta):
+            defs = {d.id: d for d in chunk.new + chunk.again}
+            times = [
+                ts
+                for count, ts in zip(chunk.ts_counts, chunk.ts_values, strict=True)
+                for _ in range(count)
+            ]
+            out.extend(
+                Sample(defs[sid].kpi, defs[sid].labels, ts, value)
+                for sid, value, ts in zip(chunk.ids, chunk.values, times, strict=True)
+                if sid in defs
+            )
+        return out
 
 
 class Scraper:
-    """Scrapes targets concurrently (at most ``concurrency`` at a time) over one HTTP session.
+    """Scrapes targets concurrently (at most ``concurrency`` at a time).
 
-    The session is created on first use (inside the event loop) and kept,
-    so connections to exporters are reused from cycle to cycle; pass
-    ``session`` to use one you own (it is then not closed by :meth:`aclose`).
+    Connections to exporters are kept alive and reused from cycle to cycle
+    (:mod:`collector.http_get`).
     ``timeout_s`` and ``max_body_bytes`` apply to targets whose options do
     not set their own.
     """
@@ -108,7 +112,6 @@ class Scraper:
         timeout_s: float = 2.0,
         concurrency: int = 64,
         max_body_bytes: int = 8 * 1024 * 1024,
-        session: aiohttp.ClientSession | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -117,31 +120,16 @@ class Scraper:
         self.timeout_s = timeout_s
         self.concurrency = concurrency
         self.max_body_bytes = max_body_bytes
-        self._session = session
-        self._owns_session = session is None
+        self._http = HttpGetter()
+        self._endpoints: dict[tuple[str, ScrapeOptions], Endpoint] = {}
         self._parsers: dict[
             tuple[str, tuple[tuple[str, str], ...], ScrapeOptions], TargetParser
         ] = {}
-        self._meta = SeriesBook(terms)
         self._tls: dict[ScrapeOptions, ssl.SSLContext] = {}
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency),
-                headers={"Accept": ACCEPT, "Accept-Encoding": "gzip"},
-                # Bodies are inflated here, in bounded steps (a gzip bomb).
-                auto_decompress=False,
-                # Exporters sit on the VNFCs' own addresses: never via a proxy.
-                trust_env=False,
-            )
-            self._owns_session = True
-        return self._session
-
     async def aclose(self) -> None:
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
+        """Close the kept-alive connections."""
+        self._http.close()
 
     def forget_except(self, targets: Sequence[ScrapeTarget]) -> None:
         """Drop the scrape caches of targets not in ``targets`` (gone, or no longer ours)."""
@@ -149,16 +137,52 @@ class Scraper:
         for key in list(self._parsers):
             if key not in keep:
                 del self._parsers[key]
+        urls = {(t.url, t.options) for t in targets}
+        for endpoint_key in list(self._endpoints):
+            if endpoint_key not in urls:
+                del self._endpoints[endpoint_key]
 
-    async def scrape_all(self, targets: Sequence[ScrapeTarget]) -> list[ScrapeResult]:
-        """Scrape every target; results in the order of ``targets``."""
+    async def scrape_all(
+        self,
+        targets: Sequence[ScrapeTarget],
+        *,
+        spread_s: float = 0.0,
+        still_ours: Callable[[ScrapeTarget], bool] | None = None,
+    ) -> list[ScrapeResult]:
+        """Scrape every target; results in the order of ``targets``.
+
+        With ``spread_s``, each target starts at its own offset within that
+        many wall seconds (fixed by its URL, as Prometheus offsets its
+        targets), so that a thousand scrapes do not start in one event-loop
+        round and stall it. A target for which ``still_ours`` says False
+        when its turn comes is skipped (no result).
+        """
         bound = asyncio.Semaphore(self.concurrency)
 
         async def bounded(target: ScrapeTarget) -> ScrapeResult:
             async with bound:
                 return await self.scrape(target)
 
-        return list(await asyncio.gather(*(bounded(t) for t in targets)))
+        if spread_s <= 0:
+            return list(await asyncio.gather(*(bounded(t) for t in targets)))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        tasks: dict[int, asyncio.Task[ScrapeResult]] = {}
+        order = sorted(range(len(targets)), key=lambda i: _offset(targets[i]))
+        try:
+            for i in order:
+                delay = began + _offset(targets[i]) * spread_s - loop.time()
+                if delay > _LAUNCH_WINDOW_S:
+                    # Whatever is due within the window starts together.
+                    await asyncio.sleep(delay)
+                if still_ours is None or still_ours(targets[i]):
+                    tasks[i] = asyncio.create_task(bounded(targets[i]))
+            if tasks:
+                await asyncio.wait(tasks.values())
+        except BaseException:
+            await cancel_and_wait(tasks.values())
+            raise
+        return [tasks[i].result() for i in range(len(targets)) if i in tasks]
 
     async def scrape(self, target: ScrapeTarget) -> ScrapeResult:
         """Scrape one target; never raises for anything the target does."""
@@ -175,25 +199,16 @@ class Scraper:
             chunk, scraped, problems = parsed.chunk, parsed.samples, parsed.problems
         except TimeoutError:
             error = f"{target.name}: no answer within {timeout_s:g}s"
-        except (aiohttp.ClientError, OSError, ValueError, zlib.error) as exc:
+        except (OSError, ValueError, zlib.error) as exc:
             # ValueError covers ExpositionError, bad URLs, oversized and
             # undecodable bodies. The target is down for this cycle; the
             # next cycle is the retry.
             error = f"{target.name}: {_describe(exc)}"
         duration = time.perf_counter() - started
-        out = Chunk()
-        out.extend(chunk)
-        meta = [
-            Sample("up", dict(target.labels), ts, 0.0 if error else 1.0),
-            Sample("scrape_duration_seconds", dict(target.labels), ts, duration),
-            Sample("scrape_samples_scraped", dict(target.labels), ts, float(scraped)),
-        ]
-        out.extend(self._meta.chunk(meta, lambda _kpi: "gauge"))
-        return ScrapeResult(target, out, error, duration, scraped, problems)
+        meta = self._parser(target).meta(ts, 0.0 if error else 1.0, duration, float(scraped))
+        return ScrapeResult(target, chunk, meta, error, duration, scraped, problems)
 
-    async def _parse(
-        self, target: ScrapeTarget, body: bytes, ts: float, openmetrics: bool
-    ) -> Parsed:
+    def _parser(self, target: ScrapeTarget) -> TargetParser:
         key = _key(target)
         parser = self._parsers.get(key)
         if parser is None:
@@ -207,7 +222,12 @@ class Scraper:
                 sample_limit=options.sample_limit,
             )
             self._parsers[key] = parser
-        steps = parser.steps(body, ts, openmetrics=openmetrics)
+        return parser
+
+    async def _parse(
+        self, target: ScrapeTarget, body: bytes, ts: float, openmetrics: bool
+    ) -> Parsed:
+        steps = self._parser(target).steps(body, ts, openmetrics=openmetrics)
         began = time.perf_counter()
         while True:
             try:
@@ -222,48 +242,25 @@ class Scraper:
     async def _fetch(self, target: ScrapeTarget, timeout_s: float) -> tuple[bytes, bool]:
         options = target.options
         limit = options.body_limit or self.max_body_bytes
-        headers: dict[str, str] = {}
-        if options.bearer_token:
-            headers["Authorization"] = f"Bearer {options.bearer_token}"
-        if options.basic_auth:
-            user, password = options.basic_auth
-            token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        timeout = aiohttp.ClientTimeout(total=timeout_s)
-        async with self._get_session().get(
-            target.url,
-            timeout=timeout,
-            headers=headers,
-            ssl=self._ssl(options) if target.url.startswith("https:") else True,
-        ) as response:
-            if response.status != 200:
-                raise aiohttp.ClientResponseError(
-                    response.request_info,
-                    response.history,
-                    status=response.status,
-                    message=response.reason or "",
-                )
-            encoding = response.headers.get("Content-Encoding", "").lower()
-            if encoding not in ("", "identity", "gzip"):
-                raise _Unusable(f"unsupported Content-Encoding {encoding!r}")
-            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
-            chunks: list[bytes] = []
-            size = 0
-            async for data in response.content.iter_any():
-                pieces = _inflated(inflate, data, limit - size) if inflate else [data]
-                for piece in pieces:
-                    size += len(piece)
-                    if size > limit:
-                        raise _Unusable(f"body larger than {limit} bytes")
-                    chunks.append(piece)
-                if inflate is not None:
-                    await asyncio.sleep(0)
-            if inflate is not None:
-                chunks.append(inflate.flush())
-                if not inflate.eof:
-                    raise _Unusable("truncated gzip body")
-            content_type = response.headers.get("Content-Type", "")
-            return b"".join(chunks), content_type.startswith("application/openmetrics-text")
+        key = (target.url, options)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            endpoint = Endpoint.of(target.url, _request_headers(options))
+            self._endpoints[key] = endpoint
+        async with asyncio.timeout(timeout_s):
+            response = await self._http.get(
+                endpoint, limit=limit, tls=self._ssl(options) if endpoint.tls else None
+            )
+        if response.status != 200:
+            raise _Unusable(f"HTTP {response.status} {response.reason}".rstrip())
+        encoding = response.headers.get("content-encoding", "").lower()
+        body = response.body
+        if encoding == "gzip":
+            body = await _inflate(body, limit)
+        elif encoding not in ("", "identity"):
+            raise _Unusable(f"unsupported Content-Encoding {encoding!r}")
+        content_type = response.headers.get("content-type", "")
+        return body, content_type.startswith("application/openmetrics-text")
 
     def _ssl(self, options: ScrapeOptions) -> ssl.SSLContext:
         context = self._tls.get(options)
@@ -278,20 +275,44 @@ class Scraper:
         return context
 
 
-def _inflated(inflate: zlib._Decompress, data: bytes, room: int) -> list[bytes]:
-    """``data`` inflated, never more than ``room + 1`` bytes in all (then the caller stops)."""
+async def _inflate(body: bytes, limit: int) -> bytes:
+    """A gzip body inflated in bounded steps (the loop served between them), at most ``limit``."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
     out: list[bytes] = []
-    budget = max(0, room) + 1
-    while data or inflate.unconsumed_tail:
-        piece = inflate.decompress(data or inflate.unconsumed_tail, min(_INFLATE_STEP, budget))
-        data = b""
-        if not piece:
-            break
+    size = 0
+    data = body
+    while data:
+        piece = inflate.decompress(data, _INFLATE_STEP)
+        data = inflate.unconsumed_tail
+        size += len(piece)
+        if size > limit:
+            raise _Unusable(f"body larger than {limit} bytes")
         out.append(piece)
-        budget -= len(piece)
-        if budget <= 0:
-            break
-    return out
+        if data:
+            await asyncio.sleep(0)
+    if not inflate.eof:
+        raise _Unusable("truncated gzip body")
+    return b"".join(out)
+
+
+def _request_headers(options: ScrapeOptions) -> dict[str, str]:
+    headers = {
+        "User-Agent": "nfv-assure",
+        "Accept": ACCEPT,
+        "Accept-Encoding": "gzip",
+    }
+    if options.bearer_token:
+        headers["Authorization"] = f"Bearer {options.bearer_token}"
+    elif options.basic_auth:
+        user, password = options.basic_auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    return headers
+
+
+def _offset(target: ScrapeTarget) -> float:
+    """Where in the spread a target starts, in [0, 1): fixed by its URL."""
+    return zlib.crc32(target.url.encode()) / 2**32
 
 
 def _key(target: ScrapeTarget) -> tuple[str, tuple[tuple[str, str], ...], ScrapeOptions]:
@@ -301,12 +322,8 @@ def _key(target: ScrapeTarget) -> tuple[str, tuple[tuple[str, str], ...], Scrape
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ExpositionError):
         return f"malformed exposition: {exc}"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status} {exc.message}".rstrip()
     if isinstance(exc, zlib.error):
         return f"undecodable gzip body ({exc})"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
-    if isinstance(exc, _Unusable):
+    if isinstance(exc, HttpError | BodyTooLarge | _Unusable):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

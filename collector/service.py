@@ -28,13 +28,13 @@ and retries. Per-target failures never fail a cycle either: they become
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from redis.exceptions import RedisError
 
 from bus.clock import Clock
@@ -64,6 +64,29 @@ keeps fewer cycles, still far more than a consumer lags."""
 
 DEFAULT_MAX_BATCH_SAMPLES = 2_000
 """Samples per stream entry at most (about 32 KiB packed, plus new definitions)."""
+
+
+SPREAD = 0.5
+"""Scheduled scrapes start within this share of the interval, each at its target's offset."""
+
+
+_heap_frozen = False
+
+
+def _freeze_heap_once() -> None:
+    """After the first scrape cycle, keep what lives long out of the garbage collector's sight.
+
+    The scrape caches, modules and connections live as long as the process; a
+    full collection walking them all takes tens of milliseconds, which
+    would stall the event loop (and with it every scrape and lease renewal)
+    every few seconds under load. Frozen once (``gc.freeze``), they are
+    never walked again; what is made later is collected as usual.
+    """
+    global _heap_frozen  # noqa: PLW0603 - once per process, whoever gets there first
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def target_key(target: ScrapeTarget) -> str:
@@ -109,7 +132,6 @@ class Collector:
         scrape_timeout_s: float = 2.0,
         maxlen: int = DEFAULT_MAXLEN,
         concurrency: int = 64,
-        session: aiohttp.ClientSession | None = None,
         max_batch_samples: int = DEFAULT_MAX_BATCH_SAMPLES,
         owner: ShardOwner | None = None,
         max_body_bytes: int = 8 * 1024 * 1024,
@@ -136,7 +158,6 @@ class Collector:
             timeout_s=scrape_timeout_s,
             concurrency=concurrency,
             max_body_bytes=max_body_bytes,
-            session=session,
         )
         self._vims = [VimSource(vim, clock) for vim in vims]
         self._owner = owner
@@ -153,13 +174,13 @@ class Collector:
             return
         self._stop = asyncio.Event()
         loops: list[tuple[str, Callable[[], Awaitable[CycleReport]], float]] = [
-            (SCRAPE_SOURCE, self.scrape_cycle, self.scrape_interval_s),
+            (SCRAPE_SOURCE, lambda: self.scrape_cycle(spread=True), self.scrape_interval_s),
             (VIM_SOURCE, self.vim_cycle, self.vim_interval_s),
         ]
         if self._owner is not None:
             self._tasks.append(asyncio.create_task(self._owner.run(self._stop), name="shards"))
         for name, cycle, interval_s in loops:
-            task = asyncio.create_task(self._every(interval_s, cycle), name=f"{name} cycles")
+            task = asyncio.create_task(self._every(name, interval_s, cycle), name=f"{name} cycles")
             self._tasks.append(task)
 
     async def stop(self) -> None:
@@ -187,7 +208,9 @@ class Collector:
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
 
-    async def _every(self, interval_s: float, cycle: Callable[[], Awaitable[CycleReport]]) -> None:
+    async def _every(
+        self, cycle_name: str, interval_s: float, cycle: Callable[[], Awaitable[CycleReport]]
+    ) -> None:
         """Run ``cycle`` at every multiple of ``interval_s`` of clock time.
 
         On the boundaries, never in between: whichever collector owns a
@@ -205,6 +228,8 @@ class Collector:
                 return
             try:
                 await cycle()
+                if cycle_name == SCRAPE_SOURCE:
+                    _freeze_heap_once()
             except RedisError as exc:
                 # The writer buffers through outages; what reaches here is
                 # an inventory read failing. The next boundary is the retry.
@@ -223,21 +248,30 @@ class Collector:
         scrape, vim = await asyncio.gather(self.scrape_cycle(topology), self.vim_cycle(topology))
         return scrape, vim
 
-    async def scrape_cycle(self, topology: Topology | None = None) -> CycleReport:
-        """Scrape every VNFC exporter the inventory knows now; write its batches."""
+    async def scrape_cycle(
+        self, topology: Topology | None = None, *, spread: bool = False
+    ) -> CycleReport:
+        """Scrape every VNFC exporter the inventory knows now; write its batches.
+
+        ``spread``: targets start at their own offsets within the first half
+        of the interval (as the scheduled cycles do), not all at once.
+        """
         if topology is None:
             topology = await discover(self._inventory)
         collected_at = self._clock.now()
         targets = [t for t in topology.targets if self.owns(target_key(t))]
         self._scraper.forget_except(targets)
-        results = await self._scraper.scrape_all(targets)
+        spread_s = self._clock.to_wall(self.scrape_interval_s) * SPREAD if spread else 0.0
+        results = await self._scraper.scrape_all(
+            targets, spread_s=spread_s, still_ours=lambda t: self.owns(target_key(t))
+        )
         # A shard lost while scraping is no longer ours to write.
         results = [r for r in results if self.owns(target_key(r.target))]
         errors = {r.target.name: r.error for r in results if r.error is not None}
         for r in results:
             for problem in r.problems:
                 errors.setdefault(r.target.name, f"{r.target.name}: {problem}")
-        chunks = [r.chunk for r in results]
+        chunks = [c for r in results for c in (r.chunk, r.meta)]
         return await self._finish(SCRAPE_SOURCE, collected_at, chunks, errors)
 
     async def vim_cycle(self, topology: Topology | None = None) -> CycleReport:

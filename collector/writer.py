@@ -41,6 +41,8 @@ from collector.chunks import Chunk
 
 log = logging.getLogger(__name__)
 
+_BATCHES_PER_STEP = 4
+
 
 @dataclass
 class _Queued:
@@ -105,7 +107,7 @@ class SampleWriter:
         Returns ``[]`` when Redis is unreachable: the batches stay queued
         (within the bound) and are sent when it answers again.
         """
-        mine = self._enqueue(source, collected_at, chunks)
+        mine = await self._enqueue(source, collected_at, chunks)
         if not mine or self._retrying is not None:
             return []
         try:
@@ -128,9 +130,11 @@ class SampleWriter:
         self._queued_samples = 0
 
     # --- batches -----------------------------------------------------------
-    def _enqueue(self, source: str, collected_at: float, chunks: Sequence[Chunk]) -> int:
+    async def _enqueue(self, source: str, collected_at: float, chunks: Sequence[Chunk]) -> int:
         queued = 0
-        for batch in self._batches(chunks):
+        for n, batch in enumerate(self._batches(chunks)):
+            if n and n % _BATCHES_PER_STEP == 0:
+                await asyncio.sleep(0)  # a large cycle's packing must not stall the loop
             defs = batch.new + batch.again
             packed = pack(
                 source,

@@ -92,6 +92,9 @@ async def test_collectors_split_targets_and_take_over_a_killed_ones(
     for name, times in scrapes.items():
         slots = [math.floor(t / INTERVAL_S) for t in times]
         assert len(slots) == len(set(slots)), f"{name} scraped twice in one interval: {times}"
+        # Taken over within one TTL of the kill, then scraped on the next boundary
+        # (half a second allowed for a loaded machine's scheduling).
+        first_after = min(t for t in times if t > killed_at)
+        assert first_after - killed_at <= TTL_S + INTERVAL_S + 0.5, f"{name}: {times}"
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        after_kill = [g for a, g in zip(times, gaps, strict=False) if a >= killed_at - INTERVAL_S]
-        assert max(after_kill, default=0) <= TTL_S + 2 * INTERVAL_S, f"{name} missed: {gaps}"
+        assert max(gaps) <= TTL_S + 2 * INTERVAL_S + 0.5, f"{name} missed: {gaps}"

@@ -1,0 +1,81 @@
+"""One collector process of ``benchmarks/ingest.py``: a sharded Collector, reporting once a second.
+
+Arguments: Redis URL, key prefix, scrape interval (s), shards, shard TTL (s).
+Prints one JSON line a second: samples written so far, the worst event-loop
+stall in that second (how late a 1 ms timer ran, in wall time), the worst
+time the loop itself ran code while such a timer waited (CPU time of the
+loop's thread: lateness the OS scheduler caused on a loaded machine is not
+in it), RSS, buffered and dropped samples. Stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import signal
+import sys
+import time
+
+from bus.clock import WallClock
+from bus.keys import Keys
+from bus.redis import connect
+from bus.shards import ShardOwner
+from collector.service import Collector
+from mano_core.inventory import Inventory
+from mano_core.vim.simulated import SimulatedVim
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+async def report(collector: Collector, stop: asyncio.Event) -> None:
+    worst = busy = 0.0
+    last = time.monotonic()
+    while not stop.is_set():
+        started, cpu = time.perf_counter(), time.thread_time()
+        await asyncio.sleep(0.001)
+        worst = max(worst, time.perf_counter() - started - 0.001)
+        # The part of the lateness the loop spent running (not preempted by the OS).
+        busy = max(busy, time.thread_time() - cpu)
+        if time.monotonic() - last >= 1.0:
+            last = time.monotonic()
+            line = {
+                "written": collector.writer.written,
+                "stall_ms": round(worst * 1000, 2),
+                "busy_ms": round(busy * 1000, 2),
+                "rss_mib": round(rss_mib(), 1),
+                "buffered": collector.writer.buffered,
+                "dropped": collector.writer.dropped,
+            }
+            print(json.dumps(line), flush=True)
+            worst = busy = 0.0
+
+
+async def main(url: str, prefix: str, interval_s: float, shards: int, ttl_s: float) -> None:
+    redis = connect(url)
+    keys = Keys(prefix=prefix)
+    clock = WallClock()
+    vim = SimulatedVim(clock, [])
+    owner = ShardOwner(redis, keys, clock, group="collector", n_shards=shards, ttl_s=ttl_s)
+    collector = Collector(
+        redis, keys, Inventory(redis, keys), vim, clock,
+        scrape_interval_s=interval_s, vim_interval_s=3600.0,
+        scrape_timeout_s=interval_s * 0.8, concurrency=128, owner=owner,
+        max_batch_samples=10_000,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    reporter = asyncio.create_task(report(collector, stop))
+    await collector.run(stop)
+    await reporter
+    await vim.aclose()
+    await redis.aclose()
+
+
+if __name__ == "__main__":
+    url, prefix, interval, shards, ttl = sys.argv[1:6]
+    asyncio.run(main(url, prefix, float(interval), int(shards), float(ttl)))
