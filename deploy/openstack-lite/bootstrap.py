@@ -201,7 +201,7 @@ def seed(args: argparse.Namespace) -> None:
         "seeded: flavours",
         ", ".join(f[0] for f in FLAVORS),
         "; images",
-        ", ".join(IMAGES),
+        ", ".join(f"{name} {version or ''}".strip() for name, version in IMAGES),
         f"; network {NETWORK} ({SUBNET_CIDR})",
     )
 
