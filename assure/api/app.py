@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from assure.api import alerts, discovery, health, vnflcm
+from assure.api import alerts, assurance, discovery, events, health, vnflcm
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
 from assure.api.loop_metrics import LoopCollector, LoopLatency
 from assure.api.metrics import MetricsHub
@@ -79,7 +79,15 @@ OPENAPI = Route(
 
 def core_routes() -> list[Route]:
     """The server's own routes, in the order the OpenAPI document lists them."""
-    return [*health.ROUTES, OPENAPI, *vnflcm.ROUTES, *alerts.ROUTES, *discovery.ROUTES]
+    return [
+        *health.ROUTES,
+        OPENAPI,
+        *vnflcm.ROUTES,
+        *assurance.ROUTES,
+        *events.ROUTES,
+        *alerts.ROUTES,
+        *discovery.ROUTES,
+    ]
 
 
 def build_app(
