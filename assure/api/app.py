@@ -42,14 +42,8 @@ def deps_of(
     platform: Platform,
     policies: Sequence[KpiPolicy],
     registry: CollectorRegistry,
-    *,
-    drives_vim: bool = True,
 ) -> ApiDeps:
-    """The server's collaborators, taken from an open platform.
-
-    ``drives_vim`` False: the platform's VIM is not this process's to drive
-    (a simulator living in another process), so no lifecycle operations here.
-    """
+    """The server's collaborators, taken from an open platform."""
     return ApiDeps(
         settings=platform.settings.api,
         redis=platform.redis,
@@ -58,8 +52,8 @@ def deps_of(
         catalogue=platform.catalogue,
         inventory=platform.inventory,
         ops=platform.ops,
-        vnfm=platform.vnfm if drives_vim else None,
-        vims=list(platform.vims.values()) if drives_vim else [],
+        vnfm=platform.vnfm,
+        vims=list(platform.vims.values()),
         tokens=TokenStore(platform.redis, platform.keys, platform.clock),
         onboarding=platform.onboarding,
         ns_inventory=platform.ns_inventory,
@@ -125,12 +119,11 @@ async def run_api(
     policies: Sequence[KpiPolicy],
     stop: asyncio.Event,
     *,
-    drives_vim: bool = True,
     routes: Sequence[RouteSet] = (),
     collectors: Sequence[Collector] = (),
 ) -> None:
     """The API role: the server on ``api.host:api.port``, its views and loop metrics."""
-    deps = deps_of(platform, policies, platform.registry, drives_vim=drives_vim)
+    deps = deps_of(platform, policies, platform.registry)
     app = build_app(deps, routes=routes, collectors=collectors)
     first = await deps.tokens.bootstrap()
     if first is not None:

@@ -31,14 +31,6 @@ POLL_S = 0.01
 """Wall seconds between two looks for the new occurrence."""
 
 
-def lifecycle_unavailable() -> Problem:
-    return Problem(
-        503,
-        "this API process runs no lifecycle operations: its VIM is the simulator of "
-        "another process; run the API with the actuator (nfv-assure serve)",
-    )
-
-
 class LcmTasks:
     def __init__(self, deps: ApiDeps) -> None:
         self._deps = deps
@@ -48,8 +40,6 @@ class LcmTasks:
     ) -> LcmOpOcc:
         """Start ``run`` (a VNFM call creating occurrence ``op_id``) under the VNF's lease."""
         deps = self._deps
-        if deps.vnfm is None:
-            raise lifecycle_unavailable()
         lease = VnfLease(
             deps.redis,
             deps.keys,

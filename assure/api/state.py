@@ -37,9 +37,7 @@ class ApiDeps:
     catalogue: Catalogue
     inventory: Inventory
     ops: OpOccStore
-    vnfm: Vnfm | None
-    """None: this process cannot run lifecycle operations (its VIM is another process's
-    simulator); the lifecycle routes then answer 503 saying so."""
+    vnfm: Vnfm
     vims: Sequence[VimDriver]
     """Every VIM this process drives; ``/readyz`` needs each to answer."""
     tokens: TokenStore

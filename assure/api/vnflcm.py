@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from assure.api.body import read_body
-from assure.api.lcm_tasks import LcmTasks, lifecycle_unavailable
+from assure.api.lcm_tasks import LcmTasks
 from assure.api.problems import Problem, conflict, not_found, unprocessable
 from assure.api.routing import Param, Reply, Route
 from assure.api.sol003 import (
@@ -176,8 +176,6 @@ async def instantiate_vnf(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     vnf_id = request.match_info["vnfInstanceId"]
     body = await read_body(request, InstantiateVnfRequest)
-    if deps.vnfm is None:
-        raise lifecycle_unavailable()
     vnfm = deps.vnfm
     if await deps.inventory.find(vnf_id) is not None:
         raise conflict(f"VNF instance {vnf_id} is already instantiated")
@@ -208,8 +206,6 @@ async def scale_vnf(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     vnf_id = request.match_info["vnfInstanceId"]
     body = await read_body(request, ScaleVnfRequest)
-    if deps.vnfm is None:
-        raise lifecycle_unavailable()
     vnfm = deps.vnfm
     await _instantiated(deps, vnf_id)
     op_id = str(uuid.uuid4())
@@ -226,8 +222,6 @@ async def heal_vnf(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     vnf_id = request.match_info["vnfInstanceId"]
     body = await read_body(request, HealVnfRequest)
-    if deps.vnfm is None:
-        raise lifecycle_unavailable()
     vnfm = deps.vnfm
     vnf = await _instantiated(deps, vnf_id)
     (vnfc_id,) = body.vnfcInstanceId
@@ -253,8 +247,6 @@ async def terminate_vnf(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     vnf_id = request.match_info["vnfInstanceId"]
     await read_body(request, TerminateVnfRequest)
-    if deps.vnfm is None:
-        raise lifecycle_unavailable()
     vnfm = deps.vnfm
     await _instantiated(deps, vnf_id)
     op_id = str(uuid.uuid4())
@@ -309,8 +301,6 @@ async def retry_op_occ(request: web.Request) -> web.Response:
     op = await _find_op(deps, request.match_info["vnfLcmOpOccId"])
     if op.state is not OpState.FAILED_TEMP:
         raise conflict(f"operation {op.id} is {op.state}: only FAILED_TEMP can be retried")
-    if deps.vnfm is None:
-        raise lifecycle_unavailable()
     vnfm = deps.vnfm
     params = op.operation_params
     calls = {
