@@ -37,7 +37,10 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> Any:
 
 
 def reply_text(value: Any) -> str:
-    """A Redis reply (an entry id, a name) as text, whichever way the client decodes."""
+    """A Redis reply (an entry id, a name) as text, whichever way the client decodes;
+    a missing value (nil) is the empty text."""
+    if value is None:
+        return ""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

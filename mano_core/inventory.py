@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 
 from bus.keys import Keys
+from bus.redis import reply_text
 from mano_core.errors import CorruptRecord, NotFound
 from mano_core.models import VnfcInstance, VnfInstance
 
@@ -86,7 +87,7 @@ class Inventory:
 
         An undecodable record is skipped, and logged when it is first seen.
         """
-        ids = sorted(_text(i) for i in await self._redis.smembers(self._keys.vnf_index()))
+        ids = sorted(reply_text(i) for i in await self._redis.smembers(self._keys.vnf_index()))
         if not ids:
             self._skipped = set()
             return []
@@ -125,7 +126,7 @@ class Inventory:
         nothing saved in between is missed.
         """
         newest = await self._redis.xrevrange(self._keys.inventory_changes(), count=1)
-        return _text(newest[0][0]) if newest else "0-0"
+        return reply_text(newest[0][0]) if newest else "0-0"
 
     async def changes_since(
         self, after: str, *, count: int = 1000
@@ -141,12 +142,12 @@ class Inventory:
             pipe.xrange(key, min=f"({after}", count=count)
             pipe.xrange(key, count=1)
             entries, oldest = await pipe.execute()
-        if after != "0-0" and oldest and _stream_id(_text(oldest[0][0])) > _stream_id(after):
+        if after != "0-0" and oldest and _stream_id(reply_text(oldest[0][0])) > _stream_id(after):
             return None  # what came right after ``after`` was trimmed away
         if not entries:
             return after, {}
-        last = _text(entries[-1][0])
-        ids = sorted({_text(fields[b"vnf"]) for _, fields in entries})
+        last = reply_text(entries[-1][0])
+        ids = sorted({reply_text(fields[b"vnf"]) for _, fields in entries})
         found = await self.find_many(ids)
         return last, found
 
@@ -194,7 +195,3 @@ def _decode(key: str, raw: bytes | str) -> VnfInstance:
 def _stream_id(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

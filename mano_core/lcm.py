@@ -30,6 +30,7 @@ from redis.exceptions import WatchError
 from bus.clock import Clock
 from bus.contracts import OpState
 from bus.keys import Keys
+from bus.redis import reply_text
 from mano_core.errors import InvalidRequest, NotFound
 from mano_core.models import LcmOperation, LcmOpOcc, StateChange
 
@@ -180,10 +181,10 @@ class OpOccStore:
             return []
         if vnf_id is None:
             members = await self._redis.zrevrange(self._keys.op_index(), 0, limit - 1)
-            refs = [_text(m).split("/", 1) for m in members]
+            refs = [reply_text(m).split("/", 1) for m in members]
         else:
             members = await self._redis.zrevrange(self._keys.vnf_ops(vnf_id), 0, limit - 1)
-            refs = [[vnf_id, _text(m)] for m in members]
+            refs = [[vnf_id, reply_text(m)] for m in members]
         if not refs:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -195,7 +196,3 @@ class OpOccStore:
     def _retention_ms(self) -> int:
         # Redis expiry runs on wall time; the retention is clock time.
         return int(self._clock.to_wall(self.retention_s) * 1000) or 1
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -20,6 +20,7 @@ import msgspec
 
 from bus.clock import Clock
 from bus.keys import Keys
+from bus.redis import reply_text
 from policy.schema import KpiPolicy
 from policy.state import Episode
 
@@ -83,7 +84,7 @@ class AuditTrail:
         episode_id = await self._redis.get(self._keys.audit_decision(decision_id))
         if episode_id is None:
             return None
-        return await self.episode(_text(episode_id))
+        return await self.episode(reply_text(episode_id))
 
     async def episode(self, episode_id: str) -> AuditRecord | None:
         raw = await self._redis.get(self._keys.audit_episode(episode_id))
@@ -91,7 +92,7 @@ class AuditTrail:
 
     async def recent(self, limit: int = 20) -> list[tuple[str, AuditRecord]]:
         """The newest decisions (newest first), each with its episode's record."""
-        ids = [_text(i) for i in await self._redis.zrevrange(self._keys.audit_index(), 0, -1)]
+        ids = [reply_text(i) for i in await self._redis.zrevrange(self._keys.audit_index(), 0, -1)]
         out: list[tuple[str, AuditRecord]] = []
         cache: dict[str, AuditRecord | None] = {}
         for decision_id in ids:
@@ -100,14 +101,10 @@ class AuditTrail:
             episode_id = await self._redis.get(self._keys.audit_decision(decision_id))
             if episode_id is None:
                 continue
-            key = _text(episode_id)
+            key = reply_text(episode_id)
             if key not in cache:
                 cache[key] = await self.episode(key)
             record = cache[key]
             if record is not None:
                 out.append((decision_id, record))
         return out
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -39,7 +39,7 @@ from bus.contracts import (
 )
 from bus.keys import Keys
 from bus.locks import KeyedLocks
-from bus.redis import is_transient
+from bus.redis import is_transient, reply_text
 from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consumer_name
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from mano_core.catalogue import Catalogue
@@ -231,7 +231,7 @@ class PolicyEngine:
                 self._keys.policy_failing_hosts(), f"{violation.target.id}|{violation.id}"
             )
         members = await self._redis.smembers(self._keys.violation_vnfs(violation.id))
-        vnfs = {_text(m) for m in members}
+        vnfs = {reply_text(m) for m in members}
         if not vnfs and violation.target.kind is not TargetKind.HOST:
             vnf = violation.target.vnf or violation.target.id
             vnfs = {vnf}
@@ -399,10 +399,6 @@ class PolicyEngine:
 
 def _decision_action(action: str) -> str:
     return "scale_out" if action in ("scale", "scale_to_level") else action
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 __all__ = ["PolicyEngine"]

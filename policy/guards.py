@@ -35,6 +35,7 @@ from typing import Any
 
 from bus.contracts import GuardResult, ViolationStatus
 from bus.keys import Keys
+from bus.redis import reply_text
 from bus.units import format_duration
 from mano_core.models import VnfInstance
 from mano_core.vnfd import ScalingAspect, Vnfd
@@ -95,7 +96,7 @@ def deny(guard: str, detail: str, retry_at: float | None = None) -> Check:
 
 async def active_guard(redis: Any, keys: Keys, violation_id: str) -> GuardResult:
     """Whether the violation is still active, per the status the analytics stage recorded."""
-    status = _text(await redis.get(keys.violation_state(violation_id)))
+    status = reply_text(await redis.get(keys.violation_state(violation_id)))
     if status == ViolationStatus.ABATED:
         return GuardResult(ACTIVE, False, "the violation already abated")
     if status == ViolationStatus.ONSET:
@@ -312,9 +313,3 @@ def scale_guard(
     return GuardResult(
         guard, True, "; ".join(changes) + f"; aspect {aspect.id} level {level} -> {new_level}"
     )
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -25,6 +25,7 @@ from typing import Any
 from bus.clock import Clock
 from bus.contracts import GuardResult
 from bus.keys import Keys
+from bus.redis import reply_text
 from mano_core.catalogue import Catalogue
 from mano_core.errors import GrantRefused, NotFound
 from mano_core.grants import Granter, GrantRequest, ResourceChange, Resources
@@ -135,7 +136,7 @@ class LoopStore:
         members = await self._redis.zrangebyscore(
             self._keys.policy_due(), "-inf", repr(now), start=0, num=limit
         )
-        return [_text(m) for m in members]
+        return [reply_text(m) for m in members]
 
     async def claim(self, vnf_id: str, now: float, until: float) -> bool:
         return bool(
@@ -190,7 +191,7 @@ class RedisFacts:
             return None
 
     async def mode(self, policy: KpiPolicy) -> Mode:
-        override = _text(await self._redis.hget(self._keys.policy_modes(), policy.name))
+        override = reply_text(await self._redis.hget(self._keys.policy_modes(), policy.name))
         for mode in MODES:
             if override == mode:
                 return mode
@@ -201,7 +202,7 @@ class RedisFacts:
         reasons = await self._redis.hmget(self._keys.policy_optouts(), fields)
         for name, why in zip(fields, reasons, strict=True):
             if why is not None:
-                return f"automation is off for {name}: {_text(why) or 'no reason given'}"
+                return f"automation is off for {name}: {reply_text(why) or 'no reason given'}"
         return None
 
     async def approval(self, decision_id: str) -> str | None:
@@ -216,7 +217,7 @@ class RedisFacts:
 
     async def failing_host_share(self) -> float:
         members = await self._redis.smembers(self._keys.policy_failing_hosts())
-        failing = {_text(m).split("|", 1)[0] for m in members}
+        failing = {reply_text(m).split("|", 1)[0] for m in members}
         known = await self._known_hosts()
         return len(failing & known) / len(known) if known else 0.0
 
@@ -283,9 +284,3 @@ class RedisFacts:
             pipe.zrem(self._keys.policy_slots(), decision_id)
             pipe.hdel(self._keys.policy_host_slots(), decision_id)
             await pipe.execute()
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
