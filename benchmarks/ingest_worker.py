@@ -59,10 +59,10 @@ async def main(url: str, prefix: str, interval_s: float, shards: int, ttl_s: flo
     redis = connect(url)
     keys = Keys(prefix=prefix)
     clock = WallClock()
-    vim = SimulatedVim(clock, [])
+    vim = SimulatedVim(clock, redis, keys, [])
     owner = ShardOwner(redis, keys, clock, group="collector", n_shards=shards, ttl_s=ttl_s)
     collector = Collector(
-        redis, keys, Inventory(redis, keys), vim, clock,
+        redis, keys, Inventory(redis, keys), [vim], clock,
         scrape_interval_s=interval_s, vim_interval_s=3600.0,
         scrape_timeout_s=interval_s * 0.8, concurrency=128, owner=owner,
         max_batch_samples=10_000,
