@@ -25,6 +25,7 @@ from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from collector.instances import InstanceLabels
 from collector.push.remote_write import RemoteWriteReceiver
+from collector.push.ves import VesReceiver
 from collector.service import DEFAULT_MAX_BATCH_SAMPLES, Collector
 from collector.writer import SampleWriter
 from mano_core.granter import VimGranter
@@ -156,12 +157,13 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
         )
         instances = InstanceLabels(platform.inventory)
         remote_write = RemoteWriteReceiver(writer, instances, platform.clock)
+        ves = VesReceiver(writer, instances, platform.clock)
         try:
             await run_api(
                 platform,
                 policies.policies,
                 stop,
-                routes=[push_routes(remote_write.handle)],
+                routes=[push_routes(remote_write, ves)],
             )
         finally:
             await writer.aclose()

@@ -198,7 +198,7 @@ class Violation(msgspec.Struct, tag="violation.v1", frozen=True):
     """When this event (ONSET or ABATED) was raised."""
     request_id: str
     """Correlates everything that follows from this event in logs."""
-    source: Literal["analytics", "alertmanager"] = "analytics"
+    source: Literal["analytics", "alertmanager", "ves"] = "analytics"
     labels: dict[str, str] = {}
     caused_by: str | None = None
     """The id of the violation that explains this one, when there is one: a

@@ -50,7 +50,7 @@ async def receiving(settings: Settings) -> AsyncIterator[tuple[Api, Platform]]:
                 0.0, 0.0,
             )
         )  # fmt: skip
-        async with running_api(platform, routes=[push_routes(receiver.handle)]) as api:
+        async with running_api(platform, routes=[push_routes(receiver)]) as api:
             yield api, platform
     finally:
         await writer.aclose()

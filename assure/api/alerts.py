@@ -26,19 +26,20 @@ abates its violation: the target is taken from the queued ONSET.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from assure.api.alert_ledger import AlertLedger
+from assure.api.alert_ledger import AlertLedger, Outcome
 from assure.api.alert_targets import AlertTargets, UnknownTarget
 from assure.api.body import read_body
 from assure.api.http_metrics import HTTP_METRICS, WEBHOOK_PATH
 from assure.api.problems import unprocessable
 from assure.api.routing import Reply, Route
-from assure.api.state import DEPS
+from assure.api.state import DEPS, ApiDeps
 from assure.api.tokens import Role
 from bus.contracts import Evidence, Target, Violation, ViolationStatus
 from policy.alerts import triggered_by
@@ -121,7 +122,13 @@ def _evidence(alert: Alert, now: float) -> Evidence:
     )
 
 
-def _violation(alert: Alert, policy: KpiPolicy, target: Target, now: float) -> Violation:
+def _violation(
+    alert: Alert,
+    policy: KpiPolicy,
+    target: Target,
+    now: float,
+    source: Literal["alertmanager", "ves"] = "alertmanager",
+) -> Violation:
     return Violation(
         id=violation_id(alert, policy.name),
         status=ViolationStatus.ONSET if alert.status == "firing" else ViolationStatus.ABATED,
@@ -132,14 +139,23 @@ def _violation(alert: Alert, policy: KpiPolicy, target: Target, now: float) -> V
         started_at=alert.startsAt.timestamp(),
         at=now,
         request_id=uuid.uuid4().hex,
-        source="alertmanager",
+        source=source,
         labels=dict(alert.labels),
     )
 
 
-async def receive_alerts(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    notification = await read_body(request, Notification)
+async def queue_alerts(
+    deps: ApiDeps,
+    alerts: Sequence[Alert],
+    *,
+    source: Literal["alertmanager", "ves"] = "alertmanager",
+    place: str = "alerts",
+) -> tuple[list[tuple[Alert, int | None]], list[Violation], list[Outcome]]:
+    """Queue the violations ``alerts`` cause; 422 (nothing queued) if one names no target.
+
+    Returns each alert with the index of its event (None: it triggers no
+    policy), the events, and what the ledger made of each.
+    """
     targets = AlertTargets(deps.inventory, deps.vims)
     ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
     now = deps.clock.now()
@@ -147,7 +163,7 @@ async def receive_alerts(request: web.Request) -> web.Response:
     # Each alert, with the index of its event (None: it triggers no policy).
     plan: list[tuple[Alert, int | None]] = []
     problems: list[dict[str, str]] = []
-    for index, alert in enumerate(notification.alerts):
+    for index, alert in enumerate(alerts):
         candidates = [p for p in deps.policies if isinstance(p.spec.trigger, AlertTrigger)
                       and p.spec.trigger.matches(alert.labels)]  # fmt: skip
         if not candidates:
@@ -156,18 +172,25 @@ async def receive_alerts(request: web.Request) -> web.Response:
         try:
             target = await _target_of(alert, candidates, targets, ledger)
         except UnknownTarget as exc:
-            problems.append({"place": f"alerts[{index}].labels", "problem": str(exc)})
+            problems.append({"place": f"{place}[{index}].labels", "problem": str(exc)})
             continue
         matched = triggered_by(candidates, alert.labels, target.vnfd)
         if not matched:
             plan.append((alert, None))
         for policy in matched:
             plan.append((alert, len(events)))
-            events.append(_violation(alert, policy, target, now))
+            events.append(_violation(alert, policy, target, now, source))
     if problems:
         detail = f"{len(problems)} alert(s) name no known target; nothing was queued"
         raise unprocessable(detail, problems)
     outcomes = await ledger.record(events, now)
+    return plan, events, outcomes
+
+
+async def receive_alerts(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    notification = await read_body(request, Notification)
+    plan, events, outcomes = await queue_alerts(deps, notification.alerts)
     counter = request.app[HTTP_METRICS].alerts
     reports = []
     for alert, event_index in plan:
