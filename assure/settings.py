@@ -73,6 +73,10 @@ class VimSettings:
     cloud: str | None = None
     """OpenStack VIM: the cloud of ``clouds.yaml`` to use (unset: ``OS_CLOUD``); also the
     VIM's name (unset: ``openstack``)."""
+    clouds: tuple[str, ...] = ()
+    """OpenStack VIMs beside those of ``driver``: one per cloud of ``clouds.yaml`` named
+    here, each VIM named after its cloud (a list, or comma-separated in the environment);
+    so simulated sites and OpenStack clouds, or several clouds, are managed at once."""
     networks: str = ""
     """OpenStack VIM: networks (names or ids, comma-separated) a server is attached to when
     its VDU names no port; empty: servers get no network."""
@@ -181,6 +185,9 @@ _INSTANT_ALLOWED = {
 }
 """Durations that may be 0 (a simulated VIM may act at once); the others must not."""
 
+_MAY_BE_EMPTY = {("vim", "clouds")}
+"""Lists that may name nothing (the others must name at least one)."""
+
 _DURATION_FIELDS = {
     *_INSTANT_ALLOWED,
     ("vim", "call_timeout"),
@@ -219,13 +226,13 @@ def _convert(group: str, name: str, kind: Any, value: Any, place: str) -> Any:
         kind = next(a for a in args if a is not type(None))
         origin = typing.get_origin(kind)
     if origin is tuple:
-        items = value.split(",") if isinstance(value, str) else value
+        items = [i for i in value.split(",") if i.strip()] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(
             isinstance(i, str) and i.strip() for i in items
         ):
             raise SettingsError(f"{place}: {value!r} is not a list of names")
         names = tuple(i.strip() for i in items)
-        if not names or len(set(names)) != len(names):
+        if (not names and (group, name) not in _MAY_BE_EMPTY) or len(set(names)) != len(names):
             raise SettingsError(f"{place}: {value!r} must name at least one, each once")
         return names
     if origin is Literal:

@@ -1,7 +1,8 @@
 """The VIMs of a deployment, built from the settings.
 
 ``vim.driver`` says which: the simulated sites named by ``vim.sites`` (one
-simulated cloud each), or the OpenStack cloud ``vim.cloud``. They are
+simulated cloud each), or the OpenStack cloud ``vim.cloud``; beside them,
+one OpenStack VIM per cloud of ``vim.clouds``. They are
 built from :data:`DRIVERS` (a table, not a chain of ifs), so adding a
 driver is adding an entry. Every driver is wrapped in :class:`~mano_core.vim.timed.TimedVim`
 so no caller waits on a VIM that stopped answering.
@@ -73,7 +74,12 @@ def simulated_site(  # noqa: PLR0917 - settings, then where the cloud lives
 def openstack_vims(
     settings: Settings, clock: Clock, _redis: Any, _keys: Keys, _seed: int = 0
 ) -> list[VimDriver]:
-    """The OpenStack VIM of the settings (reads ``clouds.yaml``, so it blocks)."""
+    """The OpenStack VIM of ``vim.cloud`` (reads ``clouds.yaml``, so it blocks)."""
+    return [openstack_vim(settings, clock, settings.vim.cloud)]
+
+
+def openstack_vim(settings: Settings, clock: Clock, cloud: str | None) -> VimDriver:
+    """The OpenStack VIM of ``cloud`` (None: ``OS_CLOUD``), named after it."""
     vim = settings.vim
     try:
         from mano_core.vim.openstack import OpenStackVim  # noqa: PLC0415 - an optional extra
@@ -82,18 +88,15 @@ def openstack_vims(
             f"vim.driver openstack needs openstacksdk ({exc}): pip install 'nfv-assure[openstack]'"
         ) from exc
     try:
-        driver = OpenStackVim.connect(
-            vim.cloud or "openstack",
-            cloud=vim.cloud,
+        return OpenStackVim.connect(
+            cloud or "openstack",
+            cloud=cloud,
             networks=[n.strip() for n in vim.networks.split(",") if n.strip()],
             api_timeout_s=vim.call_timeout,
             clock=clock,
         )
     except ManoError as exc:
-        raise SiteError(
-            f"cannot use the OpenStack cloud {vim.cloud or '(OS_CLOUD)'}: {exc}"
-        ) from exc
-    return [driver]
+        raise SiteError(f"cannot use the OpenStack cloud {cloud or '(OS_CLOUD)'}: {exc}") from exc
 
 
 DRIVERS: dict[str, VimFactory] = {"simulated": simulated_sites, "openstack": openstack_vims}
@@ -108,6 +111,16 @@ async def build_sites(
     if factory is None:
         raise SiteError(f"VIM driver {settings.vim.driver!r} is not available")
     drivers = await asyncio.to_thread(factory, settings, clock, redis, keys, seed)
+    try:
+        for cloud in settings.vim.clouds:
+            drivers.append(await asyncio.to_thread(openstack_vim, settings, clock, cloud))
+        names = [d.name for d in drivers]
+        if len(set(names)) != len(names):
+            raise SiteError(f"two VIMs have one name ({', '.join(names)}): name each once")
+    except SiteError:
+        for driver in drivers:
+            await driver.aclose()
+        raise
     return Sites(
         registry=VimRegistry([TimedVim(d, settings.vim.call_timeout) for d in drivers]),
         simulated={d.name: d for d in drivers if isinstance(d, SimulatedVim)},
