@@ -90,21 +90,45 @@ class AuditTrail:
         raw = await self._redis.get(self._keys.audit_episode(episode_id))
         return None if raw is None else _decode_record(raw)
 
-    async def recent(self, limit: int = 20) -> list[tuple[str, AuditRecord]]:
-        """The newest decisions (newest first), each with its episode's record."""
-        ids = [reply_text(i) for i in await self._redis.zrevrange(self._keys.audit_index(), 0, -1)]
+    async def recent(
+        self,
+        limit: int = 20,
+        *,
+        policy: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> list[tuple[str, AuditRecord]]:
+        """The newest decisions (newest first), each with its episode's record.
+
+        ``policy`` and ``labels`` (the policy's labels) narrow them down.
+        """
         out: list[tuple[str, AuditRecord]] = []
         cache: dict[str, AuditRecord | None] = {}
-        for decision_id in ids:
-            if len(out) >= limit:
+        page, start = max(limit, 50), 0
+        while len(out) < limit:
+            ids = await self._redis.zrevrange(self._keys.audit_index(), start, start + page - 1)
+            if not ids:
                 break
-            episode_id = await self._redis.get(self._keys.audit_decision(decision_id))
-            if episode_id is None:
-                continue
-            key = reply_text(episode_id)
-            if key not in cache:
-                cache[key] = await self.episode(key)
-            record = cache[key]
-            if record is not None:
-                out.append((decision_id, record))
+            start += page
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for decision_id in ids:
+                    pipe.get(self._keys.audit_decision(reply_text(decision_id)))
+                episodes = await pipe.execute()
+            for decision_id, episode_id in zip(ids, episodes, strict=True):
+                if episode_id is None:
+                    continue
+                key = reply_text(episode_id)
+                if key not in cache:
+                    cache[key] = await self.episode(key)
+                record = cache[key]
+                if record is None or not _selected(record, policy, labels or {}):
+                    continue
+                out.append((reply_text(decision_id), record))
+                if len(out) >= limit:
+                    break
         return out
+
+
+def _selected(record: AuditRecord, policy: str | None, labels: dict[str, str]) -> bool:
+    if policy is not None and record.episode.policy != policy:
+        return False
+    return all(record.labels.get(k) == v for k, v in labels.items())

@@ -34,8 +34,9 @@ class Facts(Protocol):
         """Why automation is off for this VNF or one of these hosts (None: it is on)."""
         ...
 
-    async def approval(self, decision_id: str) -> str | None:
-        """An operator's answer to a decision: ``approve``, ``reject`` or None (none yet)."""
+    async def approval(self, decision_id: str) -> tuple[str, str] | None:
+        """An operator's answer to a decision (``approve`` or ``reject``, and who gave it);
+        None while nobody has answered."""
         ...
 
     async def onsets_since(self, since: float) -> int:

@@ -217,7 +217,9 @@ class ClosedLoop:
         """Take every step that is due: re-checks, approvals, verifications, timeouts."""
         t = Turn(state, now)
         for episode in list(state.episodes.values()):
-            if (episode.due_at() or now + 1) > now:
+            # An answer to an approval wakes the VNF before the episode is due.
+            waiting = episode.phase is Phase.APPROVAL
+            if not waiting and (episode.due_at() or now + 1) > now:
                 continue
             policy = self._policies.get(episode.policy)
             if policy is None:
@@ -353,24 +355,23 @@ class ClosedLoop:
     async def _approval_due(self, t: Turn, policy: KpiPolicy, episode: Episode) -> None:
         step = episode.current
         assert step is not None
-        answer = await self._facts.approval(step.decision_id)
+        answered = await self._facts.approval(step.decision_id)
         approval = policy.spec.effective_approval
         expires = step.decided_at + approval.timeout
-        if answer is None and t.now >= expires:
-            answer = approval.default
+        if answered is None and t.now >= expires:
             waited = format_duration(approval.timeout)
-            step.approved_by = f"default: nobody answered within {waited}"
-            verb = "approved" if approval.default == "approve" else "rejected"
-            step.reason += f" ({verb} by {step.approved_by})"
-        if answer is None:
+            answered = approval.default, f"default: nobody answered within {waited}"
+        if answered is None:
             episode.next_at = min(t.now + self._decider.requeue_s, expires)
             return
+        answer, by = answered
+        step.approved_by = by
         if answer == "reject":
             step.verdict, step.outcome = Verdict.REJECTED, Outcome.REJECTED
+            step.reason += f" (rejected by {by})"
             t.fx.decisions.append(decision_of(policy, episode, step))
-            self._close(t, episode, "denied", "the decision was rejected")
+            self._close(t, episode, "denied", f"the decision was rejected by {by}")
             return
-        step.approved_by = "operator" if step.approved_by is None else step.approved_by
         await self._decide(t, policy, episode)
 
     async def _decide(self, t: Turn, policy: KpiPolicy, episode: Episode) -> None:

@@ -205,12 +205,15 @@ class RedisFacts:
                 return f"automation is off for {name}: {reply_text(why) or 'no reason given'}"
         return None
 
-    async def approval(self, decision_id: str) -> str | None:
+    async def approval(self, decision_id: str) -> tuple[str, str] | None:
         raw = await self._redis.hget(self._keys.policy_approvals(), decision_id)
         if raw is None:
             return None
-        answer = json.loads(raw).get("answer")
-        return answer if answer in ("approve", "reject") else None
+        body = json.loads(raw)
+        answer = body.get("answer")
+        if answer not in ("approve", "reject"):
+            return None
+        return str(answer), str(body.get("by") or "operator")
 
     async def onsets_since(self, since: float) -> int:
         return int(await self._redis.zcount(self._keys.policy_onsets(), repr(since), "+inf"))

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from assure.api import alerts, assurance, discovery, events, health, vnflcm
+from assure.api import alerts, approvals, assurance, discovery, events, health, vnflcm
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
 from assure.api.loop_metrics import LoopCollector, LoopLatency
 from assure.api.metrics import MetricsHub
@@ -81,6 +81,7 @@ def core_routes() -> list[Route]:
         *events.ROUTES,
         *alerts.ROUTES,
         *discovery.ROUTES,
+        *approvals.ROUTES,
     ]
 
 

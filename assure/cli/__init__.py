@@ -1,10 +1,23 @@
 """The ``nfv-assure`` command line: one module per command or command group."""
 
-from assure.cli import analytics, demo, inventory, nsd, policy, run, serve, sim, token, vnfd
+from assure.cli import (
+    analytics,
+    decisions,
+    demo,
+    inventory,
+    nsd,
+    policy,
+    run,
+    serve,
+    sim,
+    token,
+    vnfd,
+)
 from assure.cli.app import main
 
 __all__ = [
     "analytics",
+    "decisions",
     "demo",
     "inventory",
     "main",

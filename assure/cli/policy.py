@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from assure.cli.app import CONTEXT, main
+
+if TYPE_CHECKING:
+    from policy.schema_chain import Mode
 
 
 @main.group(context_settings=CONTEXT)
@@ -35,3 +39,35 @@ def policy_validate(files: tuple[Path, ...], as_json: bool) -> None:
         if not problems:
             click.echo(f"{len(files)} path(s) valid", err=True)
     sys.exit(1 if problems else 0)
+
+
+@policy.command("mode", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("mode", type=click.Choice(["enforce", "approve", "dry_run", "disabled", "default"]))
+@click.pass_context
+def policy_mode(ctx: click.Context, name: str, mode: str) -> None:
+    """Set the mode of policy NAME on every policy worker, over its file's (needs REDIS_URL).
+
+    'default' goes back to the mode the policy file says.
+    """
+    from typing import Any  # noqa: PLC0415
+
+    from assure.cli.app import settings_of, with_redis  # noqa: PLC0415
+
+    async def go(client: Any, keys: Any) -> None:
+        from bus.clock import WallClock  # noqa: PLC0415
+        from policy.control import LoopControl  # noqa: PLC0415
+
+        control = LoopControl(client, keys, WallClock())
+        if mode == "default":
+            await control.set_mode(name, None)
+            click.echo(f"policy {name}: the mode its file says")
+            return
+        await control.set_mode(name, _MODES[mode])
+        click.echo(f"policy {name}: {mode}")
+
+    with_redis(settings_of(ctx), go)
+
+
+_MODES: dict[str, Mode] = {"enforce": "enforce", "approve": "approve", "dry_run": "dry_run",
+                           "disabled": "disabled"}  # fmt: skip
