@@ -10,7 +10,7 @@ their workers through consumer groups.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from assure.api.app import run_api
 from assure.api.loop_metrics import CallbackCounter
 from assure.api.push import push_routes
 from assure.platform import Platform
+from assure.reloading import reloading
 from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from collector.instances import InstanceLabels
@@ -33,6 +34,8 @@ from mano_core.vim.registry import VimRegistry
 from policy.conditions import conditions_of
 from policy.engine import PolicyEngine
 from policy.loader import LoadResult
+from policy.reload import PolicyDirectory
+from policy.schema import KpiPolicy
 
 RoleWork = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -77,7 +80,20 @@ def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
 
 def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
     s = platform.settings
-    conditions = conditions_of(policies.policies)
+    return reloading(
+        "analytics",
+        policies.policies,
+        lambda current: _analytics_on(platform, current),
+        key=conditions_of,
+        directory=policies.directory,
+        interval_s=s.policy.reload_interval,
+        clock=platform.clock,
+    )
+
+
+def _analytics_on(platform: Platform, policies: Sequence[KpiPolicy]) -> RoleWork:
+    s = platform.settings
+    conditions = conditions_of(policies)
 
     async def analyse(stop: asyncio.Event) -> None:
         analytics = Analytics(
@@ -119,6 +135,8 @@ def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
         max_concurrent=s.policy.max_concurrent,
         max_concurrent_per_host=s.policy.max_concurrent_per_host,
         tick_s=s.policy.tick,
+        reloader=None if policies.directory is None else PolicyDirectory(policies.directory),
+        reload_s=s.policy.reload_interval,
     )
     return engine.run
 

@@ -126,6 +126,10 @@ class PolicySettings:
     tick: float = 1.0
     """Seconds between two looks at the VNFs whose follow-up is due (queued
     decisions, verifications, approval timeouts)."""
+    reload_interval: float = 5.0
+    """Seconds between two looks at the policy directory for changed files (hot
+    reload); 0 turns it off. A changed file that does not load keeps its previous
+    version in force."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,7 @@ class Settings:
 
 
 _INSTANT_ALLOWED = {
+    ("policy", "reload_interval"),
     ("vim", "boot"),
     ("vim", "reboot"),
     ("vim", "migrate"),
@@ -203,6 +208,7 @@ _DURATION_FIELDS = {
     ("actuator", "retry_base"),
     ("actuator", "notify_timeout"),
     ("policy", "tick"),
+    ("policy", "reload_interval"),
     ("ha", "leader_ttl"),
     ("api", "request_timeout"),
 }

@@ -1,7 +1,8 @@
 """Problems of YAML files users write, each at its place and line.
 
 A :class:`Problem` is one thing wrong in one file, formatted
-``FILE:LINE: PLACE: PROBLEM``. :func:`schema_problems` turns a pydantic
+``FILE:LINE: PLACE: PROBLEM`` (``FILE:LINE:COL: ...`` where the column is
+known and wanted). :func:`schema_problems` turns a pydantic
 :class:`~pydantic.ValidationError` raised on a document's data into problems
 in the document's own terms (its keys and indexes, its lines), worded as
 clauses a user can act on. Rules across several fields raise
@@ -40,15 +41,26 @@ class Problem:
     line: int | None
     """1-based line, where it can be found."""
     message: str
+    column: int | None = None
+    """1-based column, where the file's reader gives it."""
 
     def format(self) -> str:
-        """``FILE:LINE: PLACE: PROBLEM`` on one line (``FILE: PLACE: PROBLEM`` without a line)."""
+        """``FILE:LINE[:COL]: PLACE: PROBLEM`` on one line (``FILE: PLACE: PROBLEM`` without
+        a line)."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         return f"{where}: {self.place}: {self.message}"
 
     def to_json(self) -> dict[str, Any]:
         """The problem as a JSON-ready dict."""
-        return {"file": self.file, "line": self.line, "place": self.place, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "place": self.place,
+            "message": self.message,
+        }
 
 
 def rule_error(problem: str, *at: str | int) -> PydanticCustomError:
@@ -56,24 +68,35 @@ def rule_error(problem: str, *at: str | int) -> PydanticCustomError:
     return PydanticCustomError(RULE, "{problem}", {"problem": problem, "at": at})
 
 
-def problem_at(source: str, document: Document, loc: Loc, message: str) -> Problem:
-    """A problem at ``loc`` of ``document``, on the line of ``loc`` (or its nearest parent)."""
-    return Problem(source, format_place(loc), document.line_of(loc), message)
+def problem_at(
+    source: str, document: Document, loc: Loc, message: str, *, columns: bool = False
+) -> Problem:
+    """A problem at ``loc`` of ``document``, on the line of ``loc`` (or its nearest parent);
+    with ``columns``, at its column too."""
+    line, column = document.position_of(loc)
+    return Problem(source, format_place(loc), line, message, column if columns else None)
 
 
 def schema_problems(
-    exc: ValidationError, document: Document, source: str, known_fields: Iterable[str] = ()
+    exc: ValidationError,
+    document: Document,
+    source: str,
+    known_fields: Iterable[str] = (),
+    *,
+    columns: bool = False,
 ) -> list[Problem]:
     """Every error of ``exc`` as a problem of ``document``, in line order.
 
-    ``known_fields`` are the names the schema accepts, for "did you mean" hints.
+    ``known_fields`` are the names the schema accepts, for "did you mean" hints;
+    ``columns``: the problems name their column too.
     """
     known = set(known_fields)
     problems = []
     for error in exc.errors():
         loc = _place(error, document.data)
-        problems.append(problem_at(source, document, loc, _message(error, known)))
-    return sorted(problems, key=lambda p: p.line or 0)
+        message = _message(error, known)
+        problems.append(problem_at(source, document, loc, message, columns=columns))
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
 def field_names(*models: type[BaseModel]) -> set[str]:

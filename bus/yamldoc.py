@@ -1,4 +1,4 @@
-"""YAML documents with places: dotted paths (``spec.conditions[0].for``) and their lines.
+"""YAML documents with places: dotted paths (``spec.conditions[0].for``), their lines and columns.
 
 Every YAML file a user writes (KPI policies, VNF and NS descriptors) is read
 here, with PyYAML's safe loader, keeping both the composed node tree (which
@@ -37,14 +37,20 @@ class Document:
     """1-based line of every place (for a mapping entry, the line of its key)."""
     duplicate_keys: list[tuple[Loc, int]] = field(default_factory=list)
     """Keys given twice in one mapping (YAML keeps the last silently)."""
+    columns: dict[Loc, int] = field(default_factory=dict)
+    """1-based column of every place, where ``lines`` has its line."""
 
     def line_of(self, loc: Loc) -> int | None:
         """The line of ``loc``, else of its nearest ancestor that exists (a missing field)."""
+        return self.position_of(loc)[0]
+
+    def position_of(self, loc: Loc) -> tuple[int | None, int | None]:
+        """The line and column of ``loc``, else of its nearest ancestor that exists."""
         for end in range(len(loc), -1, -1):
             line = self.lines.get(loc[:end])
             if line is not None:
-                return line
-        return None
+                return line, self.columns.get(loc[:end])
+        return None, None
 
 
 def read_documents(text: str, *, max_nodes: int = MAX_NODES) -> list[Document]:
@@ -66,9 +72,10 @@ def read_documents(text: str, *, max_nodes: int = MAX_NODES) -> list[Document]:
                 node is not None and data is not None
             ):  # an empty document, e.g. after a trailing ---
                 lines: dict[Loc, int] = {}
+                columns: dict[Loc, int] = {}
                 duplicates: list[tuple[Loc, int]] = []
-                _walk(node, (), lines, duplicates, set())
-                documents.append(Document(index, data, lines, duplicates))
+                _walk(node, (), (lines, columns), duplicates, set())
+                documents.append(Document(index, data, lines, duplicates, columns))
             index += 1
     finally:
         loader.dispose()
@@ -116,7 +123,7 @@ def _check_size(root: yaml.Node, max_nodes: int) -> None:
 def _walk(
     node: yaml.Node,
     loc: Loc,
-    lines: dict[Loc, int],
+    places: tuple[dict[Loc, int], dict[Loc, int]],
     duplicates: list[tuple[Loc, int]],
     seen: set[int],
 ) -> None:
@@ -125,7 +132,10 @@ def _walk(
     if id(node) in seen:
         return
     seen.add(id(node))
-    lines.setdefault(loc, node.start_mark.line + 1)
+    lines, columns = places
+    if loc not in lines:
+        lines[loc] = node.start_mark.line + 1
+        columns[loc] = node.start_mark.column + 1
     if isinstance(node, yaml.MappingNode):
         # YAML keeps the last of a key given twice, so that is the one placed;
         # each earlier occurrence is reported as a duplicate at the later line.
@@ -140,10 +150,11 @@ def _walk(
                 duplicates.append((here, key_node.start_mark.line + 1))
             key_node, value_node = occurrences[-1]
             lines[here] = key_node.start_mark.line + 1
-            _walk(value_node, here, lines, duplicates, seen)
+            columns[here] = key_node.start_mark.column + 1
+            _walk(value_node, here, places, duplicates, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*loc, index), lines, duplicates, seen)
+            _walk(item, (*loc, index), places, duplicates, seen)
 
 
 def format_place(loc: Loc) -> str:
@@ -163,10 +174,15 @@ def syntax_line(exc: yaml.YAMLError) -> int | None:
     When the parser ran off the end of the file (an unclosed bracket or
     quote), the end says nothing: the line where the construct began does.
     """
+    return syntax_position(exc)[0]
+
+
+def syntax_position(exc: yaml.YAMLError) -> tuple[int | None, int | None]:
+    """The 1-based line and column a YAML error points at (see :func:`syntax_line`)."""
     problem = getattr(exc, "problem_mark", None)
     context = getattr(exc, "context_mark", None)
     mark = context if context is not None and _at_end(problem) else problem or context
-    return None if mark is None else int(mark.line) + 1
+    return (None, None) if mark is None else (int(mark.line) + 1, int(mark.column) + 1)
 
 
 def _at_end(mark: yaml.Mark | None) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -35,7 +36,6 @@ from bus.contracts import (
     ViolationStatus,
     decode,
     encode,
-    to_builtins,
 )
 from bus.keys import Keys
 from bus.locks import KeyedLocks
@@ -47,19 +47,13 @@ from mano_core.grants import Granter
 from mano_core.inventory import Inventory
 from mano_core.vim.base import VimDriver
 from policy.audit import AuditTrail
-from policy.guards import ACTIVE, TARGET, active_guard
+from policy.guards import TARGET, active_guard
 from policy.loop import ClosedLoop, Effects
-from policy.records import decision_of
+from policy.records import unrouted
+from policy.reload import PolicyDirectory
 from policy.schema import KpiPolicy
 from policy.state import (
-    Episode,
-    Outcome,
-    Phase,
-    StepRecord,
-    Verdict,
     VnfLoop,
-    episode_id,
-    step_decision_id,
 )
 from policy.store import Conflict, LoopStore, RedisFacts
 from policy.targets import TargetRouter
@@ -106,6 +100,8 @@ class PolicyEngine:
         tick_s: float = 1.0,
         claim_s: float = 30.0,
         requeue_s: float = 5.0,
+        reloader: PolicyDirectory | None = None,
+        reload_s: float = 5.0,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -128,6 +124,8 @@ class PolicyEngine:
         self._locks = KeyedLocks()
         self.tick_s = tick_s
         self.claim_s = claim_s
+        self.reloader = reloader
+        self.reload_s = reload_s
         self._publisher = StreamPublisher(redis, keys.stream("decisions"), maxlen=maxlen)
         name = consumer or consumer_name("policy")
         self.consumer = StreamConsumer(
@@ -165,6 +163,8 @@ class PolicyEngine:
             asyncio.create_task(self.results_consumer.run(stop)),
             asyncio.create_task(self._ticks(stop)),
         ]
+        if self.reloader is not None and self.reload_s > 0:
+            tasks.append(asyncio.create_task(self._reloads(self.reloader, stop)))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -180,6 +180,45 @@ class PolicyEngine:
                     raise
                 log.warning("cannot reach Redis to follow up due VNFs (%s); retrying", exc)
             await wait_for_stop(stop, self._clock.to_wall(self.tick_s))
+
+    async def reload(self, reloader: PolicyDirectory) -> bool:
+        """Read the policy directory again; True when the policies in force changed.
+
+        What is in force, and the problems of files that are not, are
+        recorded at ``keys.policy_status()`` for ``nfv-assure policy status``.
+        """
+        snapshot = await asyncio.to_thread(reloader.poll)
+        current = reloader.snapshot
+        if snapshot is not None:
+            self.set_policies(snapshot.policies)
+            log.info(
+                "policies reloaded from %s: %s (version %s)",
+                reloader.directory,
+                ", ".join(p.name for p in snapshot.policies) or "none",
+                snapshot.version,
+            )
+        await self._redis.hset(
+            self._keys.policy_status(),
+            mapping={
+                "version": current.version,
+                "policies": json.dumps([p.name for p in current.policies]),
+                "problems": json.dumps([p.format() for p in current.problems]),
+                "directory": str(reloader.directory),
+                "at": repr(self._clock.now()),
+            },
+        )
+        return snapshot is not None
+
+    async def _reloads(self, reloader: PolicyDirectory, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            raise_if_cancelled()
+            try:
+                await self.reload(reloader)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("cannot record the policies reloaded (%s); retrying", exc)
+            await wait_for_stop(stop, self._clock.to_wall(self.reload_s))
 
     async def _on_violation(self, message: Message) -> None:
         if not isinstance(message, Violation):
@@ -338,45 +377,9 @@ class PolicyEngine:
         self, policy: KpiPolicy, violation: Violation, why: GuardResult
     ) -> list[Decision]:
         """One denied decision for a violation the loop does not act on, and its record."""
-        now = self._clock.now()
-        eid = episode_id(policy.name, violation.target, violation.id)
-        action = policy.spec.chain()[0].action.type
-        step = StepRecord(
-            decision_id=step_decision_id(eid, 0),
-            index=0,
-            step=policy.spec.chain()[0].id,
-            action=_decision_action(action),
-            target=violation.target,
-            parameters={},
-            guards=[why],
-            verdict=Verdict.DENIED,
-            reason=f"{policy.name}: {violation.evidence.description or violation.condition}: "
-            f"{action} denied by {why.guard}: {why.detail}",
-            decided_at=now,
-            outcome=Outcome.DENIED,
-        )
-        episode = Episode(
-            id=eid,
-            policy=policy.name,
-            target=violation.target,
-            trigger_target=violation.target,
-            opened_at=now,
-            opened_by=violation.id,
-            request_id=violation.request_id,
-            evidence=violation.evidence.description,
-            violation=to_builtins(violation),
-            value=violation.evidence.value,
-            phase=Phase.CLOSED,
-            action=action,
-            steps=[step],
-            result="abated" if why.guard == ACTIVE else "denied",
-            closed_at=now,
-            detail=why.detail,
-        )
-        decision = decision_of(policy, episode, step)
+        episode, decision = unrouted(policy, violation, why, self._clock.now())
         await self._publisher.publish(decision)
-        vnf = violation.target.vnf or ""
-        await self.audit.record(vnf, [episode], self._by_name())
+        await self.audit.record(violation.target.vnf or "", [episode], self._by_name())
         self._log([decision])
         return [decision]
 
@@ -395,10 +398,6 @@ class PolicyEngine:
                 decision.reason,
                 decision.request_id,
             )
-
-
-def _decision_action(action: str) -> str:
-    return "scale_out" if action in ("scale", "scale_to_level") else action
 
 
 __all__ = ["PolicyEngine"]

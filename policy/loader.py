@@ -3,7 +3,7 @@
 A file is the unit of loading: it loads whole (all its documents) or not at
 all, so a half-read file never leaves an operator guessing which of its
 policies are live. Loading never raises for a bad file; each problem is one
-:class:`Problem`, formatted ``FILE:LINE: PLACE: PROBLEM``.
+:class:`Problem`, formatted ``FILE:LINE:COL: PLACE: PROBLEM``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from bus.problems import Problem, field_names, schema_problems
-from bus.yamldoc import Document, format_place, read_documents, syntax_line, syntax_message
+from bus.problems import Problem, field_names, problem_at, schema_problems
+from bus.yamldoc import Document, format_place, read_documents, syntax_message, syntax_position
 from policy.schema import KpiPolicy
 
 PathLike = str | Path
@@ -31,6 +31,8 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)
     """Where each loaded policy is defined: name -> ``FILE:LINE``."""
+    directory: Path | None = None
+    """The directory they were loaded from (None: a list of files); hot reload watches it."""
 
     @property
     def ok(self) -> bool:
@@ -68,6 +70,8 @@ def load_policies(source: PathLike | Iterable[PathLike]) -> LoadResult:
     problem of the later file.
     """
     result = LoadResult()
+    if isinstance(source, str | Path) and Path(source).is_dir():
+        result.directory = Path(source)
     for parsed in (parse_file(path) for path in policy_files(source)):
         if parsed.problems:
             result.problems.extend(parsed.problems)
@@ -122,11 +126,12 @@ def parse_text(text: str, source: str = "<string>") -> ParsedFile:
     try:
         documents = read_documents(text)
     except yaml.YAMLError as exc:
-        problem = Problem(source, "(yaml)", syntax_line(exc), syntax_message(exc))
+        line, column = syntax_position(exc)
+        problem = Problem(source, "(yaml)", line, syntax_message(exc), column)
         return ParsedFile(source, [], [problem])
     parsed = ParsedFile(source, [], [])
     if not documents:
-        problem = Problem(source, "(file)", 1, "no policy document in the file (it is empty)")
+        problem = Problem(source, "(file)", 1, "no policy document in the file (it is empty)", 1)
         return ParsedFile(source, [], [problem])
     for document in documents:
         _validate(document, parsed)
@@ -137,17 +142,19 @@ _KNOWN_FIELDS = field_names(KpiPolicy)
 
 
 def _validate(document: Document, parsed: ParsedFile) -> None:
+    twice = "key given twice (YAML would keep the last)"
     problems = [
-        Problem(parsed.path, format_place(loc), line, "key given twice (YAML would keep the last)")
+        Problem(parsed.path, format_place(loc), line, twice, document.position_of(loc)[1])
         for loc, line in document.duplicate_keys
     ]
     if not isinstance(document.data, dict):
         problems.append(
-            Problem(
+            problem_at(
                 parsed.path,
-                "(document)",
-                document.line_of(()),
+                document,
+                (),
                 f"expected a KpiPolicy mapping, got {type(document.data).__name__}",
+                columns=True,
             )
         )
         parsed.problems.extend(problems)
@@ -155,8 +162,8 @@ def _validate(document: Document, parsed: ParsedFile) -> None:
     try:
         policy = KpiPolicy.model_validate(document.data)
     except ValidationError as exc:
-        problems.extend(schema_problems(exc, document, parsed.path, _KNOWN_FIELDS))
-        problems.sort(key=lambda p: p.line or 0)
+        problems.extend(schema_problems(exc, document, parsed.path, _KNOWN_FIELDS, columns=True))
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
     else:
         if not problems:
             parsed.policies.append((policy, document.line_of(("metadata", "name"))))

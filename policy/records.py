@@ -7,11 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.contracts import Action, Decision
+from bus.contracts import Action, Decision, GuardResult, Violation, to_builtins
 from policy.guards import Check
 from policy.plans import Plan
 from policy.schema import KpiPolicy
-from policy.state import Episode, Outcome, StepRecord, Verdict, VnfLoop
+from policy.state import (
+    Episode,
+    Outcome,
+    Phase,
+    StepRecord,
+    Verdict,
+    VnfLoop,
+    episode_id,
+    step_decision_id,
+)
 
 _NOTIFY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "nfv-assure:policy:notify")
 
@@ -137,3 +146,46 @@ def acted(episode: Episode) -> bool:
     return any(
         s.outcome is Outcome.COMPLETED for s in episode.steps if s.action != Action.NOTIFY.value
     )
+
+
+def unrouted(
+    policy: KpiPolicy, violation: Violation, why: GuardResult, now: float
+) -> tuple[Episode, Decision]:
+    """A closed episode of one denied decision: a violation the loop does not act on
+    (it concerns no VNF the policy applies to, or it abated already)."""
+    eid = episode_id(policy.name, violation.target, violation.id)
+    first = policy.spec.chain()[0]
+    action = first.action.type
+    step = StepRecord(
+        decision_id=step_decision_id(eid, 0),
+        index=0,
+        step=first.id,
+        action="scale_out" if action in ("scale", "scale_to_level") else action,
+        target=violation.target,
+        parameters={},
+        guards=[why],
+        verdict=Verdict.DENIED,
+        reason=f"{policy.name}: {violation.evidence.description or violation.condition}: "
+        f"{action} denied by {why.guard}: {why.detail}",
+        decided_at=now,
+        outcome=Outcome.DENIED,
+    )
+    episode = Episode(
+        id=eid,
+        policy=policy.name,
+        target=violation.target,
+        trigger_target=violation.target,
+        opened_at=now,
+        opened_by=violation.id,
+        request_id=violation.request_id,
+        evidence=violation.evidence.description,
+        violation=to_builtins(violation),
+        value=violation.evidence.value,
+        phase=Phase.CLOSED,
+        action=action,
+        steps=[step],
+        result="abated" if why.guard == "active" else "denied",
+        closed_at=now,
+        detail=why.detail,
+    )
+    return episode, decision_of(policy, episode, step)

@@ -40,7 +40,7 @@ def test_top_level_help_lists_every_command() -> None:
         (["demo"], "--policies"),
         (["demo"], "--json"),
         (["run"], "--role"),
-        (["policy", "validate"], "FILE:LINE: PLACE: PROBLEM"),
+        (["policy", "validate"], "FILE:LINE:COL: PLACE: PROBLEM"),
         (["vnfd", "onboard"], "catalogue"),
         (["status"], "VNF instances"),
         (["ops"], "LCM operation occurrences"),

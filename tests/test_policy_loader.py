@@ -257,7 +257,9 @@ def test_a_bad_file_is_reported_by_place_and_line_and_the_others_still_load(
         assert problem.line == line_of(text, line_text)
     else:
         assert problem.line is not None
-    assert problem.format() == f"{bad_file}:{problem.line}: {place}: {problem.message}"
+    assert problem.column is not None
+    where = f"{bad_file}:{problem.line}:{problem.column}"
+    assert problem.format() == f"{where}: {place}: {problem.message}"
     assert "\n" not in problem.format()
 
 
@@ -410,3 +412,19 @@ def test_a_per_vnfc_condition_may_combine_several_series_of_its_kpi(tmp_path: Pa
     (condition,) = conditions_of(result.policies)
     assert condition.scope is TargetKind.VNFC
     assert condition.aggregate == "max", "the worst interface decides, not a random one"
+
+
+def test_problems_name_the_column_of_their_place(tmp_path: Path) -> None:
+    text = bad("      threshold: 75", "      threshold: lots")
+    text = text.replace("  guards: {cooldown: 120s}", "  guards: {cooldown: 120s, coldown: 1m}")
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+
+    threshold, typo = validate_files([path])
+
+    assert (threshold.line, threshold.column) == (line_of(text, "threshold: lots"), 7)
+    assert (typo.line, typo.column) == (line_of(text, "coldown"), 28)
+    assert typo.format() == (
+        f"{path}:{typo.line}:28: spec.guards.coldown: unknown field 'coldown' "
+        "(did you mean 'cooldown'?)"
+    )

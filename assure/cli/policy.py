@@ -26,7 +26,10 @@ def policy() -> None:
 def policy_validate(files: tuple[Path, ...], as_json: bool) -> None:
     """Check policy FILES (or directories of *.yaml); exit 0 when all are valid.
 
-    Otherwise exit 1 and print one line per problem: FILE:LINE: PLACE: PROBLEM.
+    Otherwise exit 1 and print one line per problem:
+
+    \b
+    FILE:LINE:COL: PLACE: PROBLEM
     """
     from policy.loader import validate_files  # noqa: PLC0415
 
@@ -71,3 +74,32 @@ def policy_mode(ctx: click.Context, name: str, mode: str) -> None:
 
 _MODES: dict[str, Mode] = {"enforce": "enforce", "approve": "approve", "dry_run": "dry_run",
                            "disabled": "disabled"}  # fmt: skip
+
+
+@policy.command("status", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def policy_status(ctx: click.Context, as_json: bool) -> None:
+    """The policies in force on the policy workers, and the files kept at their previous
+    version because their new content does not load (needs REDIS_URL)."""
+    from typing import Any  # noqa: PLC0415
+
+    from assure.cli.app import settings_of, with_redis  # noqa: PLC0415
+
+    async def go(client: Any, keys: Any) -> None:
+        raw = await client.hgetall(keys.policy_status())
+        status = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
+        if not status:
+            raise click.ClickException("no policy worker has reported yet")
+        policies, problems = json.loads(status["policies"]), json.loads(status["problems"])
+        if as_json:
+            click.echo(json.dumps({**status, "policies": policies, "problems": problems}))
+            return
+        click.echo(f"in force (version {status['version']}): {', '.join(policies) or 'none'}")
+        for problem in problems:
+            click.echo(f"kept at its previous version: {problem}")
+
+    with_redis(settings_of(ctx), go)
