@@ -24,13 +24,15 @@ from analytics.codes import Codes
 from analytics.correlation import HostCauses
 from analytics.evaluator import ConditionEvaluator
 from analytics.feed import ScrapeFeed, ScrapeWindow
+from analytics.ownership import Ownership
 from analytics.readings import FunctionCache
 from analytics.state import DetectorState, StateKey
 from analytics.table import SeriesTable
 from analytics.topology import Topology
 from analytics.validate import check_conditions
 from bus.conditions import AnomalySpec, ConditionSpec
-from bus.contracts import Sample, TargetKind, Violation
+from bus.contracts import Sample, SeriesDef, TargetKind, Violation
+from bus.series import SampleView
 
 CacheKey = tuple[str, str, float, float | None]
 
@@ -86,6 +88,12 @@ class Engine:
         # silent longer than any absence's for_s, out of every window.
         self.retention_s = 2 * max([stale_after_s, *silent_for, *ranges])
         self.has_silence = bool(silent_for)
+        self.ownership: Ownership | None = None
+        self.host_kpis = frozenset(
+            c.series_kpi for c in self.conditions if c.scope is TargetKind.HOST
+        )
+        self._routes: dict[int, tuple[int, int]] = {}
+        self._routed_for = 0
         self.samples_ingested = 0
         """Samples taken in (of a watched KPI)."""
 
@@ -120,13 +128,16 @@ class Engine:
         )
 
     # --- input ------------------------------------------------------------
-    def ingest(self, samples: Iterable[Sample]) -> int:
-        """Take in samples (any order); returns how many were of a watched KPI."""
+    def ingest(self, samples: Iterable[Sample], shards: frozenset[int] | None = None) -> int:
+        """Take in samples (any order) the owned shards (or ``shards``) need.
+
+        Returns how many were of a watched KPI and needed.
+        """
         by_kpi: dict[str, tuple[list[int], list[float], list[float], list[Mapping[str, str]]]] = {}
         tables = self.tables
         for sample in samples:
             table = tables.get(sample.kpi)
-            if table is None:
+            if table is None or (self.ownership is not None and not self.wants(sample, shards)):
                 continue
             rows, ts, values, labels = by_kpi.setdefault(sample.kpi, ([], [], [], []))
             rows.append(table.row(sample.labels))
@@ -145,14 +156,78 @@ class Engine:
         self.samples_ingested += kept
         return kept
 
+    def ingest_view(self, view: SampleView) -> int:
+        """Take in a resolved batch by its arrays (the stage's path; see :meth:`ingest`).
+
+        Each series id is routed once to its table row (or to nothing: a KPI
+        no condition reads, or a series of another worker's shards); later
+        samples of it cost a dictionary look-up.
+        """
+        generation = self.ownership.generation if self.ownership is not None else 0
+        if generation != self._routed_for:
+            self._routes.clear()
+            self._routed_for = generation
+        ids = np.frombuffer(view.ids, dtype=np.uint64) if len(view.ids) else np.empty(0, np.uint64)
+        if not len(ids):
+            return 0
+        counts = np.frombuffer(view.runs[0], dtype=np.uint32)
+        times = np.frombuffer(view.runs[1], dtype=np.float64)
+        ts = np.repeat(times, counts)
+        values = np.frombuffer(view.values, dtype=np.float64)
+        routes = self._routes
+        tables = list(self.tables.values())
+        which = np.empty(len(ids), dtype=np.int64)
+        rows = np.empty(len(ids), dtype=np.int64)
+        labels: list[Mapping[str, str]] = []
+        for i, sid in enumerate(ids.tolist()):
+            route = routes.get(sid)
+            if route is None:
+                route = routes[sid] = self._route(view.defs[sid], tables)
+            which[i], rows[i] = route
+            labels.append(view.defs[sid].labels)
+        kept = 0
+        for t, table in enumerate(tables):
+            sel = np.flatnonzero(which == t)
+            if len(sel):
+                table.append(rows[sel], ts[sel], values[sel], [labels[i] for i in sel.tolist()])
+                kept += len(sel)
+        self.samples_ingested += kept
+        return kept
+
+    def _route(self, definition: SeriesDef, tables: list[SeriesTable]) -> tuple[int, int]:
+        table = self.tables.get(definition.kpi)
+        sample = Sample(definition.kpi, definition.labels, 0.0, 0.0)
+        if table is None or (self.ownership is not None and not self.wants(sample)):
+            return -1, -1
+        return tables.index(table), table.row(definition.labels)
+
     def load(self, states: Mapping[StateKey, DetectorState]) -> None:
-        """Resume the open episodes persisted by an earlier worker."""
+        """Resume the open episodes persisted by an earlier worker (of owned targets)."""
         by_key = {e.cond.key: e for e in self.evaluators}
         for (cond_key, _), state in states.items():
             evaluator = by_key.get(cond_key)
-            if evaluator is not None:  # conditions no longer configured are left alone
+            # Conditions no longer configured, and others' shards, are left alone.
+            if evaluator is not None and evaluator.owns(state.target):
                 evaluator.load(state)
         self.causes.refresh(self.evaluators)
+
+    def own(self, ownership: Ownership) -> None:
+        """Evaluate only the targets of ``ownership``'s shards from now on."""
+        self.ownership = ownership
+        for evaluator in self.evaluators:
+            evaluator.ownership = ownership
+
+    def forget_unowned(self) -> int:
+        """Drop, without events, the episodes of targets in shards given up."""
+        dropped = sum(e.forget_unowned() for e in self.evaluators)
+        self.causes.refresh(self.evaluators)
+        return dropped
+
+    def wants(self, sample: Sample, shards: frozenset[int] | None = None) -> bool:
+        """Whether the owned shards (or ``shards``) need ``sample``."""
+        if self.ownership is None:
+            return True
+        return self.ownership.wants(sample.labels, sample.kpi in self.host_kpis, shards)
 
     # --- evaluation --------------------------------------------------------
     def evaluate(self, now: float, window: ScrapeWindow | None) -> Pass:
@@ -177,7 +252,10 @@ class Engine:
 
     def prune(self, now: float) -> int:
         """Forget series silent longer than any condition can look back; returns how many."""
-        return sum(table.prune(now - self.retention_s) for table in self.tables.values())
+        pruned = sum(table.prune(now - self.retention_s) for table in self.tables.values())
+        if pruned:
+            self._routes.clear()  # freed rows may be reused by other series
+        return pruned
 
     def nbytes(self) -> int:
         """Memory held by the windows."""

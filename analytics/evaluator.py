@@ -32,6 +32,7 @@ from analytics.events import Explainer
 from analytics.feed import ScrapeWindow
 from analytics.judges import Judge, judge_for
 from analytics.membership import LabelFilter, Membership, TargetIndex, build
+from analytics.ownership import Ownership
 from analytics.readings import FunctionCache, ReadingBuilder, Readings
 from analytics.state import DetectorState, Phase, violation_id
 from analytics.table import Floats, Ints, SeriesTable
@@ -94,13 +95,16 @@ class ConditionEvaluator:
         self._labels = LabelFilter(cond.labels)
         self._explain = Explainer(cond, table, self.judge.name if self.judge else cond.kind)
         self._open: dict[int, _Open] = {}
-        self._built: tuple[int, int] | None = None
+        self._built: tuple[int, int, int] | None = None
+        self.ownership: Ownership | None = None
+        """The shards this worker owns (None: everything)."""
         self._membership: Membership | None = None
         self.last_readings: Readings | None = None
 
     # --- membership --------------------------------------------------------
     def membership(self) -> Membership:
-        key = (self.table.membership, self.topology.generation)
+        shards = self.ownership.generation if self.ownership is not None else 0
+        key = (self.table.membership, self.topology.generation, shards)
         if self._membership is None or self._built != key:
             self._membership = build(
                 self.cond,
@@ -109,6 +113,7 @@ class ConditionEvaluator:
                 codes=self.codes,
                 index=self.index,
                 labels=self._labels,
+                ownership=self.ownership,
             )
             self._builder.rebuilt(self._membership)
             self._built = key
@@ -130,6 +135,24 @@ class ConditionEvaluator:
             vid = state.violation_id or violation_id(self.cond.key, state.target, state.since)
             onset = state.onset_at if state.onset_at is not None else state.since
             self._open[idx] = _Open(vid, state.since, onset, state.caused_by)
+
+    def owns(self, target: Target) -> bool:
+        """Whether ``target`` is in one of this worker's shards."""
+        o = self.ownership
+        if o is None:
+            return True
+        if target.kind is TargetKind.HOST:
+            return o.owns_host(target.id)
+        return target.vnf is not None and o.owns_vnf(target.vnf)
+
+    def forget_unowned(self) -> int:
+        """Drop, without events, the episodes of targets no longer owned; returns how many."""
+        active = np.flatnonzero(self.episodes.phase[: len(self.index)] != IDLE)
+        gone = [i for i in active.tolist() if not self.owns(self.index.targets[i])]
+        self.episodes.reset(np.asarray(gone, dtype=np.int64))
+        for idx in gone:
+            self._open.pop(idx, None)
+        return len(gone)
 
     def open_episodes(self) -> dict[int, str]:
         """Target index -> violation id of every FIRING episode."""
@@ -161,7 +184,7 @@ class ConditionEvaluator:
         m = self.membership()
         self.episodes.ensure(len(self.index))
         out = Outcome()
-        present = np.asarray(m.targets, dtype=np.int64)
+        present = m.present
         if self.cond.watches_silence:
             if window is not None:
                 self._silences(m, present, window, now, out)
@@ -216,7 +239,10 @@ class ConditionEvaluator:
     ) -> None:
         if not len(step.changed):
             return
-        position = {idx: pos for pos, idx in enumerate(m.targets)}
+        changed = np.concatenate([step.onset, step.abated])
+        where = np.searchsorted(np.sort(m.present), changed)
+        order = np.argsort(m.present)
+        position = dict(zip(changed.tolist(), order[where].tolist(), strict=True))
         for idx in step.abated.tolist():
             pos = position[idx]
             opened = self._open.get(idx)
@@ -239,8 +265,9 @@ class ConditionEvaluator:
 
     def _unseen(self, present: Ints, now: float, out: Outcome) -> None:
         ep = self.episodes
-        active = np.flatnonzero(ep.phase[: len(self.index)] != IDLE)
-        unseen = np.setdiff1d(active, present)
+        seen = np.zeros(len(self.index), dtype=np.bool_)
+        seen[present] = True
+        unseen = np.flatnonzero((ep.phase[: len(self.index)] != IDLE) & ~seen)
         if not len(unseen):
             return
         ends = np.asarray(

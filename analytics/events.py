@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from analytics.compare import CLEARED_TEXT
 from analytics.judges import Judge
 from analytics.membership import Membership
@@ -58,22 +60,14 @@ class Explainer:
 
     def values(self, m: Membership, r: Readings, pos: int) -> dict[str, float]:
         """The known values behind target position ``pos``: per object, or per series."""
+        objs = np.flatnonzero(m.obj_tgt == pos).tolist()
         if self.cond.scope is TargetKind.VNFC:
-            objs = [o for o in range(m.n_obj) if m.obj_tgt[o] == pos]
-            units = [u for u in range(len(r.unit_obj)) if int(r.unit_obj[u]) in objs]
-            known = [u for u in units if not math.isnan(r.unit_value[u])]
-            if len(known) <= 1:
-                return {
-                    m.obj_names[o]: float(r.obj_value[o])
-                    for o in objs
-                    if not math.isnan(r.obj_value[o])
-                }
-            names = self._series_names(m, r, known)
-            return {name: float(r.unit_value[u]) for name, u in zip(names, known, strict=True)}
+            units = np.flatnonzero(np.isin(r.unit_obj, objs) & ~np.isnan(r.unit_value)).tolist()
+            if len(units) > 1:
+                names = self._series_names(m, r, units)
+                return {n: float(r.unit_value[u]) for n, u in zip(names, units, strict=True)}
         return {
-            m.obj_names[o]: float(r.obj_value[o])
-            for o in range(m.n_obj)
-            if m.obj_tgt[o] == pos and not math.isnan(r.obj_value[o])
+            m.obj_names[o]: float(r.obj_value[o]) for o in objs if not math.isnan(r.obj_value[o])
         }
 
     def _series_names(self, m: Membership, r: Readings, units: list[int]) -> list[str]:
@@ -85,7 +79,7 @@ class Explainer:
         ]
 
     def _labels_of(self, r: Readings, unit: int) -> dict[str, str]:
-        labels = dict(self.table.labels(r.unit_rows[unit][0]))
+        labels = dict(self.table.labels(int(r.unit_row[unit])))
         labels.pop("le", None)
         labels.pop("host", None)
         return labels

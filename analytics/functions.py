@@ -67,7 +67,7 @@ def compute(
 
 
 def _over_time(function: str, ts: Floats, values: Floats, mask: Bools) -> Floats:
-    count = mask.sum(axis=1)
+    count = np.count_nonzero(mask, axis=1)
     none = count == 0
     out: Floats
     if function == "count_over_time":

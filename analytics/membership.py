@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analytics.codes import Codes
+from analytics.ownership import Ownership
 from analytics.table import NO_CODE, Bools, Ints, SeriesTable
 from analytics.topology import Topology, host_target, vnf_target, vnfc_target
 from bus.conditions import ConditionSpec
@@ -44,6 +45,10 @@ class Membership:
     obj_names: list[str]
     created_at: list[float] = field(default_factory=list)
     """Scope ``vnfc``: when each target VNFC was created (absence counts from it)."""
+
+    def __post_init__(self) -> None:
+        self.present: Ints = np.asarray(self.targets, dtype=np.int64)
+        """``targets`` as an array."""
 
     @property
     def n_obj(self) -> int:
@@ -100,15 +105,18 @@ def build(
     codes: Codes,
     index: TargetIndex,
     labels: LabelFilter,
+    ownership: Ownership | None = None,
 ) -> Membership:
-    """The membership of ``cond`` now."""
+    """The membership of ``cond`` now, among the targets this worker owns."""
     live = table.live_rows() if table is not None else np.empty(0, dtype=np.int64)
     if table is not None and len(live):
         live = live[labels.rows(table, live)]
     if cond.scope is TargetKind.HOST:
         assert table is not None or not len(live)
-        return _host(cond, table, live, codes, index)
-    return _inventory(cond, table, live, topology=topology, codes=codes, index=index)
+        return _host(cond, table, live, codes, index, ownership=ownership)
+    return _inventory(
+        cond, table, live, topology=topology, codes=codes, index=index, ownership=ownership
+    )
 
 
 def _inventory(
@@ -119,6 +127,7 @@ def _inventory(
     topology: Topology,
     codes: Codes,
     index: TargetIndex,
+    ownership: Ownership | None,
 ) -> Membership:
     per_vnf = cond.scope is TargetKind.VNF
     targets: list[int] = []
@@ -127,6 +136,8 @@ def _inventory(
     created: list[float] = []
     obj_of_code: dict[int, int] = {}
     for vnf in topology.vnfs(cond.vnfd):
+        if ownership is not None and not ownership.owns_vnf(vnf.id):
+            continue
         if per_vnf:
             targets.append(index.index(vnf_target(vnf)))
         for vnfc in vnf.vnfcs:
@@ -164,6 +175,8 @@ def _host(
     live: Ints,
     codes: Codes,
     index: TargetIndex,
+    *,
+    ownership: Ownership | None,
 ) -> Membership:
     empty = np.empty(0, dtype=np.int64)
     if table is None or not len(live):
@@ -174,6 +187,9 @@ def _host(
         want = codes.code(cond.vnfd)
         vnfd = table.vnfd[live]
         keep &= (vnfd == NO_CODE) | (vnfd == want)
+    if ownership is not None:
+        mine = {h: ownership.owns_host(codes.name(h)) for h in np.unique(host[keep]).tolist()}
+        keep &= np.asarray([mine.get(h, False) for h in host.tolist()], dtype=np.bool_)
     rows = live[keep]
     host = host[keep]
     obj = np.where(table.obj[rows] == NO_CODE, host, table.obj[rows])

@@ -46,7 +46,14 @@ class FunctionCache:
             self._values = np.r_[self._values, np.full(grow, np.nan)]
             self._version = np.r_[self._version, np.full(grow, -1, dtype=np.int64)]
         dirty = rows[self._version[rows] != table.version[rows]]
-        if len(dirty):
+        if 2 * len(dirty) > table.rows:
+            # Most rows changed: the whole table at once, without gathering copies.
+            self._values[: table.rows] = compute(
+                self.function, table.ts, table.values, self.range_s, quantile=self.q
+            )
+            self._version[: table.rows] = table.version
+            self.computed += len(dirty)
+        elif len(dirty):
             self._values[dirty] = compute(
                 self.function,
                 table.ts[dirty],
@@ -70,8 +77,8 @@ class Readings:
     obj_value: Floats
     unit_value: Floats
     """Per counted series (row, or histogram): its value (NaN: unknown or stale)."""
-    unit_rows: list[list[int]]
-    """The table rows behind each series (one, or a histogram's buckets)."""
+    unit_row: Ints
+    """A table row behind each series (its row, or a histogram's first bucket)."""
     unit_obj: Ints
 
 
@@ -96,15 +103,16 @@ class ReadingBuilder:
         if self.table is None or not len(m.rows):
             n = len(m.targets)
             nan = np.full(n, np.nan)
-            return Readings(nan, nan.copy(), np.full(m.n_obj, np.nan), np.empty(0), [], m.rows)
+            return Readings(nan, nan.copy(), np.full(m.n_obj, np.nan), np.empty(0), m.rows, m.rows)
         if self.cond.function == "histogram_quantile":
-            unit_obj, unit_val, unit_at, unit_rows = self._histogram_values(m)
+            unit_obj, unit_val, unit_at, groups = self._histogram_values(m)
+            unit_row = np.asarray([g[0] for g in groups], dtype=np.int64)
         else:
             assert self.cache is not None
             unit_obj = m.row_obj
             unit_val = self.cache.values(m.rows)
             unit_at = self.table.last[m.rows]
-            unit_rows = [[r] for r in m.rows.tolist()]
+            unit_row = m.rows
         unit_val = np.where(now - unit_at > stale_after_s, np.nan, unit_val)
         cond = self.cond
         q = cond.aggregate_quantile
@@ -119,7 +127,7 @@ class ReadingBuilder:
         else:
             value = grouped(cond.aggregate, m.obj_tgt, obj_val, n_tgt, q)
             at = grouped("max", m.obj_tgt, np.where(np.isnan(obj_val), np.nan, obj_at), n_tgt)
-        return Readings(value, at, obj_val, unit_val, unit_rows, unit_obj)
+        return Readings(value, at, obj_val, unit_val, unit_row, unit_obj)
 
     def _histogram_values(self, m: Membership) -> tuple[Ints, Floats, Floats, list[list[int]]]:
         """One value per histogram (a VNFC's buckets of one label set but ``le``)."""

@@ -1,6 +1,6 @@
 """The analytics stage: samples in, conditions evaluated as samples land, violations out.
 
-:class:`Analytics` consumes the samples stream (consumer group ``group``;
+:class:`Analytics` reads the samples stream (:mod:`analytics.intake`;
 batches of either form, resolved by :class:`bus.series.SeriesResolver`)
 into the windows of an :class:`~analytics.engine.Engine`, and evaluates
 every condition as soon as new samples landed (and at least every
@@ -19,6 +19,16 @@ Anomaly models (``kind: anomaly``) are trained, stored and reloaded beside
 the evaluation by a :class:`~analytics.models.ModelKeeper`, training in a
 worker thread.
 
+With ``shards``, several workers share the VNFs (and hosts) by shard
+(:mod:`analytics.ownership`), each holding its shards through a lease
+(:class:`bus.shards.ShardOwner`, group ``analytics``), rebalanced within
+one ``shard_ttl_s`` when a worker joins or dies. A worker evaluates only
+its shards' targets and keeps only the samples they need. A shard it
+gives up is dropped at once, episodes included (the new owner resumes
+them from Redis, sending nothing twice); a shard it takes over has its
+windows rebuilt from the samples stream's recent history and its open
+episodes loaded from Redis before it is evaluated.
+
 Absence is judged against the collector's scrape batches
 (:mod:`analytics.feed`): a collector outage suspends absent conditions
 instead of reporting every VNFC absent at once.
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,16 +53,25 @@ from redis.exceptions import RedisError
 from analytics.engine import Engine, Pass
 from analytics.feed import ScrapeWindow
 from analytics.follow import InventoryReader, TopologyFollower
+from analytics.intake import SampleIntake
 from analytics.models import ModelKeeper
+from analytics.ownership import Ownership
 from analytics.publish import ViolationPublisher
 from analytics.state import DetectorState, StateKey, StateStore
 from bus.clock import Clock
 from bus.conditions import ConditionSpec
-from bus.contracts import Message, PackedBatch, SampleBatch, Samples, Violation
+from bus.contracts import (
+    Message,
+    PackedBatch,
+    SampleBatch,
+    Samples,
+    TargetKind,
+    Violation,
+)
 from bus.keys import Keys
-from bus.redis import is_transient
+from bus.redis import Backoff, is_transient
 from bus.series import SeriesRegistry, SeriesResolver
-from bus.streams import ConsumerSettings, StreamConsumer, consumer_name
+from bus.shards import ShardOwner
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 
 log = logging.getLogger(__name__)
@@ -68,13 +88,13 @@ class Analytics:
         clock: Clock,
         conditions: Sequence[ConditionSpec],
         *,
-        group: str = "analytics",
-        consumer: str | None = None,
         eval_interval_s: float = 1.0,
         stale_after_s: float = 15.0,
-        consumer_settings: ConsumerSettings | None = None,
+        read_block_ms: int = 1000,
         maxlen: int = 100_000,
         max_samples: int = 512,
+        shards: int | None = None,
+        shard_ttl_s: float = 15.0,
     ) -> None:
         if eval_interval_s <= 0 or stale_after_s <= 0:
             raise ValueError("eval_interval_s and stale_after_s must be positive")
@@ -83,15 +103,23 @@ class Analytics:
         self._keys = keys
         self._clock = clock
         self.conditions = self.engine.conditions
-        self.group = group
-        self.consumer = consumer or consumer_name("analytics")
         self.eval_interval_s = eval_interval_s
         self.stale_after_s = stale_after_s
-        self._consumer_settings = consumer_settings
+        self.intake = SampleIntake(redis, keys.stream("samples"), block_ms=read_block_ms)
+        self.owner: ShardOwner | None = None
+        self.ownership: Ownership | None = None
+        if shards is not None:
+            self.ownership = Ownership(shards)
+            self.engine.own(self.ownership)
+            self.owner = ShardOwner(
+                redis, keys, clock, group="analytics", n_shards=shards, ttl_s=shard_ttl_s,
+                on_change=self._shards_changed,
+            )  # fmt: skip
         self._follower = TopologyFollower(inventory, self.engine.topology)
         self._publisher = ViolationPublisher(redis, keys, maxlen=maxlen)
         self._store = StateStore(redis, keys)
-        self._loaded = False
+        # Sharded, a worker loads the episodes of each shard as it takes it over.
+        self._loaded = shards is not None
         self._watching_since: float | None = None
         self._feed_live: bool | None = None
         self._outbox_events: list[Violation] = []
@@ -117,7 +145,7 @@ class Analytics:
         """Take in a batch of samples (either form); returns how many were of a watched KPI."""
         view = await self._resolver.view(batch)
         self.engine.feed.note(view)
-        kept = self.engine.ingest(view)
+        kept = self.engine.ingest_view(view)
         if kept:
             self._landed.set()
         return kept
@@ -126,8 +154,49 @@ class Analytics:
         if isinstance(message, SampleBatch | PackedBatch):
             await self.ingest(message)
         else:
-            # Retrying cannot turn it into samples: acknowledge and move on.
             log.warning("ignoring a %s on the samples stream", type(message).__name__)
+
+    # --- shards --------------------------------------------------------------
+    async def _shards_changed(self, owned: frozenset[int]) -> None:
+        """The shard owner's news: stop on lost shards at once, take gained ones over."""
+        assert self.ownership is not None
+        async with self._lock:
+            gained, lost = self.ownership.set(owned)
+            if lost:
+                dropped = self.engine.forget_unowned()
+                log.info("gave up %d shards (%d open episodes handed on)", len(lost), dropped)
+            if gained:
+                await self._take_over(gained)
+
+    async def _take_over(self, gained: frozenset[int]) -> None:
+        """Rebuild the windows of ``gained`` from the stream, then resume their episodes."""
+        assert self.ownership is not None
+        ownership = self.ownership
+        if self.intake.last_id is None:
+            await self.intake.start()
+        since = self._clock.now() - self.engine.retention_s
+        history = await self.intake.history(since, self.intake.last_id, _collected_at)
+        rebuilt = 0
+        for message in history:
+            if isinstance(message, SampleBatch | PackedBatch):
+                view = await self._resolver.view(message)
+                self.engine.feed.note(view)
+                rebuilt += self.engine.ingest(view, shards=gained)
+
+        def in_gained(state: DetectorState) -> bool:
+            target = state.target
+            if target.kind is TargetKind.HOST:
+                return ownership.host_shard(target.id) in gained
+            return target.vnf is not None and ownership.vnf_shard(target.vnf) in gained
+
+        states = await self._store.load()
+        self.engine.load({key: s for key, s in states.items() if in_gained(s)})
+        log.info(
+            "took over %d shards: %d samples from %d stream entries, episodes resumed",
+            len(gained),
+            rebuilt,
+            len(history),
+        )
 
     # --- evaluation ----------------------------------------------------------
     async def evaluate(self, now: float | None = None) -> list[Violation]:
@@ -210,19 +279,25 @@ class Analytics:
     # --- the service loop ----------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume samples and evaluate until ``stop`` is set."""
-        consumer = StreamConsumer(
-            self._redis,
-            self._keys.stream("samples"),
-            self.group,
-            self.consumer,
-            self._handle,
-            settings=self._consumer_settings,
-            dead_letter_key=self._keys.dead_letters("samples"),
-        )
+        await self._start_reading()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run(stop))
+            if self.owner is not None:
+                tasks.create_task(self.owner.run(stop))
+            tasks.create_task(self.intake.run(stop, self._handle))
             tasks.create_task(self._evaluate_on_landing(stop))
             tasks.create_task(self.models.run(stop))
+
+    async def _start_reading(self) -> None:
+        """Note where the stream is, waiting out Redis trouble (reading starts after it)."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self.intake.start()
+                return
+            except RedisError as exc:
+                if not is_transient(exc):
+                    raise
+                await backoff.wait()
 
     async def _evaluate_on_landing(self, stop: asyncio.Event) -> None:
         failing = False
@@ -261,3 +336,8 @@ class Analytics:
             await asyncio.wait({landed, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await cancel_and_wait([landed, stopped])
+
+
+def _collected_at(message: Message) -> float:
+    # Anything else on the stream is no sample: never the end of the history.
+    return message.collected_at if isinstance(message, SampleBatch | PackedBatch) else math.inf

@@ -25,13 +25,14 @@ timestamp the series already has is a duplicate and dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics.codes import Codes
+from bus.series import series_id
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -43,20 +44,18 @@ NO_CODE = -1
 """The code of a label a series does not carry."""
 
 
-def identity(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """What identifies a series within its KPI (``host`` left out for VNFC series)."""
+def identity(labels: Mapping[str, str]) -> int:
+    """What identifies a series within its KPI (``host`` left out for VNFC series): a hash."""
     if "vnfc" in labels:
-        return tuple(sorted((k, v) for k, v in labels.items() if k != "host"))
-    return tuple(sorted(labels.items()))
+        return series_id("", {k: v for k, v in labels.items() if k != "host"})
+    return series_id("", labels)
 
 
 @dataclass
 class RowInfo:
-    """What a row's labels say, as codes (see :class:`analytics.codes.Codes`)."""
+    """The labels of a row's series (of its newest sample)."""
 
-    labels: dict[str, str]
-    counter: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str]
 
 
 class SeriesTable:
@@ -89,9 +88,8 @@ class SeriesTable:
         self.obj: Ints = np.full(rows, NO_CODE, dtype=np.int64)
         """The object a row measures: its VNFC, else its server, else its host."""
         self.vnfd: Ints = np.full(rows, NO_CODE, dtype=np.int64)
-        self.counter: Bools = np.zeros(rows, dtype=np.bool_)
         self.info: list[RowInfo | None] = [None] * rows
-        self._row_of: dict[tuple[tuple[str, str], ...], int] = {}
+        self._row_of: dict[int, int] = {}
         self._free: list[int] = list(range(rows - 1, -1, -1))
         self.membership = 0
         """Bumped whenever a row is added, removed or changes its labels."""
@@ -111,7 +109,7 @@ class SeriesTable:
         return np.flatnonzero(self.last > -np.inf)
 
     # --- rows ------------------------------------------------------------
-    def row(self, labels: Mapping[str, str], counter: bool = False) -> int:
+    def row(self, labels: Mapping[str, str]) -> int:
         """The row of the series with ``labels`` (created when new)."""
         key = identity(labels)
         found = self._row_of.get(key)
@@ -121,8 +119,8 @@ class SeriesTable:
             self._grow_rows()
         row = self._free.pop()
         self._row_of[key] = row
-        self.info[row] = RowInfo(dict(labels), counter)
-        self.counter[row] = counter
+        # The labels are kept as given (a series' definition), not copied.
+        self.info[row] = RowInfo(labels)
         self._set_codes(row, labels)
         self.last[row] = np.nan  # allocated, no sample yet (not free, not live)
         self.membership += 1
@@ -139,7 +137,7 @@ class SeriesTable:
         vnfd = labels.get("vnfd")
         self.vnfd[row] = code(vnfd) if vnfd else NO_CODE
 
-    def labels(self, row: int) -> dict[str, str]:
+    def labels(self, row: int) -> Mapping[str, str]:
         info = self.info[row]
         assert info is not None, f"row {row} of {self.kpi} is free"
         return info.labels
@@ -155,7 +153,6 @@ class SeriesTable:
         self.host = _grown(self.host, new, NO_CODE)
         self.obj = _grown(self.obj, new, NO_CODE)
         self.vnfd = _grown(self.vnfd, new, NO_CODE)
-        self.counter = _grown(self.counter, new, False)
         self.info.extend([None] * (new - old))
         self._free.extend(range(new - 1, old - 1, -1))
 
@@ -271,7 +268,6 @@ class SeriesTable:
         self.host[old] = NO_CODE
         self.obj[old] = NO_CODE
         self.vnfd[old] = NO_CODE
-        self.counter[old] = False
         self.version[old] += 1
         self.membership += 1
         return len(old)
@@ -279,9 +275,7 @@ class SeriesTable:
     def nbytes(self) -> int:
         """Memory held by the arrays (the windows and the per-row columns)."""
         arrays = (self.ts, self.values, self.last, self.version, self.vnfc, self.host)
-        return sum(a.nbytes for a in arrays) + sum(
-            a.nbytes for a in (self.obj, self.vnfd, self.counter)
-        )
+        return sum(a.nbytes for a in arrays) + sum(a.nbytes for a in (self.obj, self.vnfd))
 
 
 def _grown(array: A, rows: int, fill: object) -> A:

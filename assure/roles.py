@@ -106,6 +106,8 @@ def _analytics_on(platform: Platform, policies: Sequence[KpiPolicy]) -> RoleWork
             stale_after_s=s.analytics.stale_after,
             maxlen=s.redis.stream_maxlen,
             max_samples=s.analytics.window_samples,
+            shards=s.analytics.shards,
+            shard_ttl_s=s.analytics.shard_ttl,
         )
         ingested = CallbackCounter(
             "nfva_samples_ingested", "Samples the analytics stage took in (this process).",
@@ -191,7 +193,7 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
 
 ROLE_TABLE: dict[str, Role] = {
     "collector": Role(_collector),
-    "analytics": Role(_analytics, single_active=True),
+    "analytics": Role(_analytics),
     "policy": Role(_policy),
     "actuator": Role(_actuator),
     "api": Role(_api),

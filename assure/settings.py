@@ -110,6 +110,10 @@ class AnalyticsSettings:
     """A series with no sample for this long is left out of aggregates."""
     window_samples: int = 512
     """At most this many recent samples are kept per series for window functions."""
+    shards: int = 64
+    """The VNFs and hosts are split into this many shards among the running analytics workers."""
+    shard_ttl: float = 15.0
+    """A joining worker gets its share, and a dead worker's shards are taken over, within this."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ _DURATION_FIELDS = {
     ("collector", "shard_ttl"),
     ("analytics", "eval_interval"),
     ("analytics", "stale_after"),
+    ("analytics", "shard_ttl"),
     ("actuator", "lease_ttl"),
     ("actuator", "op_timeout"),
     ("actuator", "decision_max_age"),

@@ -10,7 +10,7 @@ from analytics.service import Analytics
 from bus.clock import ScaledClock
 from bus.contracts import TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
-from bus.streams import ConsumerSettings, StreamPublisher, read_all
+from bus.streams import StreamPublisher, read_all
 from mano_core.inventory import Inventory
 from tests.analytics_support import CPU, cpu_high, vnf, vnfc, vnfc_batch
 
@@ -30,7 +30,7 @@ async def test_samples_on_the_stream_raise_an_onset_on_the_violations_stream(
         clock,
         [cpu_high(for_s=5.0)],
         eval_interval_s=1.0,
-        consumer_settings=ConsumerSettings(block_ms=20),
+        read_block_ms=20,
     )
     stop = asyncio.Event()
 
@@ -91,7 +91,7 @@ async def test_a_full_redis_delays_the_onset_but_never_stops_the_stage(
         clock,
         [cpu_high(for_s=0.0)],
         stale_after_s=10_000.0,
-        consumer_settings=ConsumerSettings(block_ms=20),
+        read_block_ms=20,
     )
     stop = asyncio.Event()
     running = asyncio.create_task(stage.run(stop))
@@ -100,8 +100,11 @@ async def test_a_full_redis_delays_the_onset_but_never_stops_the_stage(
         found = [m for _, m in await read_all(redis, keys.stream("violations"))]
         return [m for m in found if isinstance(m, Violation)]
 
+    async def stage_is_reading() -> bool:
+        return stage.intake.last_id is not None
+
     try:
-        await eventually(lambda: redis.exists(keys.stream("samples")))  # the stage is up
+        await eventually(stage_is_reading)
         # Redis refuses every write ("OOM command not allowed"), as a full
         # Redis does, while the VNF runs hot: the ONSET cannot be sent.
         await redis.config_set("maxmemory", "1")

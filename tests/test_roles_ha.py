@@ -1,4 +1,4 @@
-"""Active/standby roles: two replicas never both collect or analyse; a standby takes over."""
+"""Analytics replicas share the work by shard: none stands by, a dead one's shards move on."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import signal
 import sys
 from typing import Any
 
-from bus.contracts import Sample, SampleBatch
 from bus.keys import Keys
-from bus.streams import StreamPublisher
+
+SHARDS = 8
 
 
 async def start(redis_url: str, keys: Keys, *roles: str) -> asyncio.subprocess.Process:
@@ -18,7 +18,8 @@ async def start(redis_url: str, keys: Keys, *roles: str) -> asyncio.subprocess.P
         **os.environ,
         "REDIS_URL": redis_url,
         "NFVA_REDIS_PREFIX": keys.prefix,
-        "NFVA_HA_LEADER_TTL": "1s",
+        "NFVA_ANALYTICS_SHARDS": str(SHARDS),
+        "NFVA_ANALYTICS_SHARD_TTL": "1s",
     }
     args = [a for role in roles for a in ("--role", role)]
     return await asyncio.create_subprocess_exec(
@@ -29,23 +30,16 @@ async def start(redis_url: str, keys: Keys, *roles: str) -> asyncio.subprocess.P
     )  # fmt: skip
 
 
-async def leader(redis: Any, keys: Keys, role: str) -> str | None:
-    token = await redis.get(keys.role_leader(role))
-    return token.decode() if token else None
+async def holders(redis: Any, keys: Keys) -> list[str | None]:
+    """Who holds each analytics shard (None: nobody)."""
+    out = []
+    for shard in range(SHARDS):
+        value = await redis.get(keys.shard_lease("analytics", shard))
+        out.append(value.decode() if value else None)
+    return out
 
 
-async def readers(redis: Any, keys: Keys) -> set[str]:
-    """Names of the consumers that have read the samples stream for analytics."""
-    if not await redis.exists(keys.stream("samples")):
-        return set()
-    groups = {g["name"].decode() for g in await redis.xinfo_groups(keys.stream("samples"))}
-    if "analytics" not in groups:
-        return set()
-    consumers = await redis.xinfo_consumers(keys.stream("samples"), "analytics")
-    return {c["name"].decode() for c in consumers}
-
-
-async def eventually(check: Any, seconds: float = 15.0) -> Any:
+async def eventually(check: Any, seconds: float = 20.0) -> Any:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         value = await check()
@@ -55,50 +49,36 @@ async def eventually(check: Any, seconds: float = 15.0) -> Any:
         await asyncio.sleep(0.05)
 
 
-async def feed(redis: Any, keys: Keys) -> None:
-    """Samples keep arriving, as from a collector (a consumer shows once it has read)."""
-    publisher = StreamPublisher(redis, keys.stream("samples"))
-    n = 0
-    while True:
-        n += 1
-        sample = Sample("vnf_cpu_utilisation", {"vnf": "v", "vnfc": "c"}, float(n), 50.0)
-        await publisher.publish(SampleBatch("scrape", float(n), [sample]))
-        await asyncio.sleep(0.05)
-
-
-async def test_one_replica_analyses_and_a_standby_takes_over_when_it_dies(
+async def test_two_analytics_replicas_share_the_shards_and_one_takes_over_when_the_other_dies(
     redis: Any, redis_url: str, keys: Keys
 ) -> None:
     first = await start(redis_url, keys, "analytics")
     second: asyncio.subprocess.Process | None = None
-    feeder = asyncio.create_task(feed(redis, keys))
     try:
-        token = await eventually(lambda: leader(redis, keys, "analytics"))
-        assert f"-{first.pid}-" in token
-        await eventually(lambda: readers(redis, keys))
-
+        await eventually(lambda: _all_held_by(redis, keys, {first.pid}))
         second = await start(redis_url, keys, "analytics")
-        await asyncio.sleep(2.0)  # two TTLs: time enough to (wrongly) start
-        assert all(f"-{second.pid}-" not in name for name in await readers(redis, keys)), (
-            "the standby must not read samples while the active worker lives"
-        )
-        assert f"-{first.pid}-" in (await leader(redis, keys, "analytics") or "")
+        assert second is not None
+        pids = {first.pid, second.pid}
+
+        async def shared() -> bool:
+            # Both work at once, half the shards each: nobody stands by.
+            held = await holders(redis, keys)
+            counts = [sum(f"-{pid}-" in (h or "") for h in held) for pid in pids]
+            return all(h is not None for h in held) and counts == [SHARDS // 2] * 2
+
+        await eventually(shared)
 
         first.kill()  # dies without releasing anything
         await first.wait()
-
-        async def taken_over() -> bool:
-            token = await leader(redis, keys, "analytics")
-            names = await readers(redis, keys)
-            return bool(token and f"-{second.pid}-" in token) and any(
-                f"-{second.pid}-" in name for name in names
-            )
-
-        await eventually(taken_over, seconds=10)
+        await eventually(lambda: _all_held_by(redis, keys, {second.pid}))
     finally:
-        feeder.cancel()
         for process in (first, second):
             if process is not None and process.returncode is None:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), 30)
     assert second is not None and second.returncode == 0
+
+
+async def _all_held_by(redis: Any, keys: Keys, pids: set[int]) -> bool:
+    held = await holders(redis, keys)
+    return all(h is not None and any(f"-{pid}-" in h for pid in pids) for h in held)

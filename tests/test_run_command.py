@@ -22,19 +22,21 @@ async def test_run_starts_every_stage_on_redis_and_stops_cleanly_on_sigterm(
     )  # fmt: skip
     try:
         groups: dict[str, set[str]] = {}
+        analysing = 0
         for _ in range(200):
-            for stream in ("samples", "violations", "decisions"):
+            for stream in ("violations", "decisions"):
                 if await redis.exists(keys.stream(stream)):
                     info = await redis.xinfo_groups(keys.stream(stream))
                     groups[stream] = {g["name"].decode() for g in info}
-            if len(groups) == 3:
+            analysing = await redis.zcard(keys.shard_members("analytics"))
+            if len(groups) == 2 and analysing:
                 break
             await asyncio.sleep(0.05)
         assert groups == {
-            "samples": {"analytics"},
             "violations": {"policy"},
             "decisions": {"actuator"},
         }, "each stage joined its consumer group"
+        assert analysing == 1, "the analytics worker joined the shard group"
         assert await redis.hexists(keys.catalogue("vnfd"), "vfw@1.0"), (
             "the shipped VNFD was onboarded"
         )

@@ -1,0 +1,60 @@
+"""Which targets this analytics worker owns: VNFs and hosts by shard.
+
+Workers split the work by :func:`bus.shards.shard_of` over ``n_shards``:
+a VNF (and its VNFCs) belongs to the shard of its id, a host to the shard
+of ``host:<name>``. A worker evaluates only the targets of its shards, and
+keeps only the samples they need: those of VNFCs of its VNFs, and, for
+the KPIs of host-scope conditions, those labelled with one of its hosts
+(a host's value combines the series of every VNFC on it, whichever VNF
+they belong to). With no sharding (``None``), everything is owned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from bus.shards import shard_of
+
+
+class Ownership:
+    """The shards one worker owns now."""
+
+    def __init__(self, n_shards: int, owned: Iterable[int] = ()) -> None:
+        self.n_shards = n_shards
+        self.owned: frozenset[int] = frozenset(owned)
+        self.generation = 0
+        """Bumped on every change, so what depends on ownership is rebuilt."""
+
+    def set(self, owned: Iterable[int]) -> tuple[frozenset[int], frozenset[int]]:
+        """Own exactly ``owned`` now; returns the shards gained and lost."""
+        new = frozenset(owned)
+        gained, lost = new - self.owned, self.owned - new
+        if gained or lost:
+            self.owned = new
+            self.generation += 1
+        return gained, lost
+
+    def vnf_shard(self, vnf_id: str) -> int:
+        return shard_of(vnf_id, self.n_shards)
+
+    def host_shard(self, host: str) -> int:
+        return shard_of(f"host:{host}", self.n_shards)
+
+    def owns_vnf(self, vnf_id: str, shards: frozenset[int] | None = None) -> bool:
+        return self.vnf_shard(vnf_id) in (self.owned if shards is None else shards)
+
+    def owns_host(self, host: str, shards: frozenset[int] | None = None) -> bool:
+        return self.host_shard(host) in (self.owned if shards is None else shards)
+
+    def wants(
+        self,
+        labels: Mapping[str, str],
+        host_kpi: bool,
+        shards: frozenset[int] | None = None,
+    ) -> bool:
+        """Whether a sample with ``labels`` is needed by ``shards`` (default: the owned ones)."""
+        vnf = labels.get("vnf")
+        if vnf is not None and self.owns_vnf(vnf, shards):
+            return True
+        host = labels.get("host")
+        return host_kpi and host is not None and self.owns_host(host, shards)
