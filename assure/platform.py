@@ -127,9 +127,12 @@ class Platform:
             raise PlatformError(str(exc)) from exc
         catalogue = Catalogue(redis, keys)
         inventory = Inventory(redis, keys)
-        ops = OpOccStore(redis, keys, clock)
-        vim = sites.registry[sites.registry.default]
-        vnfm = Vnfm(vim, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout)
+        ops = OpOccStore(redis, keys, clock, notifications_maxlen=settings.redis.stream_maxlen)
+        vnfm = Vnfm(
+            sites.registry, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout
+        )
+        # Occurrences left running by a process that stopped are settled now.
+        await ops.recover()
         ns_inventory = NsInventory(redis, keys)
         onboarding = Onboarding(catalogue, inventory, ns_inventory, dict(sites.registry))
         return cls(
@@ -260,6 +263,7 @@ class Platform:
                 log.warning("lost the %s role to another worker; standing by", role)
 
     async def aclose(self) -> None:
+        await self.vnfm.aclose()
         await self.vims.aclose()
         await self.redis.aclose()
         if self.embedded is not None:

@@ -300,7 +300,24 @@ class OpResult(msgspec.Struct, tag="op_result.v1", frozen=True):
     request_id: str = ""
 
 
-Message = SampleBatch | PackedBatch | Violation | Decision | OpResult
+class LcmNotification(msgspec.Struct, tag="lcm_op_occ.v1", frozen=True):
+    """One state change of an LCM operation occurrence (SOL003
+    ``VnfLcmOperationOccurrenceNotification``), published on every transition."""
+
+    op_id: str
+    vnf: str
+    operation: str
+    """SOL003 name: ``INSTANTIATE``, ``SCALE``, ``HEAL``, ``CHANGE_FLAVOUR``, ..."""
+    state: OpState
+    at: float
+    is_automatic: bool = False
+    """True when the closed loop started the operation, not an operator."""
+    error: str | None = None
+    detail: str = ""
+    """Why it moved (e.g. ``grant refused``, ``cancelled``, ``resumed``)."""
+
+
+Message = SampleBatch | PackedBatch | Violation | Decision | OpResult | LcmNotification
 
 Samples = SampleBatch | PackedBatch
 """Either form of a samples-stream entry."""

@@ -18,7 +18,8 @@ class Keys:
     """Prepended to every key, so several deployments can share one Redis."""
 
     def stream(self, name: str) -> str:
-        """A stream: ``samples``, ``violations``, ``decisions``, ``op_results``."""
+        """A stream: ``samples``, ``violations``, ``decisions``, ``op_results``,
+        ``lcm_notifications``."""
         return f"{self.prefix}:{{stream:{name}}}"
 
     def dead_letters(self, name: str) -> str:
@@ -53,6 +54,10 @@ class Keys:
     def op(self, vnf_id: str, op_id: str) -> str:
         """One LCM operation occurrence (JSON)."""
         return f"{self.prefix}:{{vnf:{vnf_id}}}:op:{op_id}"
+
+    def op_runner(self, vnf_id: str, op_id: str) -> str:
+        """A lease held while a worker runs the occurrence: none held, nobody runs it."""
+        return f"{self.prefix}:{{vnf:{vnf_id}}}:op:{op_id}:runner"
 
     def op_index(self) -> str:
         """Sorted set of ``vnf_id/op_id`` of all operations by start time."""

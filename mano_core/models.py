@@ -32,6 +32,26 @@ class VnfcInstance(msgspec.Struct):
     created_at: float
 
 
+class VnfState(enum.StrEnum):
+    """Whether the VNF's servers run (SOL003 ``vnfState``), as the operate operation left it."""
+
+    STARTED = "STARTED"
+    STOPPED = "STOPPED"
+
+
+class ComputeFlavour(msgspec.Struct, frozen=True):
+    """The compute resources of each VNFC of a VDU, when a change of flavour set them."""
+
+    vcpus: int
+    ram_mb: int
+    disk_gb: int = 0
+    name: str = ""
+    """The VIM flavour's name; empty: one is derived from the sizes."""
+
+    def flavour_name(self) -> str:
+        return self.name or f"{self.vcpus}c-{self.ram_mb}m-{self.disk_gb}g"
+
+
 class VnfInstance(msgspec.Struct):
     """One VNF instance and its VNFCs."""
 
@@ -52,6 +72,13 @@ class VnfInstance(msgspec.Struct):
     labels: dict[str, str] = {}
     """The operator's labels (an NS member carries its NS's labels too)."""
 
+    vnf_state: VnfState = VnfState.STARTED
+    """STOPPED after an operate operation stopped it: not to be healed meanwhile."""
+    flavours: dict[str, ComputeFlavour] = {}
+    """Per VDU, the flavour a change of flavour gave it (else the VNFD's)."""
+    ext_networks: dict[str, str] = {}
+    """External connection point id -> the network (on its VIM) its ports are on."""
+
     def vnfcs_of(self, vdu: str) -> list[VnfcInstance]:
         return [c for c in self.vnfcs if c.vdu == vdu]
 
@@ -60,12 +87,17 @@ class VnfInstance(msgspec.Struct):
 
 
 class LcmOperation(enum.StrEnum):
-    """Operation names as in ETSI SOL003 (MIGRATE is ours: SOL003 has none)."""
+    """Operation names as in ETSI SOL003 (MIGRATE and CONFIGURE are ours: SOL003 has none)."""
 
     INSTANTIATE = "INSTANTIATE"
     SCALE = "SCALE"
+    SCALE_TO_LEVEL = "SCALE_TO_LEVEL"
     HEAL = "HEAL"
+    OPERATE = "OPERATE"
     MIGRATE = "MIGRATE"
+    CHANGE_FLAVOUR = "CHANGE_FLAVOUR"
+    CHANGE_VNFPKG = "CHANGE_VNFPKG"
+    CONFIGURE = "CONFIGURE"
     TERMINATE = "TERMINATE"
 
 
@@ -93,3 +125,9 @@ class LcmOpOcc(msgspec.Struct):
     result: dict[str, Any] = {}
     """What it changed, e.g. ``{"added": [vnfc ids], "removed": [...]}``."""
     history: list[StateChange] = []
+    is_automatic: bool = False
+    """True when the closed loop (a decision) started it, not an operator."""
+    is_cancel_pending: bool = False
+    """An operator asked to cancel it; the worker running it stops at its next step."""
+    grant_id: str | None = None
+    """The grant it runs under, once granted."""

@@ -9,7 +9,7 @@ operation needs (:func:`active`, :func:`recovered`, :func:`moved_from`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bus.clock import Clock
 from bus.tasks import raise_if_cancelled
@@ -26,25 +26,45 @@ class OperationTimeout(ManoError):
     """Servers did not get where an operation needs them in time."""
 
 
+def flavor_of(vnf: VnfInstance, vdu: Vdu) -> Flavor:
+    """The flavour of the VDU's servers: a change of flavour's, else the VNFD's."""
+    changed = vnf.flavours.get(vdu.id)
+    if changed is not None:
+        return Flavor(changed.flavour_name(), changed.vcpus, changed.ram_mb, changed.disk_gb)
+    flavour = vdu.flavour
+    return Flavor(
+        name=flavour.name or f"{flavour.vcpus}c-{flavour.ram_mb}m-{flavour.disk_gb}g",
+        vcpus=flavour.vcpus,
+        ram_mb=flavour.ram_mb,
+        disk_gb=flavour.disk_gb,
+    )
+
+
 def server_spec(
-    vnf: VnfInstance, vdu: Vdu, vnfc_id: str, *, image: str, server_group: str | None
+    vnf: VnfInstance,
+    vdu: Vdu,
+    vnfc_id: str,
+    *,
+    image: str,
+    server_group: str | None,
+    ports: Sequence[str] = (),
+    zone: str | None = None,
+    host: str | None = None,
 ) -> ServerSpec:
     """The server of VNFC ``vnfc_id`` of ``vdu``, booted from image id ``image``.
 
     ``server_group`` is the VDU's group (soft anti-affinity: one host
-    failure should not take the whole VDU).
+    failure should not take the whole VDU); ``ports`` its connection points'
+    ports; ``zone`` and ``host`` where its grant placed it.
     """
-    flavour = vdu.flavour
     return ServerSpec(
         name=f"{vnf.name}-{vnfc_id}",
-        flavor=Flavor(
-            name=flavour.name or f"{flavour.vcpus}c-{flavour.ram_mb}m-{flavour.disk_gb}g",
-            vcpus=flavour.vcpus,
-            ram_mb=flavour.ram_mb,
-            disk_gb=flavour.disk_gb,
-        ),
+        flavor=flavor_of(vnf, vdu),
         image=image,
         metadata={"vnf": vnf.id, "vnfc": vnfc_id, "vdu": vdu.id},
+        ports=tuple(ports),
+        availability_zone=zone,
+        host=host,
         server_group=server_group,
     )
 
@@ -74,13 +94,20 @@ async def wait_for(
     *,
     poll_s: float,
     timeout_s: float,
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, ServerInfo]:
-    """Poll until ``check`` holds for every server; raises :class:`OperationTimeout`."""
+    """Poll until ``check`` holds for every server; raises :class:`OperationTimeout`.
+
+    ``between`` runs before each round (it may raise to stop the wait: an
+    operator cancelled the operation).
+    """
     deadline = clock.now() + timeout_s
     pending = list(dict.fromkeys(server_ids))
     reached: dict[str, ServerInfo] = {}
     while True:
         raise_if_cancelled()
+        if between is not None:
+            await between()
         for server_id in list(pending):
             server = await vim.get_server(server_id)
             if check(server):
@@ -133,6 +160,38 @@ def moved_from(source: str | None) -> Check:
             return True
         if moving:
             raise PermanentVimError(f"migration of server {server.id} ended back on {source}")
+        return False
+
+    return check
+
+
+def shut_off(server: ServerInfo) -> bool:
+    """SHUTOFF; ERROR fails at once."""
+    if server.status is ServerStatus.ERROR:
+        raise PermanentVimError(f"server {server.id} went to ERROR: {server.fault or 'no fault'}")
+    return server.status is ServerStatus.SHUTOFF
+
+
+def resized(flavor: Flavor) -> Check:
+    """Waiting in VERIFY_RESIZE (or ACTIVE with ``flavor``, on a VIM that confirms by
+    itself); ACTIVE with another flavour after resizing fails."""
+    resizing = False
+
+    def check(server: ServerInfo) -> bool:
+        nonlocal resizing
+        if server.status is ServerStatus.VERIFY_RESIZE:
+            return True
+        if not active(server):
+            resizing = True
+            return False
+        if server.flavor.name == flavor.name or (
+            server.flavor.vcpus,
+            server.flavor.ram_mb,
+            server.flavor.disk_gb,
+        ) == (flavor.vcpus, flavor.ram_mb, flavor.disk_gb):
+            return True
+        if resizing:
+            raise PermanentVimError(f"resize of server {server.id} ended without the new flavour")
         return False
 
     return check

@@ -78,7 +78,7 @@ async def test_rollback_keeps_the_error_that_caused_it(ops: OpOccStore) -> None:
     ("path", "illegal"),
     [
         ([], OpState.COMPLETED),
-        ([], OpState.FAILED_TEMP),
+        ([], OpState.FAILED),
         ([OpState.PROCESSING], OpState.FAILED),
         ([OpState.PROCESSING], OpState.ROLLING_BACK),
         ([OpState.PROCESSING, OpState.COMPLETED], OpState.PROCESSING),

@@ -133,12 +133,26 @@ async def test_servers_that_never_boot_in_time_are_rolled_back(make: Make) -> No
     assert await mano.inventory.find(vnf.id) is None
 
 
-async def test_a_permanent_failure_at_instantiation_leaves_nothing_behind(make: Make) -> None:
-    # Room for one firewall only: the second has no valid host.
+async def test_a_refused_grant_fails_the_instantiation_before_anything_exists(
+    make: Make,
+) -> None:
+    # Room for one firewall only: the grant sees the second cannot be placed.
     mano: Mano = await make([SimHost("h1", 2, 4096)])
     vnf, op = await mano.vnfm.instantiate("vfw", "fw-1")
     assert op.state is OpState.ROLLED_BACK
-    assert op.error is not None and "no valid host" in op.error
+    assert states(op) == [OpState.STARTING, OpState.ROLLED_BACK]
+    assert op.error is not None and "grant refused: VIM sim: no host has room" in op.error
+    assert vnf.state is InstantiationState.NOT_INSTANTIATED
+    assert (await mano.vim.servers()) == []
+    assert await mano.inventory.list() == []
+
+
+async def test_a_permanent_failure_at_instantiation_leaves_nothing_behind(make: Make) -> None:
+    mano: Mano = await make()
+    await mano.vim.fail_next("create", temporary=False, after=1)
+    vnf, op = await mano.vnfm.instantiate("vfw", "fw-1")
+    assert op.state is OpState.ROLLED_BACK
+    assert op.error is not None and "injected permanent failure of create" in op.error
     assert vnf.state is InstantiationState.NOT_INSTANTIATED
     assert (await mano.vim.servers()) == []
     assert await mano.inventory.list() == []
@@ -266,13 +280,13 @@ async def test_a_vim_call_that_never_answers_fails_temporarily_then_resumes(make
 async def test_a_permanent_failure_during_scale_out_rolls_back_every_new_server(
     make: Make,
 ) -> None:
-    # The two firewalls take h1 and h2; h1 has room for exactly one more.
-    mano: Mano = await make([SimHost("h1", 4, 8192), SimHost("h2", 2, 2048)])
+    mano: Mano = await make()
     vnf = await mano.deploy()
+    await mano.vim.fail_next("create", temporary=False, after=1)
     op = await mano.vnfm.scale(vnf.id, ASPECT, "out", steps=2)
     assert op.state is OpState.ROLLED_BACK
     assert states(op)[-3:] == [OpState.FAILED_TEMP, OpState.ROLLING_BACK, OpState.ROLLED_BACK]
-    assert op.error is not None and "no valid host" in op.error
+    assert op.error is not None and "injected permanent failure of create" in op.error
     assert len(op.result["removed"]) == 1  # the one server created before the failure
     after = await mano.vnf(vnf.id)
     assert after.vnfcs == vnf.vnfcs
@@ -283,8 +297,9 @@ async def test_a_permanent_failure_during_scale_out_rolls_back_every_new_server(
 async def test_a_rollback_interrupted_by_a_temporary_failure_resumes_as_a_rollback(
     make: Make,
 ) -> None:
-    mano: Mano = await make([SimHost("h1", 4, 8192), SimHost("h2", 2, 2048)])
+    mano: Mano = await make()
     vnf = await mano.deploy()
+    await mano.vim.fail_next("create", temporary=False, after=1)
     await mano.vim.fail_next("delete", temporary=True)
     op = await mano.vnfm.scale(vnf.id, ASPECT, "out", steps=2, op_id="op-1")
     assert (op.state, op.retry_after) == (OpState.FAILED_TEMP, 5.0)
@@ -372,7 +387,12 @@ async def test_migrate_moves_a_vnfc_never_onto_a_degraded_host(make: Make) -> No
         vnfc.address,
         vnfc.metrics_url,
     )
-    assert op.result == {"vnfc": vnfc.id, "from_host": vnfc.host, "to_host": moved.host}
+    assert op.result == {
+        "vnfc": vnfc.id,
+        "from_host": vnfc.host,
+        "to_host": moved.host,
+        "mode": "live",
+    }
     assert (await mano.vim.get_server(vnfc.server_id)).host == moved.host
 
 

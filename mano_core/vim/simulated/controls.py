@@ -195,19 +195,27 @@ class SimControls:
         await self._change(put)
 
     async def fail_next(
-        self, operation: str, *, temporary: bool, count: int = 1, retry_after: float = 5.0
+        self,
+        operation: str,
+        *,
+        temporary: bool,
+        count: int = 1,
+        retry_after: float = 5.0,
+        after: int = 0,
     ) -> None:
         """Make the next ``count`` calls of ``operation`` fail, in every process.
 
         ``operation`` is one of :data:`OPERATIONS`; a temporary failure
         raises :class:`TemporaryVimError` with ``retry_after`` (clock
-        seconds), a permanent one :class:`PermanentVimError`.
+        seconds), a permanent one :class:`PermanentVimError`. ``after``
+        calls succeed first.
         """
         check_operation(operation)
         kind = "temporary" if temporary else "permanent"
 
         def queue(cloud: Cloud) -> None:
             queued = cloud.state.failures.setdefault(operation, [])
+            queued.extend(Injected(cloud.new_id(), "pass") for _ in range(after))
             queued.extend(Injected(cloud.new_id(), kind, retry_after) for _ in range(count))
 
         await self._change(queue)
@@ -237,7 +245,7 @@ class SimControls:
         """Drop every queued failure; returns how many there were."""
 
         def clear(cloud: Cloud) -> int:
-            count = sum(len(q) for q in cloud.state.failures.values())
+            count = sum(1 for q in cloud.state.failures.values() for i in q if i.kind != "pass")
             cloud.state.failures = {}
             return count
 
@@ -254,5 +262,6 @@ def _take_failure(state: CloudState, operation: str) -> Injected | None:
     for name in ("any", operation):
         queue = state.failures.get(name)
         if queue:
-            return queue.pop(0)
+            injected = queue.pop(0)
+            return None if injected.kind == "pass" else injected
     return None

@@ -138,7 +138,8 @@ class Injected(msgspec.Struct):
 
     id: str
     kind: str
-    """``temporary``, ``permanent`` or ``hang`` (the call never answers)."""
+    """``temporary``, ``permanent``, ``hang`` (the call never answers) or
+    ``pass`` (the call goes through: failures queued ``after`` some calls)."""
     retry_after: float = 5.0
 
 
