@@ -84,6 +84,10 @@ class Operator:
         service = self.compute_service(host)
         self.conn.compute.update_service_forced_down(service, host, "nova-compute", forced=True)
 
+    def disable(self, host: str) -> None:
+        service = self.compute_service(host)
+        self.conn.compute.disable_service(service, host, "nova-compute", "maintenance")
+
     def restore(self, host: str) -> None:
         """Back in service: enabled and not forced down. After an evacuation Nova
         refuses that until the host's nova-compute restarts, so it is restarted then."""

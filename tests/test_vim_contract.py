@@ -227,14 +227,22 @@ async def test_found_by_metadata_after_a_lost_reply(backend: Backend) -> None:
     assert others == []
 
 
-async def test_host_status_after_its_compute_service_is_forced_down(backend: Backend) -> None:
+@pytest.mark.parametrize("fault", ["forced_down", "disabled"])
+async def test_host_status_after_its_compute_service_is_forced_down_or_disabled(
+    backend: Backend, fault: str
+) -> None:
+    """Either is a host fault (degraded, vim_host_degraded = 1) the loop acts on."""
     first, second = backend.hosts
-    await backend.force_down(first)
+    await (backend.force_down(first) if fault == "forced_down" else backend.disable(first))
     try:
         hosts = {h.name: h for h in await backend.vim.list_hosts()}
         fenced, healthy = hosts[first], hosts[second]
-        assert fenced.forced_down
-        assert fenced.state is HostState.DOWN
+        if fault == "forced_down":
+            assert fenced.forced_down
+            assert fenced.state is HostState.DOWN
+        else:
+            assert (fenced.enabled, fenced.forced_down) == (False, False)
+            assert fenced.state is HostState.UP  # its servers keep running
         assert fenced.degraded
         assert not fenced.schedulable
         assert healthy.schedulable and not healthy.forced_down

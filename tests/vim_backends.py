@@ -43,6 +43,8 @@ class Backend(Protocol):
 
     async def force_down(self, host: str) -> None: ...
 
+    async def disable(self, host: str) -> None: ...
+
     async def restore(self, host: str) -> None: ...
 
     async def limit_instances(self, limit: int | None) -> None:
@@ -113,6 +115,9 @@ class SimulatedBackend:
     async def force_down(self, host: str) -> None:
         await self.sim.force_down_host(host)
 
+    async def disable(self, host: str) -> None:
+        await self.sim.disable_host(host)
+
     async def restore(self, host: str) -> None:
         await self.sim.restore_host(host)
         await self.sim.enable_host(host)
@@ -146,6 +151,9 @@ class OpenStackBackend:
 
     async def force_down(self, host: str) -> None:
         await asyncio.to_thread(self.operator.force_down, host)
+
+    async def disable(self, host: str) -> None:
+        await asyncio.to_thread(self.operator.disable, host)
 
     async def restore(self, host: str) -> None:
         await asyncio.to_thread(self.operator.restore, host)

@@ -126,7 +126,8 @@ class Cloud:
             # As in Nova: a compute service forced down reports down, a host fault.
             state=HostState.UP if host.up and not host.forced_down else HostState.DOWN,
             enabled=host.enabled,
-            degraded=host.degraded or host.forced_down,
+            # As the OpenStack driver reports: fenced or taken out of service is a host fault.
+            degraded=host.degraded or host.forced_down or not host.enabled,
             vcpus=host.vcpus,
             ram_mb=host.ram_mb,
             vcpus_used=vcpus,

@@ -179,7 +179,8 @@ class SimControls:
         await self._set_host(host, forced_down=True)
 
     async def disable_host(self, host: str) -> None:
-        """Take the host out of scheduling (its servers keep running)."""
+        """Take the host out of service: it takes no new servers and reports degraded (a
+        host fault, so the loop moves its VNFCs away), its servers keep running."""
         await self._set_host(host, enabled=False)
 
     async def enable_host(self, host: str) -> None:

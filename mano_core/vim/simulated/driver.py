@@ -297,7 +297,12 @@ def _telemetry(cloud: Cloud) -> list[TelemetryPoint]:
         up = host.up and host.enabled and not host.forced_down
         points.append(TelemetryPoint(HOST_UP, labels, float(up), now))
         points.append(
-            TelemetryPoint(HOST_DEGRADED, labels, float(host.degraded or host.forced_down), now)
+            TelemetryPoint(
+                HOST_DEGRADED,
+                labels,
+                float(host.degraded or host.forced_down or not host.enabled),
+                now,
+            )
         )
         held = cloud.host_info(name)
         points += [
