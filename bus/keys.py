@@ -72,6 +72,10 @@ class Keys:
         return f"{self.prefix}:{{catalogue}}:{kind}s:latest"
 
     # --- network services ------------------------------------------------
+    def ns_version(self) -> str:
+        """Counter bumped on every save or delete of an NS instance (readers reload on change)."""
+        return f"{self.prefix}:{{inventory}}:ns:version"
+
     def ns_index(self) -> str:
         """Set of all NS instance ids."""
         return f"{self.prefix}:{{inventory}}:nss"

@@ -194,3 +194,16 @@ async def test_a_reader_behind_the_trimmed_changes_is_told_to_reload(
     # Trimmed past the reader's position (as MAXLEN trimming does when it lags far behind).
     await redis.xtrim(keys.inventory_changes(), maxlen=1, approximate=False)
     assert await inventory.changes_since(after) is None
+
+
+async def test_the_ns_inventory_counts_its_changes(redis: Any, keys: Keys) -> None:
+    from mano_core.nfvo.inventory import NsInventory
+    from mano_core.nfvo.records import NsInstance, NsState
+
+    inventory = NsInventory(redis, keys)
+    assert await inventory.version() == 0
+    ns = NsInstance("ns-1", "edge", "nsd", "1.0", NsState.INSTANTIATED, 1.0, 1.0)
+    await inventory.save(ns)
+    after_save = await inventory.version()
+    await inventory.delete("ns-1")
+    assert 0 < after_save < await inventory.version()

@@ -4,6 +4,10 @@ Like the VNF inventory (:mod:`mano_core.inventory`), a record is always
 written whole; a record that cannot be decoded is skipped (and logged) by
 :meth:`NsInventory.list` and raises :class:`~mano_core.errors.CorruptRecord`
 when looked up on its own.
+
+Every save and delete also bumps the counter ``keys.ns_version()``, so a
+reader that keeps the NS instances in memory (analytics' topology) reads
+them again only when :meth:`NsInventory.version` changed.
 """
 
 from __future__ import annotations
@@ -41,7 +45,13 @@ class NsInventory:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.ns(ns.id), _encoder.encode(ns))
             pipe.sadd(self._keys.ns_index(), ns.id)
+            pipe.incr(self._keys.ns_version())
             await pipe.execute()
+
+    async def version(self) -> int:
+        """The change counter: it differs from one read to the next when anything changed."""
+        raw = await self._redis.get(self._keys.ns_version())
+        return int(raw) if raw is not None else 0
 
     async def find(self, ns_id: str) -> NsInstance | None:
         key = self._keys.ns(ns_id)
@@ -92,6 +102,7 @@ class NsInventory:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.srem(self._keys.ns_index(), ns_id)
             pipe.delete(self._keys.ns(ns_id))
+            pipe.incr(self._keys.ns_version())
             await pipe.execute()
 
 
