@@ -143,6 +143,8 @@ class ConditionEvaluator:
             return True
         if target.kind is TargetKind.HOST:
             return o.owns_host(target.id)
+        if target.kind is TargetKind.NS:
+            return o.owns_ns(target.id)
         return target.vnf is not None and o.owns_vnf(target.vnf)
 
     def forget_unowned(self) -> int:

@@ -5,7 +5,8 @@ change, so nothing saved meanwhile is missed); every later one reads only
 the change notifications since (:meth:`mano_core.inventory.Inventory.changes_since`)
 and the records of the VNFs they name. When the change stream no longer
 reaches back that far (a worker that was away long), it reads the whole
-inventory again.
+inventory again. NS instances (for NS-scope conditions) are read again
+whenever the NS inventory's change counter moved.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from analytics.topology import Topology
 from mano_core.models import VnfInstance
+from mano_core.nfvo.records import NsInstance
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +33,35 @@ class InventoryReader(Protocol):
     ) -> tuple[str, dict[str, VnfInstance | None]] | None: ...
 
 
-class TopologyFollower:
-    """Keeps a :class:`Topology` in step with the inventory."""
+class NsReader(Protocol):
+    """The part of :class:`mano_core.nfvo.inventory.NsInventory` analytics reads."""
 
-    def __init__(self, inventory: InventoryReader, topology: Topology) -> None:
+    async def list(self) -> list[NsInstance]: ...
+
+    async def version(self) -> int: ...
+
+
+class TopologyFollower:
+    """Keeps a :class:`Topology` in step with the inventory (and the NS inventory)."""
+
+    def __init__(
+        self, inventory: InventoryReader, topology: Topology, ns: NsReader | None = None
+    ) -> None:
         self._inventory = inventory
+        self._ns = ns
+        self._ns_version: int | None = None
         self.topology = topology
         self._after: str | None = None
         self.reloads = 0
         """Whole reads of the inventory so far (the first one included)."""
 
     async def refresh(self) -> None:
-        """Bring the topology up to date (one round trip when nothing changed)."""
+        """Bring the topology up to date (a round trip or two when nothing changed)."""
+        if self._ns is not None:
+            version = await self._ns.version()
+            if version != self._ns_version:
+                self.topology.replace_ns(await self._ns.list())
+                self._ns_version = version
         if self._after is None:
             await self._reload()
             return

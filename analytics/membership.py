@@ -26,7 +26,7 @@ import numpy as np
 from analytics.codes import Codes
 from analytics.ownership import Ownership
 from analytics.table import NO_CODE, Bools, Ints, SeriesTable
-from analytics.topology import Topology, host_target, vnf_target, vnfc_target
+from analytics.topology import Topology, host_target, ns_target, vnf_target, vnfc_target
 from bus.conditions import ConditionSpec
 from bus.contracts import Target, TargetKind
 
@@ -114,6 +114,8 @@ def build(
     if cond.scope is TargetKind.HOST:
         assert table is not None or not len(live)
         return _host(cond, table, live, codes, index, ownership=ownership)
+    if cond.scope is TargetKind.NS:
+        return _ns(table, live, topology=topology, codes=codes, index=index, ownership=ownership)
     return _inventory(
         cond, table, live, topology=topology, codes=codes, index=index, ownership=ownership
     )
@@ -147,18 +149,7 @@ def _inventory(
             obj_of_code[codes.code(vnfc.id)] = len(obj_tgt)
             obj_tgt.append(len(targets) - 1)
             obj_names.append(vnfc.id)
-    if table is None or not len(live) or not obj_of_code:
-        rows = np.empty(0, dtype=np.int64)
-        row_obj = rows
-    else:
-        lookup = np.full(max(len(codes), 1), -1, dtype=np.int64)
-        lookup[np.fromiter(obj_of_code, dtype=np.int64)] = np.fromiter(
-            obj_of_code.values(), dtype=np.int64
-        )
-        codes_of = table.vnfc[live]
-        pos = np.where(codes_of == NO_CODE, -1, lookup[np.clip(codes_of, 0, len(lookup) - 1)])
-        keep = pos >= 0
-        rows, row_obj = live[keep], pos[keep]
+    rows, row_obj = _rows_of(table, live, obj_of_code, codes)
     return Membership(
         targets,
         rows,
@@ -198,3 +189,50 @@ def _host(
     targets = [index.index(host_target(codes.name(int(h)))) for h in hosts]
     names = [codes.name(int(o)) for o in pairs[1]]
     return Membership(targets, rows, row_obj.ravel(), obj_host.ravel(), names)
+
+
+def _ns(
+    table: SeriesTable | None,
+    live: Ints,
+    *,
+    topology: Topology,
+    codes: Codes,
+    index: TargetIndex,
+    ownership: Ownership | None,
+) -> Membership:
+    """NS targets: their objects are their VNFs, whose series are their VNFCs' series."""
+    targets: list[int] = []
+    obj_tgt: list[int] = []
+    obj_names: list[str] = []
+    obj_of_vnfc: dict[int, int] = {}
+    for ns in topology.network_services:
+        if ownership is not None and not ownership.owns_ns(ns.id):
+            continue
+        targets.append(index.index(ns_target(ns)))
+        for vnf_id in ns.vnf_ids():
+            vnf = topology.find(vnf_id)
+            if vnf is None:
+                continue
+            for vnfc in vnf.vnfcs:
+                obj_of_vnfc[codes.code(vnfc.id)] = len(obj_tgt)
+            obj_tgt.append(len(targets) - 1)
+            obj_names.append(vnf.id)
+    rows, row_obj = _rows_of(table, live, obj_of_vnfc, codes)
+    return Membership(targets, rows, row_obj, np.asarray(obj_tgt, dtype=np.int64), obj_names)
+
+
+def _rows_of(
+    table: SeriesTable | None, live: Ints, obj_of_vnfc: dict[int, int], codes: Codes
+) -> tuple[Ints, Ints]:
+    """The live rows whose VNFC is one of ``obj_of_vnfc``'s, and the object of each."""
+    if table is None or not len(live) or not obj_of_vnfc:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
+    lookup = np.full(max(len(codes), 1), -1, dtype=np.int64)
+    lookup[np.fromiter(obj_of_vnfc, dtype=np.int64)] = np.fromiter(
+        obj_of_vnfc.values(), dtype=np.int64
+    )
+    codes_of = table.vnfc[live]
+    pos = np.where(codes_of == NO_CODE, -1, lookup[np.clip(codes_of, 0, len(lookup) - 1)])
+    keep = pos >= 0
+    return live[keep], pos[keep]

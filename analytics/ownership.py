@@ -2,7 +2,8 @@
 
 Workers split the work by :func:`bus.shards.shard_of` over ``n_shards``:
 a VNF (and its VNFCs) belongs to the shard of its id, a host to the shard
-of ``host:<name>``. A worker evaluates only the targets of its shards, and
+of ``host:<name>``, an NS instance to the shard of ``ns:<id>`` (its owner
+keeps the samples of its VNFs too). A worker evaluates only the targets of its shards, and
 keeps only the samples they need: those of VNFCs of its VNFs, and, for
 the KPIs of host-scope conditions, those labelled with one of its hosts
 (a host's value combines the series of every VNFC on it, whichever VNF
@@ -24,6 +25,7 @@ class Ownership:
         self.owned: frozenset[int] = frozenset(owned)
         self.generation = 0
         """Bumped on every change, so what depends on ownership is rebuilt."""
+        self.extra_vnfs: frozenset[str] = frozenset()
 
     def set(self, owned: Iterable[int]) -> tuple[frozenset[int], frozenset[int]]:
         """Own exactly ``owned`` now; returns the shards gained and lost."""
@@ -46,6 +48,16 @@ class Ownership:
     def owns_host(self, host: str, shards: frozenset[int] | None = None) -> bool:
         return self.host_shard(host) in (self.owned if shards is None else shards)
 
+    def ns_shard(self, ns_id: str) -> int:
+        return shard_of(f"ns:{ns_id}", self.n_shards)
+
+    def owns_ns(self, ns_id: str) -> bool:
+        return self.ns_shard(ns_id) in self.owned
+
+    def need_vnfs(self, vnf_ids: Iterable[str]) -> None:
+        """Also keep the samples of ``vnf_ids`` (the VNFs of owned NS instances)."""
+        self.extra_vnfs = frozenset(vnf_ids)
+
     def wants(
         self,
         labels: Mapping[str, str],
@@ -54,7 +66,7 @@ class Ownership:
     ) -> bool:
         """Whether a sample with ``labels`` is needed by ``shards`` (default: the owned ones)."""
         vnf = labels.get("vnf")
-        if vnf is not None and self.owns_vnf(vnf, shards):
+        if vnf is not None and (self.owns_vnf(vnf, shards) or vnf in self.extra_vnfs):
             return True
         host = labels.get("host")
         return host_kpi and host is not None and self.owns_host(host, shards)

@@ -52,7 +52,7 @@ from redis.exceptions import RedisError
 
 from analytics.engine import Engine, Pass
 from analytics.feed import ScrapeWindow
-from analytics.follow import InventoryReader, TopologyFollower
+from analytics.follow import InventoryReader, NsReader, TopologyFollower
 from analytics.intake import SampleIntake
 from analytics.models import ModelKeeper
 from analytics.ownership import Ownership
@@ -95,6 +95,7 @@ class Analytics:
         max_samples: int = 512,
         shards: int | None = None,
         shard_ttl_s: float = 15.0,
+        ns_inventory: NsReader | None = None,
     ) -> None:
         if eval_interval_s <= 0 or stale_after_s <= 0:
             raise ValueError("eval_interval_s and stale_after_s must be positive")
@@ -115,7 +116,10 @@ class Analytics:
                 redis, keys, clock, group="analytics", n_shards=shards, ttl_s=shard_ttl_s,
                 on_change=self._shards_changed,
             )  # fmt: skip
-        self._follower = TopologyFollower(inventory, self.engine.topology)
+        needs_ns = any(c.scope is TargetKind.NS for c in self.engine.conditions)
+        self._follower = TopologyFollower(
+            inventory, self.engine.topology, ns_inventory if needs_ns else None
+        )
         self._publisher = ViolationPublisher(redis, keys, maxlen=maxlen)
         self._store = StateStore(redis, keys)
         # Sharded, a worker loads the episodes of each shard as it takes it over.
@@ -187,6 +191,8 @@ class Analytics:
             target = state.target
             if target.kind is TargetKind.HOST:
                 return ownership.host_shard(target.id) in gained
+            if target.kind is TargetKind.NS:
+                return ownership.ns_shard(target.id) in gained
             return target.vnf is not None and ownership.vnf_shard(target.vnf) in gained
 
         states = await self._store.load()
@@ -215,6 +221,14 @@ class Analytics:
                 self.engine.load(await self._store.load())
                 self._loaded = True
             await self._follower.refresh()
+            if self.ownership is not None:
+                topology, ownership = self.engine.topology, self.ownership
+                ownership.need_vnfs(
+                    vnf_id
+                    for ns in topology.network_services
+                    if ownership.owns_ns(ns.id)
+                    for vnf_id in ns.vnf_ids()
+                )
             if self._watching_since is None:
                 self._watching_since = now
             window = self._absence_window(now) if self.engine.has_silence else None

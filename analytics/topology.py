@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from analytics.codes import Codes
 from bus.contracts import Target, TargetKind
 from mano_core.models import VnfcInstance, VnfInstance
+from mano_core.nfvo.records import NsInstance
 
 
 def vnf_target(vnf: VnfInstance) -> Target:
@@ -30,12 +31,18 @@ def host_target(host: str) -> Target:
     return Target(kind=TargetKind.HOST, id=host, host=host)
 
 
+def ns_target(ns: NsInstance) -> Target:
+    return Target(kind=TargetKind.NS, id=ns.id)
+
+
 class Topology:
     """The VNF instances analytics knows of, by id."""
 
     def __init__(self, codes: Codes, vnfs: Iterable[VnfInstance] = ()) -> None:
         self.codes = codes
         self._vnfs: dict[str, VnfInstance] = {}
+        self.network_services: list[NsInstance] = []
+        """The NS instances (for NS-scope conditions), oldest first."""
         self.generation = 0
         self.replace(vnfs)
 
@@ -56,6 +63,11 @@ class Topology:
                 self._vnfs.pop(vnf_id, None)
             else:
                 self._vnfs[vnf_id] = vnf
+        self.generation += 1
+
+    def replace_ns(self, instances: Iterable[NsInstance]) -> None:
+        """Take ``instances`` as every NS instance."""
+        self.network_services = sorted(instances, key=lambda n: (n.created_at, n.id))
         self.generation += 1
 
     def vnfs(self, vnfd: str | None = None) -> list[VnfInstance]:

@@ -108,6 +108,7 @@ def _analytics_on(platform: Platform, policies: Sequence[KpiPolicy]) -> RoleWork
             max_samples=s.analytics.window_samples,
             shards=s.analytics.shards,
             shard_ttl_s=s.analytics.shard_ttl,
+            ns_inventory=platform.ns_inventory,
         )
         ingested = CallbackCounter(
             "nfva_samples_ingested", "Samples the analytics stage took in (this process).",

@@ -132,7 +132,8 @@ class ConditionSpec(msgspec.Struct, frozen=True):
     kpi: str
     scope: TargetKind
     """``vnf``: aggregated across the VNF's VNFCs; ``vnfc``: each VNFC on its
-    own; ``host``: each host."""
+    own; ``host``: each host; ``ns``: each NS instance, aggregated across its
+    VNFs (each VNF's value aggregated across its VNFCs first)."""
     vnfd: str | None = None
     """Only VNF instances of this VNFD (None: every VNF)."""
     function: Function = "last"

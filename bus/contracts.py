@@ -130,6 +130,8 @@ class TargetKind(enum.StrEnum):
     VNF = "vnf"
     VNFC = "vnfc"
     HOST = "host"
+    NS = "ns"
+    """A network service instance (conditions aggregated across its VNFs)."""
 
 
 class Target(msgspec.Struct, frozen=True):

@@ -46,7 +46,8 @@ def condition_spec(policy: KpiPolicy, condition: Condition) -> ConditionSpec:
         # Host series carry no VNFD label: filtering them by VNFD would hide
         # every host. The engine narrows a host violation to the policy's
         # VNFD when it picks the VNFCs on that host.
-        vnfd=None if scope is TargetKind.HOST else policy.vnfd,
+        # An NS's value combines all its VNFs, whatever their VNFD.
+        vnfd=None if scope in (TargetKind.HOST, TargetKind.NS) else policy.vnfd,
         function=condition.function,
         range_s=condition.window or 0.0,
         quantile=condition.quantile,

@@ -91,7 +91,7 @@ ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
     "scale": ("vnf",),
     "heal": ("vnfc",),
     "migrate": ("vnfc", "host"),
-    "notify": ("vnf", "vnfc", "host"),
+    "notify": ("vnf", "vnfc", "host", "ns"),
 }
 """Which condition scopes can drive each action (scale a VNF, heal a VNFC, empty a host)."""
 

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """Policy and condition names: DNS labels, because they end up in Redis keys and ids."""
 
-Scope = Literal["vnf", "vnfc", "host"]
+Scope = Literal["vnf", "vnfc", "host", "ns"]
 
 
 class Strict(BaseModel):

@@ -178,3 +178,43 @@ async def test_histogram_quantile_of_a_vnfc_latency(redis: Any, keys: Keys) -> N
     assert onset.evidence.description.startswith(
         "histogram_quantile(0.95, rate(vnf_request_duration_seconds_bucket[1m]))"
     )
+
+
+async def test_an_ns_combines_its_vnfs_each_combining_its_vnfcs(redis: Any, keys: Keys) -> None:
+    from analytics.service import Analytics
+    from bus.clock import ScaledClock
+    from mano_core.nfvo.inventory import NsInventory
+    from mano_core.nfvo.records import NsInstance, NsState, NsVnf
+    from tests.analytics_support import CPU
+
+    inventory, nss = Inventory(redis, keys), NsInventory(redis, keys)
+    fw = vnf("fw-1", [vnfc("a1"), vnfc("a2")])
+    lb = vnf("lb-1", [vnfc("b1")], vnfd="lb")
+    spare = vnf("fw-2", [vnfc("c1")])
+    for member in (fw, lb, spare):
+        await inventory.save(member)
+
+    def ns_of(*vnf_ids: str) -> NsInstance:
+        members = [NsVnf(f"m{i}", 0, "sim", f"op{i}", vnf_id=v) for i, v in enumerate(vnf_ids)]
+        return NsInstance("ns-1", "edge", "nsd", "1", NsState.INSTANTIATED, T0, T0, vnfs=members)
+
+    await nss.save(ns_of("fw-1", "lb-1"))
+    busy = cpu_high(
+        name="ns-busy", scope=TargetKind.NS, vnfd=None, threshold=75.0, clear=65.0, for_s=0.0
+    )
+    stage = Analytics(
+        redis, keys, inventory, ScaledClock(speed=1, start=T0), [busy], ns_inventory=nss
+    )  # fmt: skip
+    await stage.ingest(vnfc_batch(fw, CPU, {"a1": 80.0, "a2": 60.0}, T0))
+    await stage.ingest(vnfc_batch(lb, CPU, {"b1": 90.0}, T0))
+    await stage.ingest(vnfc_batch(spare, CPU, {"c1": 0.0}, T0))
+    # fw-1 is 70 (its two VNFCs), lb-1 90: every VNF weighs alike, 80.
+    (onset,) = await stage.evaluate(now=T0)
+    assert (onset.target.kind, onset.target.id) == (TargetKind.NS, "ns-1")
+    assert (onset.evidence.value, onset.evidence.values) == (80.0, {"fw-1": 70.0, "lb-1": 90.0})
+
+    # fw-2 joins the NS (the NS inventory's counter moves): its 0 now counts.
+    await nss.save(ns_of("fw-1", "lb-1", "fw-2"))
+    await stage.ingest(vnfc_batch(spare, CPU, {"c1": 0.0}, T0 + 5))
+    (abated,) = await stage.evaluate(now=T0 + 5)
+    assert (abated.status, abated.evidence.value) == (ABATED, (70.0 + 90.0 + 0.0) / 3)
