@@ -256,7 +256,7 @@ class Scraper:
         encoding = response.headers.get("content-encoding", "").lower()
         body = response.body
         if encoding == "gzip":
-            body = await _inflate(body, limit)
+            body = await inflate(body, limit)
         elif encoding not in ("", "identity"):
             raise _Unusable(f"unsupported Content-Encoding {encoding!r}")
         content_type = response.headers.get("content-type", "")
@@ -275,7 +275,7 @@ class Scraper:
         return context
 
 
-async def _inflate(body: bytes, limit: int) -> bytes:
+async def inflate(body: bytes, limit: int) -> bytes:
     """A gzip body inflated in bounded steps (the loop served between them), at most ``limit``."""
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
     out: list[bytes] = []

@@ -2,6 +2,7 @@
 
 from assure.cli import (
     analytics,
+    collector,
     decisions,
     demo,
     inventory,
@@ -17,6 +18,7 @@ from assure.cli.app import main
 
 __all__ = [
     "analytics",
+    "collector",
     "decisions",
     "demo",
     "inventory",
