@@ -25,6 +25,7 @@ from assure.reloading import reloading
 from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from collector.instances import InstanceLabels
+from collector.promql_source import PromQLQuery, PromQLSource
 from collector.push.remote_write import RemoteWriteReceiver
 from collector.push.ves import VesReceiver
 from collector.service import DEFAULT_MAX_BATCH_SAMPLES, Collector
@@ -74,8 +75,25 @@ def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
         max_body_bytes=s.collector.body_limit,
         max_buffered_samples=s.collector.buffer_samples,
         owner=owner,
+        promql=(
+            PromQLSource(s.collector.promql_url, InstanceLabels(platform.inventory))
+            if s.collector.promql_url
+            else None
+        ),
+        promql_queries=lambda: promql_queries(platform),
     )
     return collector.run
+
+
+async def promql_queries(platform: Platform) -> list[PromQLQuery]:
+    """The ``promql`` KPIs of the VNFDs of the VNFs instantiated now (each query once)."""
+    queries: dict[PromQLQuery, None] = {}
+    for vnf in await platform.inventory.list():
+        vnfd = await platform.catalogue.of(vnf)
+        for parameter in vnfd.monitoring_parameters:
+            if parameter.source == "promql" and parameter.query:
+                queries[PromQLQuery(parameter.name, parameter.query)] = None
+    return list(queries)
 
 
 def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:

@@ -100,6 +100,9 @@ class CollectorSettings:
     """A collector that dies has its targets scraped by the others within this long."""
     buffer_samples: int = 2_000_000
     """Samples kept in memory while Redis is unreachable; beyond, the oldest are dropped."""
+    promql_url: str | None = None
+    """An existing Prometheus (``http://prometheus:9090``) the VNFDs' ``promql`` KPIs are
+    queried from, each scrape interval; unset: no PromQL source."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The collector service: scheduled collection cycles, written to the bus in bounded batches.
 
-Two loops run on the event loop: the scrape cycle (every VNFC exporter
-the inventory knows, concurrently) and the VIM cycle (infrastructure
-telemetry), each on the boundaries of its interval in clock time. Each
+Loops run on the event loop: the scrape cycle (every VNFC exporter the
+inventory knows, concurrently), the VIM cycle (infrastructure telemetry)
+and, when a Prometheus is configured, the PromQL cycle
+(:mod:`collector.promql_source`, at the scrape interval), each on the
+boundaries of its interval in clock time. Each
 cycle reads a fresh inventory snapshot and writes its samples to the
 samples stream as :class:`~bus.contracts.PackedBatch` entries of at most
 ``max_batch_samples`` samples each (many samples per entry, never one entry
@@ -38,13 +40,14 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from bus.clock import Clock
-from bus.contracts import SCRAPE_SOURCE, VIM_SOURCE
+from bus.contracts import PROMQL_SOURCE, SCRAPE_SOURCE, VIM_SOURCE
 from bus.keys import Keys
 from bus.redis import is_transient
 from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from collector.chunks import Chunk, SeriesBook
+from collector.promql_source import PromQLQuery, PromQLSource
 from collector.scrape import Scraper
 from collector.targets import InventoryReader, ScrapeTarget, Topology, discover
 from collector.vim_source import VimSource
@@ -136,6 +139,8 @@ class Collector:
         owner: ShardOwner | None = None,
         max_body_bytes: int = 8 * 1024 * 1024,
         max_buffered_samples: int = 2_000_000,
+        promql: PromQLSource | None = None,
+        promql_queries: Callable[[], Awaitable[list[PromQLQuery]]] | None = None,
     ) -> None:
         self._inventory = inventory
         self._clock = clock
@@ -163,7 +168,14 @@ class Collector:
         self._owner = owner
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
-        self._failing: dict[str, dict[str, str]] = {SCRAPE_SOURCE: {}, VIM_SOURCE: {}}
+        self._promql = promql
+        self._promql_queries = promql_queries
+        self._promql_book = SeriesBook(self.writer)
+        self._failing: dict[str, dict[str, str]] = {
+            SCRAPE_SOURCE: {},
+            VIM_SOURCE: {},
+            PROMQL_SOURCE: {},
+        }
         self.last: dict[str, CycleReport] = {}
         """The latest report of each source."""
 
@@ -177,6 +189,8 @@ class Collector:
             (SCRAPE_SOURCE, lambda: self.scrape_cycle(spread=True), self.scrape_interval_s),
             (VIM_SOURCE, self.vim_cycle, self.vim_interval_s),
         ]
+        if self._promql is not None:
+            loops.append((PROMQL_SOURCE, self.promql_cycle, self.scrape_interval_s))
         if self._owner is not None:
             self._tasks.append(asyncio.create_task(self._owner.run(self._stop), name="shards"))
         for name, cycle, interval_s in loops:
@@ -191,6 +205,8 @@ class Collector:
             _done, late = await asyncio.wait(tasks, timeout=self.scrape_timeout_s + 2.0)
             await cancel_and_wait(late)
         await self._scraper.aclose()
+        if self._promql is not None:
+            await self._promql.aclose()
         await self.writer.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -288,6 +304,17 @@ class Collector:
         errors = {c.vim: c.error for c in collections if c.error}
         chunk = self._vim_book.chunk(samples, lambda _kpi: "gauge")
         return await self._finish(VIM_SOURCE, collected_at, [chunk], errors)
+
+    async def promql_cycle(self) -> CycleReport:
+        """Evaluate the ``promql`` KPIs of the VNFDs in use against the Prometheus; write them."""
+        collected_at = self._clock.now()
+        source = self._promql
+        if source is None or not self.owns(f"promql:{source.url}"):
+            return CycleReport(PROMQL_SOURCE, collected_at, 0)
+        queries = await self._promql_queries() if self._promql_queries else []
+        collection = await source.collect(queries)
+        chunk = self._promql_book.chunk(collection.samples)
+        return await self._finish(PROMQL_SOURCE, collected_at, [chunk], collection.errors)
 
     async def _finish(
         self, source: str, collected_at: float, chunks: list[Chunk], errors: dict[str, str]

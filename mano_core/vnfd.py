@@ -18,7 +18,7 @@ import enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 from bus.conditions import Aggregate, Comparison, breaches
 from bus.fields import Duration
@@ -219,14 +219,26 @@ class MonitoringParameter(Strict):
 
     name: StrictStr = Field(min_length=1)
     """The KPI name, as its samples carry it (e.g. ``vnf_cpu_utilisation``)."""
-    source: Literal["exporter", "vim"]
-    """``exporter``: the VNFCs' Prometheus endpoints; ``vim``: VIM telemetry of their servers."""
+    source: Literal["exporter", "vim", "promql", "push"]
+    """``exporter``: the VNFCs' Prometheus endpoints; ``vim``: VIM telemetry of their
+    servers; ``promql``: ``query`` against an existing Prometheus (``collector.promql_url``);
+    ``push``: remote_write or VES pushes to the server."""
+    query: StrictStr | None = None
+    """The PromQL expression of a ``promql`` KPI (and only of one): evaluated each scrape
+    interval; each result series becomes a sample of ``name``, about the VNFC its labels
+    name (``vnfc_id``, ``server_id`` or ``instance``)."""
     vdu: Id | None = None
     """Only VNFCs of this VDU; None: every VDU (with an exporter, for ``exporter``)."""
     unit: StrictStr = Field(min_length=1)
     aggregate: Aggregate = "avg"
     """How the VNFCs' values combine into the VNF's value."""
     objective: Objective | None = None
+
+    @model_validator(mode="after")
+    def _query_for_promql(self) -> MonitoringParameter:
+        if (self.source == "promql") != (self.query is not None):
+            raise ValueError("a promql monitoring parameter needs a query, and only it has one")
+        return self
 
 
 class LoadPhase(Strict):
