@@ -29,11 +29,22 @@ def connect(url: str, *, cluster: bool = False, **options: Any) -> Any:
 
     With ``cluster=True`` the URL names any node of a Redis Cluster. The
     client returns ``bytes``; callers decode what they store as text.
+
+    A burst of more concurrent commands than the pool has connections
+    (``max_connections``, 100 by default) waits up to ``pool_timeout``
+    seconds for a free one, rather than failing at once with "Too many
+    connections" (as an HTTP server's burst of requests would).
     """
     options.setdefault("health_check_interval", 30)
     if cluster:
         return RedisCluster.from_url(url, **options)
-    return aioredis.Redis.from_url(url, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=options.pop("max_connections", 100),
+        timeout=options.pop("pool_timeout", 20),
+        **options,
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def reply_text(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -156,3 +157,26 @@ async def test_an_unknown_occurrence_is_404_and_a_final_one_cannot_be_retried(ap
     assert retry.status == 409
     fail = await api.client.post(f"{OCCS}/{op['id']}/fail", headers=api.auth(Role.OPERATOR))
     assert fail.status == 409
+
+
+async def test_the_cli_reads_a_running_server_with_a_token(api: Api) -> None:
+    from click.testing import CliRunner
+
+    from assure.cli import main
+
+    vnf = await created_and_instantiated(api)
+    server = f"http://127.0.0.1:{api.client.port}"
+
+    def cli(*args: str, token: str | None = api.tokens[Role.VIEWER]) -> Any:
+        env = {"NFVA_TOKEN": token} if token else {"NFVA_TOKEN": ""}
+        return CliRunner().invoke(main, ["--server", server, *args], env=env)
+
+    shown = await asyncio.to_thread(cli, "status")
+    assert shown.exit_code == 0, shown.output
+    assert f"fw-rest ({vnf['id']}) vnfd=vfw INSTANTIATED" in shown.output
+    listed = await asyncio.to_thread(cli, "ops", "--json")
+    assert [o["operation"] for o in json.loads(listed.output)] == ["INSTANTIATE"]
+    refused = await asyncio.to_thread(cli, "status", token="nfva_wrong")
+    assert refused.exit_code == 1 and "401" in refused.output
+    missing = await asyncio.to_thread(cli, "status", token=None)
+    assert missing.exit_code == 2 and "NFVA_TOKEN" in missing.output

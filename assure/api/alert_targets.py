@@ -14,6 +14,9 @@ alert is refused, as is one whose VNF, VNFC or host does not exist.
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections.abc import Sequence
 
 from bus.contracts import Target, TargetKind
@@ -28,16 +31,58 @@ class UnknownTarget(ValueError):
     """The alert's labels name nothing the platform knows; the message says what."""
 
 
+class InventorySnapshot:
+    """The inventory's VNF instances, read at most once per ``max_age_s`` (wall seconds).
+
+    A burst of notifications shares one read instead of each reading every
+    VNF record; a lookup that misses reads again (:meth:`fresh`), so a VNFC
+    created a moment ago is found all the same.
+    """
+
+    def __init__(self, inventory: Inventory, max_age_s: float = 1.0) -> None:
+        self._inventory = inventory
+        self._max_age_s = max_age_s
+        self._vnfs: list[VnfInstance] = []
+        self._read_at = -math.inf
+        self._reading: asyncio.Task[list[VnfInstance]] | None = None
+
+    async def vnfs(self) -> list[VnfInstance]:
+        if time.monotonic() - self._read_at <= self._max_age_s:
+            return self._vnfs
+        return await self.fresh()
+
+    async def fresh(self) -> list[VnfInstance]:
+        """Read the inventory now (one read for all who ask at once)."""
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read())
+        reading = self._reading
+        try:
+            return await asyncio.shield(reading)
+        finally:
+            if self._reading is reading and reading.done():
+                self._reading = None
+
+    async def _read(self) -> list[VnfInstance]:
+        vnfs = await self._inventory.list()
+        self._vnfs, self._read_at = vnfs, time.monotonic()
+        return vnfs
+
+
 class AlertTargets:
     """Resolves alert labels to a :class:`~bus.contracts.Target`."""
 
-    def __init__(self, inventory: Inventory, vims: Sequence[VimDriver]) -> None:
-        self._inventory = inventory
+    def __init__(self, snapshot: InventorySnapshot, vims: Sequence[VimDriver]) -> None:
+        self._snapshot = snapshot
         self._vims = vims
 
     async def resolve(self, labels: dict[str, str]) -> Target:
         """The target the labels name; raises :class:`UnknownTarget`."""
-        vnfs = await self._inventory.list()
+        try:
+            return await self._resolve(labels, await self._snapshot.vnfs())
+        except UnknownTarget:
+            return await self._resolve(labels, await self._snapshot.fresh())
+
+    async def _resolve(self, labels: dict[str, str], vnfs: Sequence[VnfInstance]) -> Target:
         vnf = _named_vnf(vnfs, labels)
         vnfc_id = labels.get("vnfc_id")
         if vnfc_id:

@@ -34,7 +34,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from assure.api.alert_ledger import AlertLedger, Outcome
-from assure.api.alert_targets import AlertTargets, UnknownTarget
+from assure.api.alert_targets import AlertTargets, InventorySnapshot, UnknownTarget
 from assure.api.body import read_body
 from assure.api.http_metrics import HTTP_METRICS, WEBHOOK_PATH
 from assure.api.problems import unprocessable
@@ -44,6 +44,9 @@ from assure.api.tokens import Role
 from bus.contracts import Evidence, Target, Violation, ViolationStatus
 from policy.alerts import triggered_by
 from policy.schema import AlertTrigger, KpiPolicy
+
+SNAPSHOT = web.AppKey("alert_inventory", InventorySnapshot)
+"""The inventory as the webhook reads it (shared by every notification of a burst)."""
 
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "nfv-assure:alertmanager:violation")
 
@@ -150,13 +153,15 @@ async def queue_alerts(
     *,
     source: Literal["alertmanager", "ves"] = "alertmanager",
     place: str = "alerts",
+    snapshot: InventorySnapshot | None = None,
 ) -> tuple[list[tuple[Alert, int | None]], list[Violation], list[Outcome]]:
     """Queue the violations ``alerts`` cause; 422 (nothing queued) if one names no target.
 
     Returns each alert with the index of its event (None: it triggers no
-    policy), the events, and what the ledger made of each.
+    policy), the events, and what the ledger made of each. ``snapshot``: the
+    inventory as a burst of notifications shares it (default: read it now).
     """
-    targets = AlertTargets(deps.inventory, deps.vims)
+    targets = AlertTargets(snapshot or InventorySnapshot(deps.inventory), deps.vims)
     ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
     now = deps.clock.now()
     events: list[Violation] = []
@@ -190,7 +195,9 @@ async def queue_alerts(
 async def receive_alerts(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     notification = await read_body(request, Notification)
-    plan, events, outcomes = await queue_alerts(deps, notification.alerts)
+    plan, events, outcomes = await queue_alerts(
+        deps, notification.alerts, snapshot=request.app[SNAPSHOT]
+    )
     counter = request.app[HTTP_METRICS].alerts
     reports = []
     for alert, event_index in plan:

@@ -18,7 +18,17 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from assure.api import alerts, approvals, assurance, discovery, events, health, vnflcm
+from assure.api import (
+    alerts,
+    approvals,
+    assurance,
+    dashboard,
+    discovery,
+    events,
+    health,
+    vnflcm,
+)
+from assure.api.alert_targets import InventorySnapshot
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
 from assure.api.loop_metrics import LoopCollector, LoopLatency
 from assure.api.metrics import MetricsHub
@@ -82,6 +92,7 @@ def core_routes() -> list[Route]:
         *alerts.ROUTES,
         *discovery.ROUTES,
         *approvals.ROUTES,
+        *dashboard.ROUTES,
     ]
 
 
@@ -104,6 +115,7 @@ def build_app(
     app[DEPS] = deps
     app[METRICS] = MetricsHub(deps.registry, [LoopCollector(deps.redis, deps.keys), *collectors])
     app[HTTP_METRICS] = HttpMetrics(deps.registry)
+    app[alerts.SNAPSHOT] = InventorySnapshot(deps.inventory)
     table: dict[str, Route] = {}
     for route in [*core_routes(), *(r for route_set in routes for r in route_set)]:
         key = route_key(route.method, route.path)

@@ -43,9 +43,17 @@ def settings_of(ctx: click.Context) -> Settings:
     help="Level of the diagnostic log on stderr [default: WARNING; ERROR for demo, "
     "whose progress lines already tell what happens].",
 )
+@click.option(
+    "--server",
+    envvar="NFVA_SERVER",
+    metavar="URL",
+    help="Ask a running server's REST API (token in NFVA_TOKEN) instead of Redis: status, ops.",
+)
 @click.version_option(package_name="nfv-assure")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, log_level: str | None) -> None:
+def main(
+    ctx: click.Context, config: Path | None, log_level: str | None, server: str | None
+) -> None:
     """nfv-assure: closed-loop assurance for NFV MANO.
 
     Watches VNF and infrastructure KPIs, detects when one breaks its
@@ -61,6 +69,7 @@ def main(ctx: click.Context, config: Path | None, log_level: str | None) -> None
     )
     # apscheduler logs every job run at INFO: one line per scrape cycle is noise.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    ctx.meta["nfva.server"] = server
     if config is None and Path("assure.yaml").is_file():
         config = Path("assure.yaml")
     try:
