@@ -78,8 +78,9 @@ class VimSettings:
     here, each VIM named after its cloud (a list, or comma-separated in the environment);
     so simulated sites and OpenStack clouds, or several clouds, are managed at once."""
     networks: str = ""
-    """OpenStack VIM: networks (names or ids, comma-separated) a server is attached to when
-    its VDU names no port; empty: servers get no network."""
+    """OpenStack VIM: management networks (names or ids, comma-separated) every server is
+    attached to, before its VNF's own ports; its address on the first is where its
+    exporters are scraped."""
 
 
 @dataclass(frozen=True)

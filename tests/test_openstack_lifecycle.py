@@ -105,6 +105,11 @@ async def terminate_leaving_nothing(mano: Mano, vnf_id: str) -> None:
     assert await asyncio.to_thread(mano.operator.ports, mano.seen_servers) == []
     groups = await asyncio.to_thread(lambda: list(conn.compute.server_groups(all_projects=True)))
     assert [g.name for g in groups if vnf_id in (g.name or "")] == []
+    # The VNF's own networks (its virtual links) and their ports go with it.
+    networks = await asyncio.to_thread(lambda: list(conn.network.networks()))
+    assert [n.name for n in networks if vnf_id in (n.description or "")] == []
+    ports = await asyncio.to_thread(lambda: list(conn.network.ports()))
+    assert [p.name for p in ports if vnf_id in (p.description or "")] == []
 
 
 async def test_instantiate_scale_out_and_in_then_terminate(mano: Mano) -> None:
@@ -117,6 +122,10 @@ async def test_instantiate_scale_out_and_in_then_terminate(mano: Mano) -> None:
         assert server.status == "ACTIVE"
         assert (vnfc.host, server.compute_host) == (server.compute_host, vnfc.host)
         assert vnfc.address is not None and vnfc.address.startswith("127.77.")
+        # Besides the management network, a port on the VNF's own mgmt virtual link.
+        own = await asyncio.to_thread(mano.operator.ports, {server.id})
+        nets = sorted(".".join(p.fixed_ips[0]["ip_address"].split(".")[:2]) for p in own)
+        assert nets == ["10.10", "127.77"]
         assert vnfc.metrics_url == f"http://{vnfc.address}:9273/metrics"
         assert server.flavor.original_name == "m1.fw"
     # Both are in the VDU's server group (soft anti-affinity: Nova spreads them where it can).

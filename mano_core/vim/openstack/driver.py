@@ -13,9 +13,10 @@ scoped to. Several drivers, for several clouds, can run side by side.
 - Servers carry ``managed-by: nfv-assure`` besides the caller's metadata,
   and are found again by metadata (:meth:`OpenStackVim.list_servers`), so a
   create whose reply was lost is found rather than repeated.
-- A server is created on its ports, else on the driver's ``networks``
-  (Nova makes a port on each and deletes it with the server), else with
-  no network.
+- A server is attached to the driver's management ``networks`` (Nova makes
+  a port on each and deletes it with the server; the server's address, where
+  its exporters are scraped, is its address on the first of them), then to
+  the ports of its spec (the VNF's own networks), which outlive it.
 - Flavours are Nova's by name, else one with exactly the asked sizes.
 - Host status, migrations to a named host, server diagnostics and Placement
   need an administrator's credentials; with a member's, those calls fail
@@ -188,13 +189,13 @@ class OpenStackVim:
         return self._get_server(str(created.id))
 
     def _networks_for(self, spec: ServerSpec) -> list[dict[str, str]] | str:
-        if spec.ports:
-            return [{"port": port_id} for port_id in spec.ports]
-        if not self._network_names:
-            return "none"
+        """The management networks first (Nova makes the server a port on each, its
+        address among them), then the caller's ports; neither: no network."""
         if self._network_ids is None:
             self._network_ids = network.network_ids(self._conn, self._network_names)
-        return [{"uuid": network_id} for network_id in self._network_ids]
+        attached = [{"uuid": network_id} for network_id in self._network_ids]
+        attached += [{"port": port_id} for port_id in spec.ports]
+        return attached or "none"
 
     def _flavor_id(self, flavor: Flavor) -> str:
         """Nova's flavour called ``flavor.name``, else one of exactly its sizes."""
