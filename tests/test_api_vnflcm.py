@@ -180,3 +180,27 @@ async def test_the_cli_reads_a_running_server_with_a_token(api: Api) -> None:
     assert refused.exit_code == 1 and "401" in refused.output
     missing = await asyncio.to_thread(cli, "status", token=None)
     assert missing.exit_code == 2 and "NFVA_TOKEN" in missing.output
+
+
+async def test_descriptors_are_onboarded_listed_shown_and_deleted_over_rest(api: Api) -> None:
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "assure/defaults/vnfds/vfw.yaml"
+    text = shipped.read_text().replace("\nid: vfw\n", "\nid: vfw-rest\n")
+    headers = {**api.auth(Role.OPERATOR), "Content-Type": "application/yaml"}
+    made = await api.client.post("/api/v1/vnfds", data=text, headers=headers)
+    assert made.status == 201, await made.text()
+    assert made.headers["Location"] == "/api/v1/vnfds/vfw-rest"
+    assert "vfw-rest" in [e["id"] for e in await api.get_json("/api/v1/vnfds")]
+    shown = await api.get_json("/api/v1/vnfds/vfw-rest")
+    assert shown["descriptor"]["id"] == "vfw-rest"
+    bad = await api.client.post("/api/v1/vnfds", data=text.replace("vdus:", "vdu:"),
+                                headers=headers)  # fmt: skip
+    assert bad.status == 422
+    assert (await bad.json())["errors"]
+    await created_and_instantiated(api)
+    in_use = await api.client.delete("/api/v1/vnfds/vfw", headers=api.auth(Role.OPERATOR))
+    assert in_use.status == 409, "a VNF instance runs it"
+    gone = await api.client.delete("/api/v1/vnfds/vfw-rest", headers=api.auth(Role.OPERATOR))
+    assert gone.status == 204
+    assert (await api.client.get("/api/v1/vnfds/vfw-rest", headers=api.auth())).status == 404
