@@ -237,15 +237,19 @@ class OpOccStore:
         )
 
     # --- who runs what ---------------------------------------------------------
-    def runner_lease(self, op: LcmOpOcc) -> Lease:
-        """The lease a worker holds while it runs ``op`` (its TTL in wall time)."""
+    def runner_lease(self, vnf_id: str, op_id: str) -> Lease:
+        """The lease a worker holds while it runs occurrence ``op_id`` (TTL in wall time).
+
+        Taken before the occurrence is created, so that no start-up recovery
+        ever sees a new occurrence without its runner.
+        """
         return Lease(
             self._redis,
-            self._keys.op_runner(op.vnf_id, op.id),
+            self._keys.op_runner(vnf_id, op_id),
             WallClock(),
             ttl_s=self.runner_ttl_s,
             holder=consumer_name("lcm"),
-            name=f"operation {op.id}",
+            name=f"operation {op_id}",
         )
 
     async def is_running(self, op: LcmOpOcc) -> bool:

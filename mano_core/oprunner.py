@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from bus.contracts import OpState
+from bus.lease import Lease
 from mano_core.errors import GrantRefused, InvalidRequest, ManoError, TemporaryVimError
 from mano_core.grants import Grant, Granter, GrantRequest
 from mano_core.lcm import RUNNING, OpOccStore
@@ -109,14 +110,24 @@ class OpRunner:
             raise InvalidRequest(f"operation {op_id} is {op.state}: it is still running")
         return op
 
-    async def run(self, op: LcmOpOcc, plan: Plan) -> LcmOpOcc:
-        """Take ``op`` as far as it goes; a finished one is returned as it is."""
-        if op.state.final:
-            return op  # a replay of a finished operation: report it, do nothing
-        lease = self._ops.runner_lease(op)
-        if not await lease.try_acquire():
-            raise InvalidRequest(f"operation {op.id} is being run by another worker")
+    async def run(self, op: LcmOpOcc, plan: Plan, lease: Lease | None = None) -> LcmOpOcc:
+        """Take ``op`` as far as it goes; a finished one is returned as it is.
+
+        ``lease``: its runner lease, already taken (for an occurrence just
+        created); None: taken here.
+        """
+        if lease is None:
+            if op.state.final:
+                return op  # a replay of a finished operation: report it, do nothing
+            lease = await self.take(op.vnf_id, op.id)
         return await lease.hold(lambda: self._run(op, plan))
+
+    async def take(self, vnf_id: str, op_id: str) -> Lease:
+        """The runner lease of occurrence ``op_id``; raises :class:`InvalidRequest` if held."""
+        lease = self._ops.runner_lease(vnf_id, op_id)
+        if not await lease.try_acquire():
+            raise InvalidRequest(f"operation {op_id} is being run by another worker")
+        return lease
 
     async def roll_back(self, op: LcmOpOcc, plan: Plan) -> LcmOpOcc:
         """Undo a FAILED_TEMP occurrence's partial work (an operator's rollback)."""
@@ -124,9 +135,7 @@ class OpRunner:
             raise InvalidRequest(f"operation {op.id} is {op.state}: only FAILED_TEMP rolls back")
         if plan.undo is None or not await _undoable(plan):
             raise InvalidRequest(f"operation {op.id} ({op.operation}) cannot be rolled back")
-        lease = self._ops.runner_lease(op)
-        if not await lease.try_acquire():
-            raise InvalidRequest(f"operation {op.id} is being run by another worker")
+        lease = await self.take(op.vnf_id, op.id)
         return await lease.hold(lambda: self._roll_back(op, plan))
 
     async def _run(self, op: LcmOpOcc, plan: Plan) -> LcmOpOcc:

@@ -302,17 +302,8 @@ async def retry_op_occ(request: web.Request) -> web.Response:
     if op.state is not OpState.FAILED_TEMP:
         raise conflict(f"operation {op.id} is {op.state}: only FAILED_TEMP can be retried")
     vnfm = deps.vnfm
-    params = op.operation_params
-    calls = {
-        LcmOperation.INSTANTIATE: lambda: vnfm.instantiate(params["vnfd_id"], params["name"],
-                                                          op_id=op.id),
-        LcmOperation.SCALE: lambda: vnfm.scale(op.vnf_id, params.get("aspect", ""), "out",
-                                               op_id=op.id),
-        LcmOperation.HEAL: lambda: vnfm.heal(op.vnf_id, params["vnfc_id"], op_id=op.id),
-        LcmOperation.MIGRATE: lambda: vnfm.migrate(op.vnf_id, params["vnfc_id"], op_id=op.id),
-        LcmOperation.TERMINATE: lambda: vnfm.terminate(op.vnf_id, op_id=op.id),
-    }  # fmt: skip
-    started = await LcmTasks(deps).start(op.vnf_id, op.id, calls[op.operation])
+    # Every kind of operation resumes from its stored parameters alone.
+    started = await LcmTasks(deps).start(op.vnf_id, op.id, lambda: vnfm.retry(op.id))
     return _accepted(started)
 
 

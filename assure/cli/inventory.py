@@ -1,6 +1,6 @@
-"""``nfv-assure status`` and ``nfv-assure ops``: what a running platform holds.
+"""``nfv-assure status``: the VNF instances a running platform holds.
 
-Both read Redis, or with ``--server URL`` the server's SOL003 resources.
+It reads Redis, or with ``--server URL`` the server's SOL003 resources.
 """
 
 from __future__ import annotations
@@ -57,43 +57,5 @@ def status(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{vnf.name} ({vnf.id}) vnfd={vnf.vnfd_id} {vnf.state} scale: {levels}")
             for c in vnf.vnfcs:
                 click.echo(f"  {c.id} vdu={c.vdu} host={c.host} address={c.address}")
-
-    with_redis(settings, show)
-
-
-@main.command(context_settings=CONTEXT)
-@click.option("--vnf", "vnf_id", help="Only this VNF instance's operations.")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
-@click.pass_context
-def ops(ctx: click.Context, vnf_id: str | None, limit: int, as_json: bool) -> None:
-    """List recent LCM operation occurrences, newest first (REDIS_URL, or --server)."""
-    import msgspec  # noqa: PLC0415
-
-    settings = settings_of(ctx)
-    server = server_of(ctx)
-    if server is not None:
-        query = {"limit": str(limit), **({"vnfInstanceId": vnf_id} if vnf_id else {})}
-        occurrences = get_json(server, "/vnflcm/v2/vnf_lcm_op_occs", query)
-        if as_json:
-            click.echo(json.dumps(occurrences))
-            return
-        for occ in occurrences:
-            error = f" error: {occ['error']['detail']}" if occ.get("error") else ""
-            click.echo(f"{occ['id']} {occ['operation']} vnf={occ['vnfInstanceId']} "
-                       f"{occ['operationState']}{error}")  # fmt: skip
-        return
-
-    async def show(client: Any, keys: Any) -> None:
-        from bus.clock import WallClock  # noqa: PLC0415
-        from mano_core.lcm import OpOccStore  # noqa: PLC0415
-
-        occurrences = await OpOccStore(client, keys, WallClock()).list(vnf_id, limit=limit)
-        if as_json:
-            click.echo(msgspec.json.encode(occurrences).decode())
-            return
-        for op in occurrences:
-            error = f" error: {op.error}" if op.error else ""
-            click.echo(f"{op.id} {op.operation} vnf={op.vnf_id} {op.state}{error}")
 
     with_redis(settings, show)

@@ -23,6 +23,7 @@ with a ``decision_id`` was started by the closed loop (``is_automatic``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -147,9 +148,9 @@ class Vnfm:
         validated is instantiated all the same, with a warning in the log.
         """
         vnf_id = instantiate.vnf_id_for(op_id)
-        op = await self._runner.existing(vnf_id, op_id, LcmOperation.INSTANTIATE)
-        if op is None:
-            params = await instantiate.prepare(
+
+        async def prepare(_vnf: VnfInstance | None) -> dict[str, Any]:
+            return await instantiate.prepare(
                 self._ctx,
                 vnfd_id,
                 name,
@@ -159,8 +160,10 @@ class Vnfm:
                 labels=labels,
                 ext_networks=ext_networks,
             )
-            op = await self._create(vnf_id, LcmOperation.INSTANTIATE, params, decision_id, op_id)
-        op = await self._run(op)
+
+        op = await self._start(
+            vnf_id, LcmOperation.INSTANTIATE, op_id, decision_id, prepare, needs_vnf=False
+        )
         vnf = await self.inventory.find(vnf_id)
         if vnf is None:  # it never came to be (refused, rolled back)
             await self.ops.retire(vnf_id)
@@ -325,12 +328,13 @@ class Vnfm:
         decision_id: str | None = None,
     ) -> LcmOpOcc:
         """Drain (``graceful``), then delete every resource of the VNF instance and forget it."""
-        op = await self._runner.existing(vnf_id, op_id, LcmOperation.TERMINATE)
-        if op is None:
-            vnf = await self.inventory.get(vnf_id)
-            params = terminate.prepare(vnf, graceful)
-            op = await self._create(vnf_id, LcmOperation.TERMINATE, params, decision_id, op_id)
-        return await self._run(op)
+
+        async def prepare(_vnf: VnfInstance | None) -> dict[str, Any]:
+            return terminate.prepare(await self.inventory.get(vnf_id), graceful)
+
+        return await self._start(
+            vnf_id, LcmOperation.TERMINATE, op_id, decision_id, prepare, needs_vnf=False
+        )
 
     # ------------------------------------------------------------------
     # The operator's actions on an occurrence
@@ -377,14 +381,28 @@ class Vnfm:
         operation: LcmOperation,
         op_id: str | None,
         decision_id: str | None,
-        prepare: Callable[[VnfInstance], Any],
+        prepare: Callable[[Any], Any],
+        *,
+        needs_vnf: bool = True,
     ) -> LcmOpOcc:
+        """Continue occurrence ``op_id``, or create it from ``prepare``'s parameters and run it.
+
+        A new occurrence's runner lease is taken before it is created (see
+        :meth:`~mano_core.lcm.OpOccStore.runner_lease`).
+        """
         op = await self._runner.existing(vnf_id, op_id, operation)
-        if op is None:
-            vnf = await self._ctx.instantiated(vnf_id)
+        if op is not None:
+            return await self._run(op)
+        op_id = op_id or str(uuid.uuid4())
+        lease = await self._runner.take(vnf_id, op_id)
+        try:
+            vnf = await self._ctx.instantiated(vnf_id) if needs_vnf else None
             params = await prepare(vnf)
             op = await self._create(vnf_id, operation, params, decision_id, op_id)
-        return await self._run(op)
+        except BaseException:
+            await lease.release()
+            raise
+        return await self._runner.run(op, PLANS[op.operation](self._ctx, op), lease)
 
     async def _run(self, op: LcmOpOcc) -> LcmOpOcc:
         return await self._runner.run(op, PLANS[op.operation](self._ctx, op))

@@ -19,7 +19,7 @@ from mano_core.errors import InvalidRequest, PermanentVimError
 from mano_core.models import LcmOpOcc, VnfInstance
 from mano_core.oprunner import Plan, Result, Run
 from mano_core.servers import recovered
-from mano_core.vim.base import VimDriver
+from mano_core.vim.base import TASK_STATES, VimDriver
 from mano_core.vnfm.context import Context
 
 
@@ -65,7 +65,7 @@ def plan(ctx: Context, op: LcmOpOcc) -> Plan:
         vim = ctx.vim_of(vnf)
         for step in steps:
             image = await _image(vim, step["to"])
-            if await _rebuild(ctx, run, vim, step["server"], image):
+            if await _rebuild(ctx, run, vim, step["server"], image) or run.resumed:
                 server = await vim.get_server(step["server"])
                 problem = await ctx.healthy(vim, vnf, server)
                 if problem is not None:
@@ -98,11 +98,12 @@ async def _image(vim: VimDriver, image: dict[str, str]) -> str:
 
 
 async def _rebuild(ctx: Context, run: Run, vim: VimDriver, server_id: str, image: str) -> bool:
-    """Rebuild the server from ``image`` unless it runs it already; True when it was rebuilt."""
+    """Rebuild the server from ``image`` unless it runs it already, and wait until it is
+    back (also when an earlier attempt's rebuild is under way); True when rebuilt now."""
     server = await vim.get_server(server_id)
-    if server.image != image:
+    changed = server.image != image
+    if changed:
         await vim.rebuild_server(server_id, image=image)
-    elif not run.resumed:
-        return False
-    await ctx.wait(vim, [server_id], recovered(), run)
-    return True
+    if changed or server.status in TASK_STATES:
+        await ctx.wait(vim, [server_id], recovered(), run)
+    return changed

@@ -49,6 +49,9 @@ async def prepare_scale(
     target = level + (steps if direction == "out" else -steps)
     if victims and direction != "in":
         raise InvalidRequest("only a scale in removes named VNFCs")
+    unknown = sorted(set(victims or ()) - {c.id for c in vnf.vnfcs})
+    if unknown:
+        raise InvalidRequest(f"VNF instance {vnf.id} has no VNFC {', '.join(unknown)}")
     params = await changes(ctx, vnf, vnfd, {aspect_id: target}, victims)
     return {"aspect_id": aspect_id, "direction": direction, "steps": steps, **params}
 
