@@ -26,17 +26,13 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from bus.contracts import ContractError, Message, decode
-from bus.redis import Backoff, is_transient
+from bus.redis import Backoff, is_transient, reply_text
 from bus.streams import FIELD
 from bus.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message], Awaitable[None]]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class SampleIntake:
@@ -56,7 +52,7 @@ class SampleIntake:
     async def start(self) -> str:
         """Note the stream's newest entry: reading starts after it."""
         newest = await self._redis.xrevrange(self.stream_key, count=1)
-        self.last_id = _text(newest[0][0]) if newest else "0-0"
+        self.last_id = reply_text(newest[0][0]) if newest else "0-0"
         return self.last_id
 
     async def read_once(self, handle: Handler) -> int:
@@ -70,7 +66,7 @@ class SampleIntake:
         handled = 0
         for _, entries in reply or []:
             for entry_id, fields in entries:
-                self.last_id = _text(entry_id)
+                self.last_id = reply_text(entry_id)
                 message = self._decode(fields)
                 if message is not None:
                     await handle(message)
@@ -123,7 +119,7 @@ class SampleIntake:
                     older = True
                     break
                 out.append(message)
-            last = _text(page[-1][0])
+            last = reply_text(page[-1][0])
             if older or len(page) < 500:
                 break
             high = f"({last}"

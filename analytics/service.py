@@ -50,6 +50,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from analytics.correlation import fault_field, faults_by_host
 from analytics.engine import Engine, Pass
 from analytics.feed import ScrapeWindow
 from analytics.follow import InventoryReader, NsReader, TopologyFollower
@@ -67,9 +68,10 @@ from bus.contracts import (
     Samples,
     TargetKind,
     Violation,
+    ViolationStatus,
 )
 from bus.keys import Keys
-from bus.redis import Backoff, is_transient
+from bus.redis import Backoff, is_transient, reply_text
 from bus.series import SeriesRegistry, SeriesResolver
 from bus.shards import ShardOwner
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
@@ -231,6 +233,11 @@ class Analytics:
                 )
             if self._watching_since is None:
                 self._watching_since = now
+            if self.ownership is not None:
+                raw = await self._redis.hgetall(self._keys.host_faults())
+                self.engine.causes.elsewhere = faults_by_host(
+                    {reply_text(k): reply_text(v) for k, v in raw.items()}
+                )
             window = self._absence_window(now) if self.engine.has_silence else None
             result = self.engine.evaluate(now, window)
             self._queue(result)
@@ -257,11 +264,28 @@ class Analytics:
         events = list(self._outbox_events)
         if events:
             await self._publisher.publish(events)
+            await self._share_host_faults(events)
             self._outbox_events = []
         if self._outbox_changes:
             await self._store.apply(self._outbox_changes)
             self._outbox_changes = {}
         return events
+
+    async def _share_host_faults(self, events: list[Violation]) -> None:
+        """Record host violations starting and ending, for the workers of their VNFCs."""
+        if self.ownership is None:
+            return
+        hosts = [e for e in events if e.target.kind is TargetKind.HOST]
+        if not hosts:
+            return
+        key = self._keys.host_faults()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in hosts:
+                if event.status is ViolationStatus.ONSET:
+                    pipe.hset(key, fault_field(event), event.id)
+                else:
+                    pipe.hdel(key, fault_field(event))
+            await pipe.execute()
 
     def _absence_window(self, now: float) -> ScrapeWindow | None:
         """Where absence is judged at ``now``; None: suspended (no recent scrape batch)."""

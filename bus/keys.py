@@ -200,6 +200,10 @@ class Keys:
         """Set once the first admin token was handed out, so it is handed out once."""
         return f"{self.prefix}:{{api}}:bootstrap"
 
+    def host_faults(self) -> str:
+        """Hash of the firing host-scope violations: ``<host>|<policy>/<condition>`` -> id."""
+        return f"{self.prefix}:{{analytics}}:host-faults"
+
     def model(self, name: str) -> str:
         """Hash of one anomaly model (one per KPI and VNFD): version, calibration, blob."""
         return f"{self.prefix}:{{model:{name}}}:model"

@@ -47,3 +47,45 @@ async def test_vnfc_violations_on_a_faulty_host_carry_the_host_violation(
     await restarted.ingest(host_batch("vim_host_degraded", {"h1": 1.0, "h2": 0.0}, T0 + 10))
     (abated,) = await restarted.evaluate(now=T0 + 10)
     assert (abated.status, abated.target.id, abated.caused_by) == (ABATED, "a1", host_onset.id)
+
+
+async def test_a_host_fault_explains_vnfc_violations_owned_by_another_worker(
+    redis: Any, keys: Keys
+) -> None:
+    from analytics.ownership import Ownership
+
+    shards = 16
+    o = Ownership(shards)
+    host = next(h for h in (f"h{i}" for i in range(50)) if o.host_shard(h) != o.vnf_shard("fw-1"))
+    fw = vnf("fw-1", [vnfc("c1", host=host), vnfc("c2", host=host)])
+    await Inventory(redis, keys).save(fw)
+    host_down = cpu_high(
+        policy="evacuate", name="host-degraded", kpi="vim_host_degraded", scope=TargetKind.HOST,
+        vnfd=None, threshold=0.0, clear=0.0, for_s=0.0,
+    )  # fmt: skip
+    vnfc_hot = cpu_high(
+        name="vnfc-hot", scope=TargetKind.VNFC, threshold=90.0, clear=80.0, for_s=0.0
+    )
+    # Worker A owns the host's shard, worker B the VNF's.
+    a = analytics(redis, keys, [vnfc_hot, host_down], shards=shards)
+    b = analytics(redis, keys, [vnfc_hot, host_down], shards=shards)
+    assert a.ownership is not None and b.ownership is not None
+    a.ownership.set({o.host_shard(host)})
+    b.ownership.set({o.vnf_shard("fw-1")})
+    for stage in (a, b):
+        await stage.ingest(host_batch("vim_host_degraded", {host: 1.0}, T0))
+        await stage.ingest(vnfc_batch(fw, CPU, {"c1": 95.0, "c2": 50.0}, T0))
+
+    (host_onset,) = await a.evaluate(now=T0)
+    (explained,) = await b.evaluate(now=T0)
+    assert host_onset.target.id == host and explained.target.id == "c1"
+    assert explained.caused_by == host_onset.id
+
+    # The host recovers: a VNFC violation starting afterwards stands on its own.
+    for stage in (a, b):
+        await stage.ingest(host_batch("vim_host_degraded", {host: 0.0}, T0 + 5))
+        await stage.ingest(vnfc_batch(fw, CPU, {"c1": 95.0, "c2": 96.0}, T0 + 5))
+    (host_abated,) = await a.evaluate(now=T0 + 5)
+    (alone,) = await b.evaluate(now=T0 + 5)
+    assert host_abated.status is ABATED
+    assert (alone.target.id, alone.caused_by) == ("c2", None)
