@@ -110,6 +110,8 @@ class Analytics:
         self.stale_after_s = stale_after_s
         self.intake = SampleIntake(redis, keys.stream("samples"), block_ms=read_block_ms)
         self.owner: ShardOwner | None = None
+        self.takeovers = 0
+        """Shard takeovers completed (windows rebuilt, episodes resumed)."""
         self.ownership: Ownership | None = None
         if shards is not None:
             self.ownership = Ownership(shards)
@@ -199,6 +201,7 @@ class Analytics:
 
         states = await self._store.load()
         self.engine.load({key: s for key, s in states.items() if in_gained(s)})
+        self.takeovers += 1
         log.info(
             "took over %d shards: %d samples from %d stream entries, episodes resumed",
             len(gained),

@@ -84,18 +84,28 @@ async def test_two_workers_raise_each_episode_once_and_a_takeover_keeps_history(
         hot.update(FLEET[4:])
         await eventually(lambda: _onsets(events, 8))
 
+        before = b.takeovers
         stop_a.set()  # the first worker leaves: the second takes all its shards
         await running_a
-        await eventually(lambda: _true(len(b.ownership.owned) == SHARDS))  # type: ignore[union-attr]
+        table = b.engine.tables[CPU]
+
+        def oldest() -> dict[str, float]:
+            """Each VNF's oldest sample in the second worker's windows."""
+            return {
+                table.labels(int(r))["vnf"]: float(
+                    table.ts[int(r)][table.ts[int(r)] > -1e300].min()
+                )
+                for r in table.live_rows()
+            }
+
+        # Taken over: all shards owned, and their windows rebuilt.
+        await eventually(
+            lambda: _true(len(b.ownership.owned) == SHARDS and b.takeovers > before)  # type: ignore[union-attr]
+        )
         moved = set(FLEET) - taken_by_b
         # The windows of the VNFs taken over go back before the takeover.
-        table = b.engine.tables[CPU]
-        oldest = {
-            table.labels(int(r))["vnf"]: float(table.ts[int(r)][table.ts[int(r)] > -1e300].min())
-            for r in table.live_rows()
-        }
         first_onset = min(v.at for v in await events())
-        assert all(oldest[v] <= first_onset for v in moved)
+        assert all(oldest()[v] <= first_onset for v in moved)
 
         hot.clear()
         await eventually(lambda: _abated(events, 8))
