@@ -25,8 +25,10 @@ from assure.reloading import reloading
 from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from collector.instances import InstanceLabels
+from collector.metrics import CollectorMetrics
 from collector.promql_source import PromQLQuery, PromQLSource
 from collector.push.remote_write import RemoteWriteReceiver
+from collector.push.stats import PushStats
 from collector.push.ves import VesReceiver
 from collector.service import DEFAULT_MAX_BATCH_SAMPLES, Collector
 from collector.writer import SampleWriter
@@ -82,7 +84,18 @@ def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
         ),
         promql_queries=lambda: promql_queries(platform),
     )
-    return collector.run
+
+    async def collect(stop: asyncio.Event) -> None:
+        # Its self-metrics on the process's registry (what /metrics renders when
+        # the server runs in this process too).
+        metrics = CollectorMetrics(collector)
+        platform.registry.register(metrics)
+        try:
+            await collector.run(stop)
+        finally:
+            platform.registry.unregister(metrics)
+
+    return collect
 
 
 async def promql_queries(platform: Platform) -> list[PromQLQuery]:
@@ -195,14 +208,16 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
             max_buffered_samples=s.collector.buffer_samples,
         )
         instances = InstanceLabels(platform.inventory)
-        remote_write = RemoteWriteReceiver(writer, instances, platform.clock)
-        ves = VesReceiver(writer, instances, platform.clock)
+        stats = PushStats()
+        remote_write = RemoteWriteReceiver(writer, instances, platform.clock, stats=stats)
+        ves = VesReceiver(writer, instances, platform.clock, stats=stats)
         try:
             await run_api(
                 platform,
                 policies.policies,
                 stop,
                 routes=[push_routes(remote_write, ves)],
+                collectors=[CollectorMetrics(writers=[writer], push=stats)],
             )
         finally:
             await writer.aclose()

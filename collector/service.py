@@ -30,6 +30,7 @@ and retries. Per-target failures never fail a cycle either: they become
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import logging
 import math
@@ -90,6 +91,19 @@ def _freeze_heap_once() -> None:
         _heap_frozen = True
         gc.collect()
         gc.freeze()
+
+
+@dataclass
+class CycleStats:
+    """Counts of what the cycles did, per source."""
+
+    cycles: collections.Counter[str] = field(default_factory=collections.Counter)
+    failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Targets (or VIMs, or queries) that failed, summed over cycles."""
+    seconds: collections.defaultdict[str, float] = field(
+        default_factory=lambda: collections.defaultdict(float)
+    )
+    """Clock seconds the cycles took, summed."""
 
 
 def target_key(target: ScrapeTarget) -> str:
@@ -176,6 +190,8 @@ class Collector:
             VIM_SOURCE: {},
             PROMQL_SOURCE: {},
         }
+        self.stats = CycleStats()
+        """Cycles, target failures and time spent, per source (for the self-metrics)."""
         self.last: dict[str, CycleReport] = {}
         """The latest report of each source."""
 
@@ -321,6 +337,9 @@ class Collector:
     ) -> CycleReport:
         entry_ids = tuple(await self.writer.write(source, collected_at, chunks))
         self._log_changes(source, errors)
+        self.stats.cycles[source] += 1
+        self.stats.failures[source] += len(errors)
+        self.stats.seconds[source] += self._clock.now() - collected_at
         report = CycleReport(
             source,
             collected_at,

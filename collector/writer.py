@@ -48,6 +48,7 @@ _BATCHES_PER_STEP = 4
 class _Queued:
     payload: bytes
     samples: int
+    source: str = ""
     defs: list[SeriesDef] = field(default_factory=list)
     mine: bool = False
 
@@ -79,6 +80,8 @@ class SampleWriter:
         """Changes when every series must be defined again (the registry was lost)."""
         self.written = 0
         """Samples written to the stream so far."""
+        self.written_by_source: collections.Counter[str] = collections.Counter()
+        """The same, per source."""
         self.dropped = 0
         """Samples dropped because Redis stayed unreachable with the buffer full."""
         self._queue: collections.deque[_Queued] = collections.deque()
@@ -145,7 +148,7 @@ class SampleWriter:
                 ts_counts=batch.ts_counts,
                 ts_values=batch.ts_values,
             )
-            self._queue.append(_Queued(encode(packed), len(batch), defs, mine=True))
+            self._queue.append(_Queued(encode(packed), len(batch), source, defs, mine=True))
             self._queued_samples += len(batch)
             queued += 1
         self._trim()
@@ -206,6 +209,8 @@ class SampleWriter:
                 self._queue.popleft()
             self._queued_samples -= sum(q.samples for q in queued)
             self.written += sum(q.samples for q in queued)
+            for q in queued:
+                self.written_by_source[q.source] += q.samples
             ids = replies[len(replies) - len(queued) :]
             return [reply_text(i) for q, i in zip(queued, ids, strict=True) if q.mine]
 
