@@ -133,7 +133,7 @@ class VirtualLink(Strict):
     description: StrictStr = ""
     protocol: Literal["ipv4", "ipv6"] = "ipv4"
     cidr: StrictStr | None = None
-    """The subnet, e.g. ``10.0.0.0/24``; None lets the VIM choose."""
+    """The subnet, e.g. ``10.0.0.0/24``; None: the VNFM picks one (see docs/vnfd.md)."""
 
 
 class ExternalConnectionPoint(Strict):

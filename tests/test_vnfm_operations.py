@@ -13,7 +13,7 @@ from mano_core.errors import GrantRefused, InvalidRequest
 from mano_core.grants import Grant, GrantRequest, Placement
 from mano_core.models import ComputeFlavour, VnfInstance, VnfState
 from mano_core.vim.base import ServerInfo, ServerStatus, VimDriver
-from mano_core.vnfd import RecoveryLevel
+from mano_core.vnfd import RecoveryLevel, parse_vnfd
 from tests.vnfm_support import World, make_world, states
 
 
@@ -328,3 +328,25 @@ async def test_a_recreated_vnfc_keeps_its_ports_and_internal_address(world: Worl
     [after] = await world.sim.list_ports(server_id=healed.server_id)
     assert (after.id, after.address) == (before.id, before.address)
     assert healed.address in world.hooks.paths("/day1")
+
+
+async def test_virtual_links_without_a_cidr_get_one_of_their_protocol(
+    redis: Any, keys: Keys
+) -> None:
+    async with make_world(redis, keys) as w:
+        text = (
+            "apiVersion: assure/v1\nkind: Vnfd\nid: dual\nvirtual_links:\n"
+            "  - {id: v4}\n  - {id: v6, protocol: ipv6}\n"
+            "vdus:\n  - id: web\n    image: {name: web, version: '1'}\n"
+            "    flavour: {vcpus: 1, ram_mb: 512}\n    min_instances: 1\n    max_instances: 1\n"
+            "    connection_points: [{id: a, virtual_link: v4}, {id: b, virtual_link: v6}]\n"
+        )
+        await w.catalogue.onboard(parse_vnfd(text))
+        vnf, op = await w.vnfm.instantiate("dual", "dual-1")
+        assert op.state == "COMPLETED", op.error
+        cidrs = sorted(s.cidr for s in await w.sim.list_subnets(metadata={"vnf": vnf.id}))
+        assert cidrs == ["10.100.0.0/24", "fd00:64:1::/64"]
+        addresses = sorted(
+            p.address or "" for p in await w.sim.list_ports(metadata={"vnf": vnf.id})
+        )
+        assert addresses == ["10.100.0.2", "fd00:64:1::2"]

@@ -19,8 +19,10 @@ from mano_core.vim.base import PortSpec, VimDriver
 from mano_core.vnfd import Vdu, Vnfd
 
 
-def default_cidr(index: int) -> str:
+def default_cidr(index: int, protocol: str = "ipv4") -> str:
     """The subnet of the ``index``-th virtual link that names none (private, per VNF)."""
+    if protocol == "ipv6":
+        return f"fd00:64:{index:x}::/64"
     return f"10.{100 + index // 256}.{index % 256}.0/24"
 
 
@@ -36,7 +38,7 @@ async def ensure_networks(vim: VimDriver, vnf: VnfInstance, vnfd: Vnfd) -> dict[
         if network is None:
             network = await vim.create_network(f"{vnf.name}-{link.id}", metadata=mark)
         if not await vim.list_subnets(network_id=network.id):
-            cidr = link.cidr or default_cidr(index)
+            cidr = link.cidr or default_cidr(index, link.protocol)
             await vim.create_subnet(network.id, f"{vnf.name}-{link.id}", cidr, metadata=mark)
         networks[link.id] = network.id
     return networks
