@@ -10,18 +10,17 @@ in :data:`assure.roles.ROLE_TABLE`; each role talks to the others only
 through Redis, so roles can also run in separate processes.
 
 The policy and actuator roles share their work among all their workers
-(consumer groups). The collector and analytics roles run active/standby:
-each keeps the whole picture of what it watches, so only the worker that
-holds the role's leader lease runs it, and another takes over when that
-worker dies. Two replicas of ``nfv-assure run`` therefore never scrape
-twice, nor judge a VNF on half of its samples.
+(consumer groups). The collector and analytics roles split theirs by shard
+(:mod:`bus.shards`): each target, and each VNF, has one owner at a time, so
+two replicas of ``nfv-assure run`` never scrape twice, nor judge a VNF on
+half of its samples.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,8 @@ from assure.settings import Settings
 from assure.vims import SiteError, build_sites
 from bus.clock import Clock
 from bus.keys import Keys
-from bus.lease import Lease, LeaseLost
-from bus.redis import connect, is_transient
-from bus.streams import consumer_name
-from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
+from bus.redis import connect
+from bus.tasks import cancel_and_wait
 from mano_core.catalogue import Catalogue
 from mano_core.descriptor import DescriptorError
 from mano_core.inventory import Inventory
@@ -204,9 +201,7 @@ class Platform:
             if name not in roles:
                 continue
             role = ROLE_TABLE[name]
-            work = role.start(self, policies)
-            runner = self._as_leader(name, work, stop) if role.single_active else work(stop)
-            tasks.append(asyncio.create_task(runner, name=name))
+            tasks.append(asyncio.create_task(role.start(self, policies)(stop), name=name))
         if not tasks:
             return
         try:
@@ -221,46 +216,6 @@ class Platform:
             # the grace period; what is left then is cancelled, and awaited.
             _, late = await asyncio.wait(tasks, timeout=10)
             await cancel_and_wait(late)
-
-    async def _as_leader(
-        self,
-        role: str,
-        work: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
-        stop: asyncio.Event,
-    ) -> None:
-        """Run ``work`` only while this process holds the role's leader lease.
-
-        Until it holds the lease it stands by, trying every third of the
-        lease's TTL; if it loses the lease (a stalled process whose lease
-        expired) the work is cancelled and it stands by again.
-        """
-        ttl = self.settings.ha.leader_ttl
-        lease = Lease(
-            self.redis,
-            self.keys.role_leader(role),
-            self.clock,
-            ttl_s=ttl,
-            holder=consumer_name(role),
-            poll_s=ttl / 3,
-            name=f"the {role} role",
-        )
-        while not stop.is_set():
-            raise_if_cancelled()
-            try:
-                acquired = await lease.try_acquire()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("cannot reach Redis to claim the %s role (%s); retrying", role, exc)
-                acquired = False
-            if not acquired:
-                await wait_for_stop(stop, self.clock.to_wall(lease.poll_s))
-                continue
-            log.info("this worker is now the active %s", role)
-            try:
-                await lease.hold(lambda: work(stop))
-            except LeaseLost:
-                log.warning("lost the %s role to another worker; standing by", role)
 
     async def aclose(self) -> None:
         await self.vnfm.aclose()

@@ -1,10 +1,10 @@
 """The stage roles a platform process can run, as one table.
 
 Each :class:`Role` builds its stage from the shared :class:`~assure.platform.Platform`
-and returns the coroutine that runs it until a stop event is set. A role
-marked ``single_active`` runs only in the process that holds the role's
-leader lease (the others stand by); the rest share their work among all
-their workers through consumer groups.
+and returns the coroutine that runs it until a stop event is set. No role
+runs active/standby: the collector and analytics split their work by shard
+(:mod:`bus.shards`), policy and actuator share their streams through
+consumer groups, and any number of API processes serve the same Redis.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ class Role:
 
     start: Callable[[Platform, LoadResult], RoleWork]
     """Builds the stage; returns what runs it until the stop event is set."""
-    single_active: bool = False
-    """Only the holder of the role's leader lease runs it (active/standby)."""
 
 
 def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:

@@ -160,13 +160,6 @@ class ActuatorSettings:
 
 
 @dataclass(frozen=True)
-class HaSettings:
-    leader_ttl: float = 15.0
-    """Analytics runs one active worker, the others standing by: a standby takes
-    over at most this long after the active worker died."""
-
-
-@dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     """Address the REST API listens on."""
@@ -186,7 +179,6 @@ class Settings:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     actuator: ActuatorSettings = field(default_factory=ActuatorSettings)
-    ha: HaSettings = field(default_factory=HaSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
@@ -218,7 +210,6 @@ _DURATION_FIELDS = {
     ("actuator", "notify_timeout"),
     ("policy", "tick"),
     ("policy", "reload_interval"),
-    ("ha", "leader_ttl"),
     ("api", "request_timeout"),
 }
 

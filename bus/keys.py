@@ -211,7 +211,3 @@ class Keys:
     def model_history(self, name: str) -> str:
         """The residual rows one anomaly model learns from (float32, bounded)."""
         return f"{self.prefix}:{{model:{name}}}:history"
-
-    def role_leader(self, role: str) -> str:
-        """The lease of the active worker of a role that runs active/standby."""
-        return f"{self.prefix}:{{role:{role}}}:leader"

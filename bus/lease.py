@@ -16,8 +16,7 @@ out transient errors (:func:`bus.redis.is_transient`) and keeps waiting
 through a Redis restart or failover. Renewal skips a failed try (the TTL
 leaves two more), and a failed release leaves the lease to expire.
 
-Used for the actuator's per-VNF lease (one operation at a time per VNF) and
-for roles that run active/standby (one collector, one analytics worker).
+Used for the actuator's per-VNF lease (one operation at a time per VNF).
 """
 
 from __future__ import annotations
