@@ -112,6 +112,9 @@ class Analytics:
         self.owner: ShardOwner | None = None
         self.takeovers = 0
         """Shard takeovers completed (windows rebuilt, episodes resumed)."""
+        self.ready: frozenset[int] = frozenset()
+        """The owned shards whose takeover is complete (windows rebuilt, episodes
+        resumed). Ownership changes first, so a shard can be owned and not ready yet."""
         self.ownership: Ownership | None = None
         if shards is not None:
             self.ownership = Ownership(shards)
@@ -170,6 +173,7 @@ class Analytics:
         assert self.ownership is not None
         async with self._lock:
             gained, lost = self.ownership.set(owned)
+            self.ready -= lost
             if lost:
                 dropped = self.engine.forget_unowned()
                 log.info("gave up %d shards (%d open episodes handed on)", len(lost), dropped)
@@ -202,6 +206,7 @@ class Analytics:
         states = await self._store.load()
         self.engine.load({key: s for key, s in states.items() if in_gained(s)})
         self.takeovers += 1
+        self.ready |= gained & ownership.owned
         log.info(
             "took over %d shards: %d samples from %d stream entries, episodes resumed",
             len(gained),
