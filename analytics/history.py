@@ -2,14 +2,16 @@
 
 One sample per row, with a header naming the columns::
 
-    timestamp,vnf,vnfc,kpi,value,host,vnfd
-    2024-05-01T10:00:00Z,fw-1,fw-1-a,vnf_cpu_utilisation,41.5,compute-1,vfw
-    1714557610,fw-1,fw-1-a,vnf_cpu_utilisation,43,compute-1,vfw
+    timestamp,vnf,vnfc,kpi,value,host,vnfd,ns
+    2024-05-01T10:00:00Z,fw-1,fw-1-a,vnf_cpu_utilisation,41.5,compute-1,vfw,edge-1
+    1714557610,fw-1,fw-1-a,vnf_cpu_utilisation,43,compute-1,vfw,edge-1
 
 ``timestamp`` (ISO 8601, UTC when it names no zone, or Unix seconds),
-``vnf``, ``vnfc``, ``kpi`` and ``value`` are required; ``host`` and
-``vnfd`` are optional (rows without a VNFD take the one given to
-:func:`read_csv`, so that policies targeting a VNFD match). ``vnf`` and
+``vnf``, ``vnfc``, ``kpi`` and ``value`` are required; ``host``,
+``vnfd`` and ``ns`` are optional (rows without a VNFD take the one given
+to :func:`read_csv`, so that policies targeting a VNFD match; ``ns``
+names the NS instance the row's VNF belongs to, so that conditions of
+scope ``ns`` have targets in a replay). ``vnf`` and
 ``vnfc`` may be empty on a row that names a ``host``: a sample of the host
 itself. Any other column is a label of the series (``device``, ``le``...).
 ``value`` may be ``NaN`` (no value) or ``Inf``.
@@ -30,7 +32,7 @@ from pathlib import Path
 from bus.contracts import Sample
 
 REQUIRED = ("timestamp", "vnf", "vnfc", "kpi", "value")
-OPTIONAL = ("host", "vnfd")
+OPTIONAL = ("host", "vnfd", "ns")
 
 
 class HistoryError(ValueError):
@@ -160,6 +162,8 @@ def _sample(fields: dict[str, str], header: list[str], row: list[str], vnfd: str
         raise ValueError("a row names both its vnf and vnfc, or neither (a host's own sample)")
     if "vnf" not in labels and "host" not in labels:
         raise ValueError("a row needs a vnf and vnfc, or a host")
+    if "ns" in labels and "vnf" not in labels:
+        raise ValueError("a row that names an ns names its vnf and vnfc too")
     if "vnf" in labels and "vnfd" not in labels:
         if vnfd is None:
             raise ValueError("no vnfd: give a vnfd column or a default VNFD")

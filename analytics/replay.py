@@ -8,8 +8,10 @@ would have produced from those samples. No Redis, no sleeping.
 The topology is built from the samples themselves: a VNF instance per
 ``vnf`` label (of the ``vnfd`` label's VNFD), a VNFC per ``vnfc`` label,
 created when its first sample appears and placed on the ``host`` of its
-newest sample. Every timestamp counts as one scrape of the VNFCs that
-have a sample at it, so absence (``kind: absent``) is judged as live,
+newest sample, and an NS instance per ``ns`` label, made of the VNFs of
+the samples that carry it (so conditions of scope ``ns`` have targets).
+Every timestamp counts as one scrape of the VNFCs that have a sample at
+it, so absence (``kind: absent``) is judged as live,
 for the KPIs the history holds: a KPI it has no sample of at all was not
 recorded, which says nothing of the VNFCs, so its absence is not judged.
 
@@ -28,6 +30,7 @@ from analytics.feed import ScrapeWindow
 from bus.conditions import ConditionSpec
 from bus.contracts import SCRAPE_SOURCE, Sample, SampleBatch, Violation
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
+from mano_core.nfvo.records import NsInstance, NsState, NsVnf
 
 
 @dataclass
@@ -50,14 +53,21 @@ class _TopologyFromSamples:
 
     def __init__(self) -> None:
         self.vnfs: dict[str, VnfInstance] = {}
+        self.network_services: dict[str, NsInstance] = {}
+        self.ns_changed = False
+        """Whether :meth:`note` added an NS instance or a VNF to one."""
 
     def note(self, samples: Sequence[Sample]) -> dict[str, VnfInstance | None]:
         changed: dict[str, VnfInstance | None] = {}
+        self.ns_changed = False
         for sample in samples:
             labels = sample.labels
             vnf_id, vnfc_id = labels.get("vnf"), labels.get("vnfc")
             if not vnf_id or not vnfc_id:
                 continue
+            ns_id = labels.get("ns")
+            if ns_id:
+                self._note_ns(ns_id, vnf_id, labels.get("vnfd", ""), sample.ts)
             vnf = self.vnfs.get(vnf_id)
             if vnf is None:
                 vnf = VnfInstance(
@@ -77,6 +87,20 @@ class _TopologyFromSamples:
                 vnfc.host = host
                 changed[vnf_id] = vnf
         return changed
+
+    def _note_ns(self, ns_id: str, vnf_id: str, vnfd: str, ts: float) -> None:
+        ns = self.network_services.get(ns_id)
+        if ns is None:
+            ns = NsInstance(
+                id=ns_id, name=ns_id, nsd_id="", nsd_version="", state=NsState.INSTANTIATED,
+                created_at=ts, updated_at=ts, vnfs=[],
+            )  # fmt: skip
+            self.network_services[ns_id] = ns
+            self.ns_changed = True
+        if vnf_id not in ns.vnf_ids():
+            index = sum(v.member == vnfd for v in ns.vnfs)
+            ns.vnfs.append(NsVnf(vnfd, index, "replay", "", vnf_id=vnf_id, name=vnf_id))
+            self.ns_changed = True
 
 
 def replay(
@@ -107,6 +131,8 @@ def replay(
             result.start = ts
         result.end = ts
         engine.topology.apply(topology.note(batch))
+        if topology.ns_changed:
+            engine.topology.replace_ns(topology.network_services.values())
         engine.feed.note(SampleBatch(SCRAPE_SOURCE, ts, []))
         result.samples += engine.ingest(batch)
         window = engine.feed.window(ts)

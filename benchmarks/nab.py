@@ -21,18 +21,24 @@ computed per model in one call: the same numbers as value by value.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import time
-from datetime import datetime
+import sys
 from pathlib import Path
 
-import numpy as np
+# Run as a script, this file's folder comes first on sys.path, and the
+# benchmark named analytics.py there would hide the analytics package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from analytics.anomaly import AnomalyScorer, ModelStore, fit
-from analytics.episodes import FIRING, Episodes
-from analytics.nab import PROFILES, Corpus, DataFile, score
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from analytics.anomaly import AnomalyScorer, ModelStore, fit  # noqa: E402
+from analytics.episodes import FIRING, Episodes  # noqa: E402
+from analytics.nab import PROFILES, Corpus, DataFile, score  # noqa: E402
 
 ALARM = 0.5
 """The score threshold of the alarms (an ``anomaly.score`` of 0.5)."""

@@ -100,6 +100,48 @@ def test_the_human_form_names_time_status_policy_target_and_evidence(tmp_path: P
     ]
 
 
+def test_an_ns_column_gives_ns_scope_conditions_their_targets() -> None:
+    from bus.conditions import ConditionSpec
+    from bus.contracts import TargetKind
+
+    text = """\
+timestamp,vnf,vnfc,kpi,value,vnfd,ns
+1714557600,fw-1,fw-1-a,vnf_cpu_utilisation,80,vfw,edge-1
+1714557600,fw-1,fw-1-b,vnf_cpu_utilisation,60,vfw,edge-1
+1714557600,lb-1,lb-1-a,vnf_cpu_utilisation,90,vlb,edge-1
+1714557600,fw-2,fw-2-a,vnf_cpu_utilisation,0,vfw,
+1714557610,fw-1,fw-1-a,vnf_cpu_utilisation,40,vfw,edge-1
+1714557610,fw-1,fw-1-b,vnf_cpu_utilisation,40,vfw,edge-1
+1714557610,lb-1,lb-1-a,vnf_cpu_utilisation,50,vlb,edge-1
+1714557610,fw-2,fw-2-a,vnf_cpu_utilisation,0,vfw,
+"""
+    history = read_csv_text(text)
+    assert not history.problems
+    busy = ConditionSpec(
+        policy="edge", name="ns-busy", kind="threshold", kpi="vnf_cpu_utilisation",
+        scope=TargetKind.NS, op=">", threshold=75.0, clear=65.0,
+    )  # fmt: skip
+    events = replay(history.samples, [busy]).events
+    # fw-1 is 70 (its two VNFCs), lb-1 90: the NS 80; fw-2 is in no NS.
+    assert [(e.status, e.target.kind, e.target.id, e.evidence.value) for e in events] == [
+        (ViolationStatus.ONSET, TargetKind.NS, "edge-1", 80.0),
+        (ViolationStatus.ABATED, TargetKind.NS, "edge-1", 45.0),
+    ]
+    assert events[0].evidence.values == {"fw-1": 70.0, "lb-1": 90.0}
+
+
+def test_an_ns_needs_its_vnf() -> None:
+    text = "timestamp,vnf,vnfc,kpi,value,host,ns\n1714557600,,,host_cpu,80,compute-1,edge-1\n"
+    (problem,) = read_csv_text(text).problems
+    assert problem.message == "a row that names an ns names its vnf and vnfc too"
+
+
+def read_csv_text(text: str) -> Any:
+    from analytics.history import read_rows
+
+    return read_rows(text.splitlines(keepends=True), "history.csv", vnfd=None)
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

@@ -36,7 +36,10 @@ def _duration(text: str) -> float:
 @click.option(
     "--data",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="KPI history CSV: timestamp,vnf,vnfc,kpi,value[,host][,vnfd][,label...].",
+    help=(
+        "KPI history CSV: timestamp,vnf,vnfc,kpi,value[,host][,vnfd][,ns][,label...]; "
+        "ns names the NS instance of the row's VNF (for conditions of scope ns)."
+    ),
 )
 @click.option("--prometheus", "prometheus_url", help="Replay a range query of this Prometheus.")
 @click.option("--from", "start", help="Prometheus: start (ISO 8601 or Unix seconds).")
