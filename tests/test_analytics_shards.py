@@ -80,7 +80,7 @@ async def test_two_workers_raise_each_episode_once_and_a_takeover_keeps_history(
 
         running_b = asyncio.create_task(b.run(stop_b))
         await eventually(lambda: _true(len(b.ready) == SHARDS // 2))
-        taken_by_b = {v for v in FLEET if b.ownership.owns_vnf(v)}  # type: ignore[union-attr]
+        taken_by_b = {v for v in FLEET if b.ownership.owns_vnf(v)}
         hot.update(FLEET[4:])
         await eventually(lambda: _onsets(events, 8))
 
