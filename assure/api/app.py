@@ -27,7 +27,9 @@ from assure.api import (
     discovery,
     events,
     health,
+    op_occs,
     vnflcm,
+    vnflcm_day2,
 )
 from assure.api.alert_targets import InventorySnapshot
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
@@ -88,6 +90,8 @@ def core_routes() -> list[Route]:
         *health.ROUTES,
         OPENAPI,
         *vnflcm.ROUTES,
+        *vnflcm_day2.ROUTES,
+        *op_occs.ROUTES,
         *descriptors.ROUTES,
         *assurance.ROUTES,
         *events.ROUTES,

@@ -72,6 +72,64 @@ class TerminateVnfRequest(_Request):
     """Both remove every VNFC at once (no graceful drain here)."""
 
 
+class ScaleLevel(_Request):
+    """SOL003 ``ScaleInfo`` in a request: the level one aspect is brought to."""
+
+    aspectId: str = Field(min_length=1)
+    scaleLevel: int = Field(ge=0, le=1000)
+
+
+class ScaleVnfToLevelRequest(_Request):
+    """Either an instantiation level of the VNFD or a level per aspect, not both."""
+
+    instantiationLevelId: str | None = None
+    scaleInfo: list[ScaleLevel] | None = Field(default=None, min_length=1)
+
+
+class OperateVnfRequest(_Request):
+    changeStateTo: Literal["STARTED", "STOPPED"]
+    stopType: Literal["FORCEFUL", "GRACEFUL"] | None = None
+    """Only with ``STOPPED``: GRACEFUL runs each VNFC's drain hook first; FORCEFUL
+    (the default, as in SOL003) stops the servers at once."""
+
+
+class VduFlavour(_Request):
+    """The VDU a change of flavour resizes, and the compute resources it gets."""
+
+    vduId: str = Field(min_length=1)
+    vcpus: int = Field(ge=1, le=1024)
+    ramMb: int = Field(ge=1)
+    diskGb: int = Field(default=0, ge=0)
+
+
+class ChangeVnfFlavourRequest(_Request):
+    """This platform's VNFDs have one deployment flavour: a change of flavour resizes
+    the VNFCs of one VDU, one at a time, to a compute flavour."""
+
+    newFlavourId: str = Field(min_length=1, max_length=100)
+    """The name the VIM gives the new compute flavour."""
+    additionalParams: VduFlavour
+
+
+class PackageVersion(_Request):
+    vnfdVersion: str | None = Field(default=None, min_length=1)
+    """The VNFD version to run (default: the catalogue's latest)."""
+
+
+class ChangeCurrentVnfPkgRequest(_Request):
+    """Another version of the instance's own VNFD: a rolling, health-checked image change."""
+
+    vnfdId: str = Field(min_length=1)
+    """The instance's VNFD (versions of one VNFD share its id)."""
+    additionalParams: PackageVersion = Field(default_factory=PackageVersion)
+
+
+class CancelModeRequest(_Request):
+    cancelMode: Literal["GRACEFUL", "FORCEFUL"]
+    """GRACEFUL: the operation stops at its next step, once the VIM call under way
+    ends, and goes FAILED_TEMP. FORCEFUL (interrupting that VIM call) is refused."""
+
+
 # --- records -----------------------------------------------------------------
 class ScaleInfo(_Record):
     aspectId: str
@@ -93,7 +151,7 @@ class VnfcResourceInfo(_Record):
 
 class InstantiatedVnfInfo(_Record):
     flavourId: str = "default"
-    vnfState: Literal["STARTED", "STOPPED"] = "STARTED"
+    vnfState: Literal["STARTED", "STOPPED"]
     scaleStatus: list[ScaleInfo]
     vnfcResourceInfo: list[VnfcResourceInfo]
 
@@ -102,7 +160,11 @@ class VnfInstanceLinks(_Record):
     self_: Link = Field(alias="self")
     instantiate: Link | None = None
     scale: Link | None = None
+    scaleToLevel: Link | None = None
     heal: Link | None = None
+    operate: Link | None = None
+    changeFlavour: Link | None = None
+    changeVnfPkg: Link | None = None
     terminate: Link | None = None
 
 
@@ -129,7 +191,9 @@ class OpError(_Record):
 class OpOccLinks(_Record):
     self_: Link = Field(alias="self")
     vnfInstance: Link
+    cancel: Link | None = None
     retry: Link | None = None
+    rollback: Link | None = None
     fail: Link | None = None
 
 
@@ -161,12 +225,21 @@ class VnfLcmOpOccRecord(_Record):
     links: OpOccLinks = Field(alias="_links")
 
 
+_TASKS = {
+    "instantiate": "instantiate", "scale": "scale", "scaleToLevel": "scale_to_level",
+    "heal": "heal", "operate": "operate", "changeFlavour": "change_flavour",
+    "changeVnfPkg": "change_vnfpkg", "terminate": "terminate",
+}  # fmt: skip
+"""``_links`` name -> task resource of a VNF instance (all but instantiate need it instantiated)."""
+
+
 def vnf_instance_record(vnf: VnfInstance, description: str = "") -> VnfInstanceRecord:
     base = f"{VNFLCM}/vnf_instances/{vnf.id}"
     instantiated = vnf.state == "INSTANTIATED"
     info = None
     if instantiated:
         info = InstantiatedVnfInfo(
+            vnfState=vnf.vnf_state.value,
             scaleStatus=[
                 ScaleInfo(aspectId=a, scaleLevel=lvl) for a, lvl in vnf.scale_levels.items()
             ],
@@ -187,13 +260,12 @@ def vnf_instance_record(vnf: VnfInstance, description: str = "") -> VnfInstanceR
                 for c in vnf.vnfcs
             ],
         )  # fmt: skip
-    links = VnfInstanceLinks(
-        self=Link(href=base),
-        instantiate=None if instantiated else Link(href=f"{base}/instantiate"),
-        scale=Link(href=f"{base}/scale") if instantiated else None,
-        heal=Link(href=f"{base}/heal") if instantiated else None,
-        terminate=Link(href=f"{base}/terminate") if instantiated else None,
-    )
+    tasks = {
+        name: Link(href=f"{base}/{path}")
+        for name, path in _TASKS.items()
+        if instantiated != (name == "instantiate")
+    }
+    links = VnfInstanceLinks(self=Link(href=base), **tasks)
     return VnfInstanceRecord(
         id=vnf.id,
         vnfInstanceName=vnf.name,
@@ -210,6 +282,7 @@ def vnf_instance_record(vnf: VnfInstance, description: str = "") -> VnfInstanceR
 def op_occ_record(op: LcmOpOcc) -> VnfLcmOpOccRecord:
     base = f"{VNFLCM}/vnf_lcm_op_occs/{op.id}"
     failed_temp = op.state == "FAILED_TEMP"
+    running = op.state in ("STARTING", "PROCESSING", "ROLLING_BACK")
     error = None
     if op.error:
         error = OpError(status=500, title=f"{op.operation} failed", detail=op.error)
@@ -222,6 +295,7 @@ def op_occ_record(op: LcmOpOcc) -> VnfLcmOpOccRecord:
         operation=op.operation.value,
         isAutomaticInvocation=op.decision_id is not None,
         operationParams=dict(op.operation_params),
+        isCancelPending=op.is_cancel_pending,
         error=error,
         resourceChanges=dict(op.result),
         decisionId=op.decision_id,
@@ -232,7 +306,9 @@ def op_occ_record(op: LcmOpOcc) -> VnfLcmOpOccRecord:
         _links=OpOccLinks(
             self=Link(href=base),
             vnfInstance=Link(href=f"{VNFLCM}/vnf_instances/{op.vnf_id}"),
+            cancel=Link(href=f"{base}/cancel") if running else None,
             retry=Link(href=f"{base}/retry") if failed_temp else None,
+            rollback=Link(href=f"{base}/rollback") if failed_temp else None,
             fail=Link(href=f"{base}/fail") if failed_temp else None,
         ),
     )

@@ -51,9 +51,11 @@ class ApiDeps:
     stream_maxlen: int = 100_000
     """Event streams the server writes (violations) keep about this many entries."""
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    """Work the server started that outlives its request (lifecycle operations)."""
+    vnf_tasks: dict[str, tuple[str, asyncio.Task[Any]]] = field(default_factory=dict)
+    """VNF instance id -> (operation id, task): the operation this server runs on it now."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server shuts down: long-lived responses (event streams) end."""
-    """Work the server started that outlives its request (lifecycle operations)."""
 
 
 def route_key(method: str, canonical: str) -> str:

@@ -1,9 +1,11 @@
-"""SOL003 VNF lifecycle management: ``/vnflcm/v2/vnf_instances`` and ``/vnflcm/v2/vnf_lcm_op_occs``.
+"""SOL003 VNF lifecycle management: ``/vnflcm/v2/vnf_instances`` and their main tasks.
 
 As in SOL003, a VNF instance resource is created first (``NOT_INSTANTIATED``),
-then instantiated; each task (instantiate, scale, heal, terminate) answers
-202 with the ``Location`` of its operation occurrence, which the client
-follows to COMPLETED (or FAILED_TEMP, then ``retry`` or ``fail``). An
+then instantiated; each task (instantiate, scale, heal, terminate here, the
+day-2 ones in :mod:`assure.api.vnflcm_day2`) answers 202 with the
+``Location`` of its operation occurrence, which the client follows
+(:mod:`assure.api.op_occs`) to COMPLETED (or FAILED_TEMP, then ``retry``,
+``rollback`` or ``fail``). An
 instance created here and not yet instantiated is kept by the API; once
 instantiated it is the inventory's. A terminated instance is
 ``NOT_INSTANTIATED`` again and may be deleted. An instantiation is one
@@ -18,30 +20,35 @@ from typing import Literal
 
 import msgspec
 from aiohttp import web
-from pydantic import BaseModel
 
 from assure.api.body import read_body
-from assure.api.lcm_tasks import LcmTasks
-from assure.api.problems import Problem, conflict, not_found, unprocessable
-from assure.api.routing import Param, Reply, Route
+from assure.api.lcm_replies import (
+    CONFLICT,
+    INSTANCES,
+    INVALID,
+    NOT_FOUND,
+    TASK_REPLIES,
+    VNF_ID,
+    accepted,
+    json_record,
+)
+from assure.api.lcm_tasks import LcmTasks, instantiated
+from assure.api.problems import conflict, not_found, unprocessable
+from assure.api.routing import Reply, Route
 from assure.api.sol003 import (
-    VNFLCM,
     CreateVnfRequest,
     HealVnfRequest,
     InstantiateVnfRequest,
     ScaleVnfRequest,
     TerminateVnfRequest,
     VnfInstanceRecord,
-    VnfLcmOpOccRecord,
     dump,
-    op_occ_record,
     vnf_instance_record,
 )
 from assure.api.state import DEPS, ApiDeps
 from assure.api.tokens import Role
-from bus.contracts import OpState
 from mano_core.errors import NotFound
-from mano_core.models import InstantiationState, LcmOperation, LcmOpOcc, VnfInstance
+from mano_core.models import InstantiationState, VnfInstance
 
 
 class CreatedVnf(msgspec.Struct, frozen=True):
@@ -97,15 +104,6 @@ async def _record(deps: ApiDeps, vnf_id: str) -> tuple[VnfInstanceRecord, Create
     return vnf_instance_record(_not_instantiated(created), description), created
 
 
-def _json(model: BaseModel, status: int = 200, **headers: str) -> web.Response:
-    return web.json_response(dump(model), status=status, headers=headers)
-
-
-def _accepted(op: LcmOpOcc) -> web.Response:
-    location = f"{VNFLCM}/vnf_lcm_op_occs/{op.id}"
-    return web.Response(status=202, headers={"Location": location})
-
-
 # --- VNF instances -----------------------------------------------------------
 async def list_vnf_instances(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
@@ -143,12 +141,12 @@ async def create_vnf_instance(request: web.Request) -> web.Response:
     )
     await deps.redis.hset(deps.keys.api_created_vnfs(), created.id, _encoder.encode(created))
     record = vnf_instance_record(_not_instantiated(created), created.description)
-    return _json(record, 201, Location=f"{VNFLCM}/vnf_instances/{created.id}")
+    return json_record(record, 201, Location=f"{INSTANCES}/{created.id}")
 
 
 async def show_vnf_instance(request: web.Request) -> web.Response:
     record, _ = await _record(request.app[DEPS], request.match_info["vnfInstanceId"])
-    return _json(record)
+    return json_record(record)
 
 
 async def delete_vnf_instance(request: web.Request) -> web.Response:
@@ -159,17 +157,6 @@ async def delete_vnf_instance(request: web.Request) -> web.Response:
         raise conflict(f"VNF instance {vnf_id} is INSTANTIATED: terminate it first")
     await deps.redis.hdel(deps.keys.api_created_vnfs(), vnf_id)
     return web.Response(status=204)
-
-
-async def _instantiated(deps: ApiDeps, vnf_id: str) -> VnfInstance:
-    vnf = await deps.inventory.find(vnf_id)
-    if vnf is None:
-        if await _created(deps, vnf_id) is not None:
-            raise conflict(f"VNF instance {vnf_id} is NOT_INSTANTIATED")
-        raise not_found(f"no VNF instance {vnf_id}")
-    if vnf.state is not InstantiationState.INSTANTIATED:
-        raise conflict(f"VNF instance {vnf_id} is {vnf.state}")
-    return vnf
 
 
 async def instantiate_vnf(request: web.Request) -> web.Response:
@@ -199,7 +186,7 @@ async def instantiate_vnf(request: web.Request) -> web.Response:
             op_id=created.instantiate_op,
         ),
     )
-    return _accepted(op)
+    return accepted(op)
 
 
 async def scale_vnf(request: web.Request) -> web.Response:
@@ -207,7 +194,7 @@ async def scale_vnf(request: web.Request) -> web.Response:
     vnf_id = request.match_info["vnfInstanceId"]
     body = await read_body(request, ScaleVnfRequest)
     vnfm = deps.vnfm
-    await _instantiated(deps, vnf_id)
+    await instantiated(deps, vnf_id)
     op_id = str(uuid.uuid4())
     direction: Literal["out", "in"] = "out" if body.type == "SCALE_OUT" else "in"
     op = await LcmTasks(deps).start(
@@ -215,7 +202,7 @@ async def scale_vnf(request: web.Request) -> web.Response:
         op_id,
         lambda: vnfm.scale(vnf_id, body.aspectId, direction, body.numberOfSteps, op_id=op_id),
     )
-    return _accepted(op)
+    return accepted(op)
 
 
 async def heal_vnf(request: web.Request) -> web.Response:
@@ -223,7 +210,7 @@ async def heal_vnf(request: web.Request) -> web.Response:
     vnf_id = request.match_info["vnfInstanceId"]
     body = await read_body(request, HealVnfRequest)
     vnfm = deps.vnfm
-    vnf = await _instantiated(deps, vnf_id)
+    vnf = await instantiated(deps, vnf_id)
     (vnfc_id,) = body.vnfcInstanceId
     vnfc = vnf.vnfc(vnfc_id)
     if vnfc is None:
@@ -240,7 +227,7 @@ async def heal_vnf(request: web.Request) -> web.Response:
     op = await LcmTasks(deps).start(
         vnf_id, op_id, lambda: vnfm.heal(vnf_id, vnfc_id, chosen, op_id=op_id)
     )
-    return _accepted(op)
+    return accepted(op)
 
 
 async def terminate_vnf(request: web.Request) -> web.Response:
@@ -248,102 +235,14 @@ async def terminate_vnf(request: web.Request) -> web.Response:
     vnf_id = request.match_info["vnfInstanceId"]
     await read_body(request, TerminateVnfRequest)
     vnfm = deps.vnfm
-    await _instantiated(deps, vnf_id)
+    await instantiated(deps, vnf_id)
     op_id = str(uuid.uuid4())
     op = await LcmTasks(deps).start(vnf_id, op_id, lambda: vnfm.terminate(vnf_id, op_id=op_id))
-    return _accepted(op)
+    return accepted(op)
 
 
-# --- operation occurrences ---------------------------------------------------
-async def _find_op(deps: ApiDeps, op_id: str) -> LcmOpOcc:
-    async for member, _score in deps.redis.zscan_iter(deps.keys.op_index(), match=f"*/{op_id}"):
-        vnf_id, _, found = (member.decode() if isinstance(member, bytes) else member).partition("/")
-        if found == op_id:
-            op = await deps.ops.find(vnf_id, op_id)
-            if op is not None:
-                return op
-    raise not_found(f"no VNF LCM operation occurrence {op_id}")
-
-
-async def list_op_occs(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    query = request.query
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        raise Problem(400, "limit must be an integer") from None
-    if not 1 <= limit <= 1000:
-        raise Problem(400, "limit must be between 1 and 1000")
-    vnf_id = query.get("vnfInstanceId") or None
-    wanted_op = query.get("operation")
-    wanted_state = query.get("operationState")
-    if wanted_op and wanted_op not in LcmOperation.__members__:
-        raise Problem(400, f"unknown operation {wanted_op!r}")
-    if wanted_state and wanted_state not in OpState.__members__:
-        raise Problem(400, f"unknown operationState {wanted_state!r}")
-    ops = await deps.ops.list(vnf_id, limit=limit if not (wanted_op or wanted_state) else 1000)
-    chosen = [
-        op
-        for op in ops
-        if (not wanted_op or op.operation == wanted_op)
-        and (not wanted_state or op.state == wanted_state)
-    ][:limit]
-    return web.json_response([dump(op_occ_record(op)) for op in chosen])
-
-
-async def show_op_occ(request: web.Request) -> web.Response:
-    op = await _find_op(request.app[DEPS], request.match_info["vnfLcmOpOccId"])
-    return _json(op_occ_record(op))
-
-
-async def retry_op_occ(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    op = await _find_op(deps, request.match_info["vnfLcmOpOccId"])
-    if op.state is not OpState.FAILED_TEMP:
-        raise conflict(f"operation {op.id} is {op.state}: only FAILED_TEMP can be retried")
-    vnfm = deps.vnfm
-    # Every kind of operation resumes from its stored parameters alone.
-    started = await LcmTasks(deps).start(op.vnf_id, op.id, lambda: vnfm.retry(op.id))
-    return _accepted(started)
-
-
-async def fail_op_occ(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    op = await _find_op(deps, request.match_info["vnfLcmOpOccId"])
-    if op.state is not OpState.FAILED_TEMP:
-        raise conflict(f"operation {op.id} is {op.state}: only FAILED_TEMP can be failed")
-    failed = await deps.ops.transition(
-        op, OpState.FAILED, detail="failed by request", error=op.error or "failed by request"
-    )
-    return _json(op_occ_record(failed))
-
-
-_VNF_ID = Param("vnfInstanceId", "path", "The VNF instance's id.")
-_OP_ID = Param("vnfLcmOpOccId", "path", "The operation occurrence's id.")
-_ACCEPTED = Reply(
-    "Started: follow the operation occurrence.",
-    headers={"Location": "The operation occurrence (vnf_lcm_op_occs/{id})."},
-)
-_CONFLICT = Reply("The instance's state forbids it, or another operation runs on it.",
-                  {"$ref": "#/components/schemas/ProblemDetails"},
-                  media_type="application/problem+json")  # fmt: skip
-_NOT_FOUND = Reply("No such resource.", {"$ref": "#/components/schemas/ProblemDetails"},
-                   media_type="application/problem+json")  # fmt: skip
-_INVALID = Reply("The request cannot be done (unknown aspect, VNFC, level, VNFD).",
-                 {"$ref": "#/components/schemas/ProblemDetails"},
-                 media_type="application/problem+json")  # fmt: skip
 _INSTANCES = {"type": "array", "items": {"$ref": "#/components/schemas/VnfInstanceRecord"}}
-_OP_OCCS = {"type": "array", "items": {"$ref": "#/components/schemas/VnfLcmOpOccRecord"}}
-_TASK_REPLIES = {202: _ACCEPTED, 404: _NOT_FOUND, 409: _CONFLICT, 422: _INVALID}
-_QUERY = [
-    Param("vnfInstanceId", "query", "Only this VNF instance's operations."),
-    Param("operation", "query", "Only this operation (INSTANTIATE, SCALE, HEAL, ...)."),
-    Param("operationState", "query", "Only operations in this state."),
-    Param("limit", "query", "At most this many (1-1000, default 100), newest first.",
-          {"type": "integer", "minimum": 1, "maximum": 1000}),
-]  # fmt: skip
-_I = f"{VNFLCM}/vnf_instances"
-_O = f"{VNFLCM}/vnf_lcm_op_occs"
+_I = INSTANCES
 
 ROUTES = [
     Route("GET", _I, list_vnf_instances, Role.VIEWER, "List VNF instances.", "vnflcm",
@@ -353,38 +252,24 @@ ROUTES = [
           body=CreateVnfRequest,
           replies={201: Reply("Created.", VnfInstanceRecord,
                               headers={"Location": "The new instance."}),
-                   422: _INVALID}),
+                   422: INVALID}),
     Route("GET", f"{_I}/{{vnfInstanceId}}", show_vnf_instance, Role.VIEWER,
-          "Show a VNF instance.", "vnflcm", "showVnfInstance", params=[_VNF_ID],
-          replies={200: Reply("The instance.", VnfInstanceRecord), 404: _NOT_FOUND}),
+          "Show a VNF instance.", "vnflcm", "showVnfInstance", params=[VNF_ID],
+          replies={200: Reply("The instance.", VnfInstanceRecord), 404: NOT_FOUND}),
     Route("DELETE", f"{_I}/{{vnfInstanceId}}", delete_vnf_instance, Role.OPERATOR,
           "Delete a NOT_INSTANTIATED VNF instance resource.", "vnflcm", "deleteVnfInstance",
-          params=[_VNF_ID],
-          replies={204: Reply("Deleted."), 404: _NOT_FOUND, 409: _CONFLICT}),
+          params=[VNF_ID],
+          replies={204: Reply("Deleted."), 404: NOT_FOUND, 409: CONFLICT}),
     Route("POST", f"{_I}/{{vnfInstanceId}}/instantiate", instantiate_vnf, Role.OPERATOR,
           "Instantiate a VNF instance.", "vnflcm", "instantiateVnf", body=InstantiateVnfRequest,
-          params=[_VNF_ID], replies=_TASK_REPLIES),
+          params=[VNF_ID], replies=TASK_REPLIES),
     Route("POST", f"{_I}/{{vnfInstanceId}}/scale", scale_vnf, Role.OPERATOR,
           "Scale a VNF instance out or in by steps of an aspect.", "vnflcm", "scaleVnf",
-          body=ScaleVnfRequest, params=[_VNF_ID], replies=_TASK_REPLIES),
+          body=ScaleVnfRequest, params=[VNF_ID], replies=TASK_REPLIES),
     Route("POST", f"{_I}/{{vnfInstanceId}}/heal", heal_vnf, Role.OPERATOR,
           "Heal a VNFC of a VNF instance (a step of its recovery ladder).", "vnflcm", "healVnf",
-          body=HealVnfRequest, params=[_VNF_ID], replies=_TASK_REPLIES),
+          body=HealVnfRequest, params=[VNF_ID], replies=TASK_REPLIES),
     Route("POST", f"{_I}/{{vnfInstanceId}}/terminate", terminate_vnf, Role.OPERATOR,
           "Terminate a VNF instance (every VNFC removed).", "vnflcm", "terminateVnf",
-          body=TerminateVnfRequest, params=[_VNF_ID], replies=_TASK_REPLIES),
-    Route("GET", _O, list_op_occs, Role.VIEWER, "List VNF LCM operation occurrences.",
-          "vnflcm", "listVnfLcmOpOccs", params=_QUERY,
-          replies={200: Reply("The occurrences, newest first.", _OP_OCCS)}),
-    Route("GET", f"{_O}/{{vnfLcmOpOccId}}", show_op_occ, Role.VIEWER,
-          "Show an operation occurrence.", "vnflcm", "showVnfLcmOpOcc", params=[_OP_ID],
-          replies={200: Reply("The occurrence.", VnfLcmOpOccRecord), 404: _NOT_FOUND}),
-    Route("POST", f"{_O}/{{vnfLcmOpOccId}}/retry", retry_op_occ, Role.OPERATOR,
-          "Retry a FAILED_TEMP operation.", "vnflcm", "retryVnfLcmOpOcc", params=[_OP_ID],
-          replies=_TASK_REPLIES),
-    Route("POST", f"{_O}/{{vnfLcmOpOccId}}/fail", fail_op_occ, Role.OPERATOR,
-          "Give up a FAILED_TEMP operation (FAILED).", "vnflcm", "failVnfLcmOpOcc",
-          params=[_OP_ID],
-          replies={200: Reply("Now FAILED.", VnfLcmOpOccRecord), 404: _NOT_FOUND,
-                   409: _CONFLICT}),
+          body=TerminateVnfRequest, params=[VNF_ID], replies=TASK_REPLIES),
 ]  # fmt: skip
