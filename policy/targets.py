@@ -12,12 +12,12 @@ the violation's own target.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bus.contracts import Target, TargetKind, Violation
-from mano_core.catalogue import Catalogue
 from mano_core.errors import NotFound
-from mano_core.inventory import Inventory
 from mano_core.models import VnfcInstance, VnfInstance
+from mano_core.vnfd import Vnfd
 from policy.schema import KpiPolicy
 from policy.schema_actions import SCALING_ACTIONS
 
@@ -39,10 +39,26 @@ def vnfc_target(vnf: VnfInstance, vnfc: VnfcInstance) -> Target:
     return Target(TargetKind.VNFC, vnfc.id, vnf=vnf.id, vnfd=vnf.vnfd_id, host=vnfc.host)
 
 
+class VnfLookup(Protocol):
+    """What routing asks the inventory (:class:`~mano_core.inventory.Inventory`)."""
+
+    async def find(self, vnf_id: str) -> VnfInstance | None: ...
+
+    async def find_vnfc(self, vnfc_id: str) -> tuple[VnfInstance, VnfcInstance] | None: ...
+
+    async def vnfcs_on_host(self, host: str) -> list[tuple[VnfInstance, VnfcInstance]]: ...
+
+
+class VnfdLookup(Protocol):
+    """What routing asks the catalogue (:class:`~mano_core.catalogue.Catalogue`)."""
+
+    async def get(self, vnfd_id: str, version: str | None = None) -> Vnfd: ...
+
+
 class TargetRouter:
     """Resolves violations to VNFs through the inventory and the catalogue."""
 
-    def __init__(self, inventory: Inventory, catalogue: Catalogue) -> None:
+    def __init__(self, inventory: VnfLookup, catalogue: VnfdLookup) -> None:
         self._inventory = inventory
         self._catalogue = catalogue
 

@@ -7,12 +7,6 @@ one test feeds both and compares.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +22,8 @@ from mano_core.inventory import Inventory
 from policy.conditions import conditions_of
 from policy.loader import load_policies
 from tests.analytics_support import T0, analytics, vnf, vnfc
+from tests.history_support import backfilled_prometheus, nfv_assure
+from tests.redis_server import free_port
 
 POLICIES = DEFAULTS_DIR / "policies"
 
@@ -45,16 +41,6 @@ yesterday,fw-1,fw-1-b,vnf_cpu_utilisation,92,compute-2
 1714557640,fw-1,fw-1-b,vnf_cpu_utilisation,32,compute-2
 """
 START = 1714557600.0  # 2024-05-01T10:00:00Z
-
-
-def nfv_assure(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "assure", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_replay_of_a_csv_prints_each_onset_and_abated_with_its_evidence(tmp_path: Path) -> None:
@@ -202,64 +188,11 @@ def _sample(kpi: str, vnfc_id: str, ts: float, value: float) -> Sample:
 
 
 # --- a real Prometheus --------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[tuple[str, float]]:
     """A real Prometheus whose TSDB holds ten minutes of a VNF's CPU (backfilled)."""
-    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    assert binary and promtool, "scripts/test installs the prometheus package"
-    work = Path(tempfile.mkdtemp(prefix="nfva-prom-"))
-    start = float(int(time.time()) - 900)
-    lines = ["# TYPE vnf_cpu_utilisation gauge"]
-    for i in range(41):  # every 15s for 10 minutes; hot between minutes 2 and 5
-        value = 90 if 8 <= i < 20 else 40
-        for vnfc_id in ("a", "b"):
-            labels = f'vnf="fw-1",vnfc="{vnfc_id}",host="h1"'
-            lines.append(f"vnf_cpu_utilisation{{{labels}}} {value} {int(start) + 15 * i}")
-    lines.append("# EOF")
-    (work / "in.om").write_text("\n".join(lines) + "\n")
-    backfill = [
-        "tsdb",
-        "create-blocks-from",
-        "openmetrics",
-        str(work / "in.om"),
-        str(work / "data"),
-    ]
-    subprocess.run([promtool, *backfill], check=True, capture_output=True, timeout=60)
-    (work / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            binary, f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "prometheus exited"
-            assert time.monotonic() < deadline, "prometheus did not get ready"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                    s.sendall(b"GET /-/ready HTTP/1.0\r\n\r\n")
-                    if b" 200 " in s.recv(64):
-                        break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        yield url, start
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
+    with backfilled_prometheus() as served:
+        yield served
 
 
 def test_replay_of_a_prometheus_range_query(prometheus: tuple[str, float]) -> None:
@@ -283,7 +216,7 @@ def test_replay_of_a_prometheus_range_query(prometheus: tuple[str, float]) -> No
 
 def test_an_unreachable_prometheus_exits_2() -> None:
     result = nfv_assure(
-        "analytics", "replay", "--prometheus", f"http://127.0.0.1:{_free_port()}",
+        "analytics", "replay", "--prometheus", f"http://127.0.0.1:{free_port()}",
         "--from", "0", "--to", "60", "--policies", str(POLICIES),
     )  # fmt: skip
     assert result.returncode == 2

@@ -2,6 +2,7 @@
 
 from assure.cli import (
     analytics,
+    backtest,
     collector,
     decisions,
     demo,
@@ -19,6 +20,7 @@ from assure.cli.app import main
 
 __all__ = [
     "analytics",
+    "backtest",
     "collector",
     "decisions",
     "demo",

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from assure.cli.app import CONTEXT, main, settings_of
+from assure.cli.history import duration, history_options, read_history, when
 
 
 @main.group(context_settings=CONTEXT)
@@ -19,38 +18,13 @@ def analytics() -> None:
     """Run the analytics stage's detectors on recorded KPI history."""
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _duration(text: str) -> float:
-    from bus.units import parse_duration  # noqa: PLC0415
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
 @analytics.command("replay", context_settings=CONTEXT)
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=(
-        "KPI history CSV: timestamp,vnf,vnfc,kpi,value[,host][,vnfd][,ns][,label...]; "
-        "ns names the NS instance of the row's VNF (for conditions of scope ns)."
-    ),
-)
-@click.option("--prometheus", "prometheus_url", help="Replay a range query of this Prometheus.")
-@click.option("--from", "start", help="Prometheus: start (ISO 8601 or Unix seconds).")
-@click.option("--to", "end", help="Prometheus: end (ISO 8601 or Unix seconds).")
-@click.option("--step", default="15s", show_default=True, help="Prometheus: query step.")
+@history_options
 @click.option(
     "--policies",
     type=click.Path(path_type=Path),
     help="Policy files or a directory of them [default: the configured policy_dir].",
 )
-@click.option("--vnfd", help="The VNFD of rows (or series) that name none.")
 @click.option(
     "--stale-after",
     help="A series silent this long is unknown [default: the analytics.stale_after setting].",
@@ -76,8 +50,8 @@ def replay_command(  # noqa: PLR0917 -- click passes one argument per option
     the exit status is then 1 (2 when the history or the policies cannot
     be read at all).
     """
-    from analytics.history import HistoryError, parse_timestamp, read_csv  # noqa: PLC0415
-    from analytics.prometheus import PrometheusError, fetch_history  # noqa: PLC0415
+    from analytics.history import HistoryError  # noqa: PLC0415
+    from analytics.prometheus import PrometheusError  # noqa: PLC0415
     from analytics.replay import replay  # noqa: PLC0415
     from bus.contracts import to_builtins  # noqa: PLC0415
     from policy.conditions import conditions_of  # noqa: PLC0415
@@ -92,24 +66,12 @@ def replay_command(  # noqa: PLR0917 -- click passes one argument per option
     if loaded.problems:
         sys.exit(2)
     conditions = conditions_of(loaded.policies)
-    stale_s = _duration(stale_after) if stale_after else settings.analytics.stale_after
+    stale_s = duration(stale_after) if stale_after else settings.analytics.stale_after
     try:
-        if data is not None:
-            history = read_csv(data, vnfd=vnfd)
-        else:
-            assert prometheus_url is not None
-            if start is None or end is None:
-                raise click.UsageError("--prometheus needs --from and --to")
-            try:
-                t0, t1 = parse_timestamp(start), parse_timestamp(end)
-            except ValueError as exc:
-                raise click.BadParameter(str(exc)) from exc
-            kpis = {cond.series_kpi for cond in conditions}
-            history = asyncio.run(
-                fetch_history(
-                    prometheus_url, kpis, start=t0, end=t1, step_s=_duration(step), vnfd=vnfd
-                )
-            )
+        history = read_history(
+            data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
+            vnfd=vnfd, kpis=(cond.series_kpi for cond in conditions),
+        )  # fmt: skip
     except (HistoryError, PrometheusError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -121,9 +83,9 @@ def replay_command(  # noqa: PLR0917 -- click passes one argument per option
             return
         cause = f" (caused by {event.caused_by})" if event.caused_by else ""
         click.echo(
-            f"{_when(event.at)} {event.status.value:<6} {event.policy}/{event.condition} "
+            f"{when(event.at)} {event.status.value:<6} {event.policy}/{event.condition} "
             f"{event.target.key()}: {event.evidence.description} "
-            f"[since {_when(event.started_at)}]{cause}"
+            f"[since {when(event.started_at)}]{cause}"
         )
 
     result = replay(history.samples, conditions, stale_after_s=stale_s, on_event=show)
@@ -144,7 +106,7 @@ def replay_command(  # noqa: PLR0917 -- click passes one argument per option
         click.echo(json.dumps(out))
     else:
         span = (
-            f" from {_when(result.start)} to {_when(result.end)}"
+            f" from {when(result.start)} to {when(result.end)}"
             if result.start is not None and result.end is not None
             else ""
         )
