@@ -2,7 +2,9 @@
 
 :class:`Platform` owns the Redis connection (starting a private
 ``redis-server`` when no URL is configured), the catalogue, inventory, LCM
-operation store, the VIMs of every site (:mod:`assure.vims`) and the VNFM.
+operation store, the VIMs of every site (:mod:`assure.vims`), the VNFM and
+the NFVO (:class:`~mano_core.nfvo.lcm.NsLcm`, whose granter the VNFM asks
+in every process, so NS members keep to their placement).
 :meth:`Platform.run_roles` runs any
 subset of the stage roles (``collector``, ``analytics``, ``policy``,
 ``actuator``) in this process until told to stop, each built from its entry
@@ -38,7 +40,9 @@ from mano_core.catalogue import Catalogue
 from mano_core.descriptor import DescriptorError
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
+from mano_core.nfvo.granter import NfvoGranter
 from mano_core.nfvo.inventory import NsInventory
+from mano_core.nfvo.lcm import NsLcm
 from mano_core.onboarding import Onboarding
 from mano_core.vim.base import VimDriver
 from mano_core.vim.registry import VimRegistry
@@ -76,6 +80,8 @@ class Platform:
     ops: OpOccStore
     vnfm: Vnfm
     ns_inventory: NsInventory
+    nslcm: NsLcm
+    """The NFVO: network service instances and their lifecycle, over :attr:`vnfm`."""
     onboarding: Onboarding
     embedded: EmbeddedRedis | None = None
     roles: tuple[str, ...] = ()
@@ -125,12 +131,22 @@ class Platform:
         catalogue = Catalogue(redis, keys)
         inventory = Inventory(redis, keys)
         ops = OpOccStore(redis, keys, clock, notifications_maxlen=settings.redis.stream_maxlen)
+        ns_inventory = NsInventory(redis, keys)
         vnfm = Vnfm(
-            sites.registry, inventory, catalogue, ops, clock, timeout_s=settings.actuator.op_timeout
+            sites.registry,
+            inventory,
+            catalogue,
+            ops,
+            clock,
+            granter=NfvoGranter(sites.registry, ns_inventory, inventory, catalogue),
+            timeout_s=settings.actuator.op_timeout,
+        )
+        nslcm = NsLcm(
+            vnfm, ns_inventory, redis, keys, clock, lease_ttl_s=settings.actuator.lease_ttl
         )
         # Occurrences left running by a process that stopped are settled now.
         await ops.recover()
-        ns_inventory = NsInventory(redis, keys)
+        await nslcm.recover()
         onboarding = Onboarding(catalogue, inventory, ns_inventory, dict(sites.registry))
         return cls(
             settings=settings,
@@ -144,6 +160,7 @@ class Platform:
             ops=ops,
             vnfm=vnfm,
             ns_inventory=ns_inventory,
+            nslcm=nslcm,
             onboarding=onboarding,
             embedded=embedded,
         )

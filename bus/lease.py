@@ -16,7 +16,10 @@ out transient errors (:func:`bus.redis.is_transient`) and keeps waiting
 through a Redis restart or failover. Renewal skips a failed try (the TTL
 leaves two more), and a failed release leaves the lease to expire.
 
-Used for the actuator's per-VNF lease (one operation at a time per VNF).
+:class:`VnfLease` is the per-VNF lease: one lifecycle operation at a time
+per VNF instance, whoever starts it (the actuator, the API, the CLI, the
+NFVO running an NS operation). Its TTL is longer than an operation's
+timeout, so the lease of a worker that died expires by itself.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 
 from bus.clock import Clock
+from bus.keys import Keys
 from bus.redis import Backoff, is_transient
 from bus.tasks import cancel_and_wait, cancel_requested, raise_if_cancelled
 
@@ -201,3 +205,29 @@ class Lease:
         except RedisError as exc:
             # Nothing to retry: the TTL frees the lease by itself.
             log.warning("could not release the lease on %s (it will expire): %s", self.name, exc)
+
+
+class VnfLease(Lease):
+    """The lease on one VNF instance (``keys.vnf_lease(vnf_id)``)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        clock: Clock,
+        vnf_id: str,
+        *,
+        ttl_s: float,
+        holder: str,
+        poll_s: float = 1.0,
+    ) -> None:
+        super().__init__(
+            redis,
+            keys.vnf_lease(vnf_id),
+            clock,
+            ttl_s=ttl_s,
+            holder=holder,
+            poll_s=poll_s,
+            name=f"VNF {vnf_id}",
+        )
+        self.vnf_id = vnf_id

@@ -61,6 +61,8 @@ class GrantRequest(msgspec.Struct, frozen=True):
     """VNFCs that stay but change size (a change of flavour)."""
     is_automatic: bool = False
     """True when the closed loop (not an operator) started the operation."""
+    ns_id: str | None = None
+    """The NS instance the VNF is (to be) a member of; its NSD's placement rules apply."""
 
 
 class Placement(msgspec.Struct, frozen=True):

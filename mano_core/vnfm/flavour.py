@@ -81,6 +81,7 @@ def plan(ctx: Context, op: LcmOpOcc) -> Plan:
             vim=vnf.vim,
             change=changes,
             is_automatic=op.is_automatic,
+            ns_id=vnf.ns_id,
         )
 
     async def work(run: Run) -> Result:

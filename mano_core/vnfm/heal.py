@@ -74,6 +74,7 @@ def plan(ctx: Context, op: LcmOpOcc) -> Plan:
             add=(vnfc_change(vnf, vdu, vnfc_id),),
             remove=(vnfc_change(vnf, vdu, vnfc_id, host=vnfc.host),),
             is_automatic=op.is_automatic,
+            ns_id=vnf.ns_id,
         )
 
     async def work(run: Run) -> Result:

@@ -117,6 +117,7 @@ def plan(ctx: Context, op: LcmOpOcc) -> Plan:
             vim=None,
             add=tuple(changes),
             is_automatic=op.is_automatic,
+            ns_id=blank.ns_id,
         )
 
     async def work(run: Run) -> Result:

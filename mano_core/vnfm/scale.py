@@ -203,6 +203,7 @@ def plan(ctx: Context, op: LcmOpOcc) -> Plan:
                 for r in remove
             ),
             is_automatic=op.is_automatic,
+            ns_id=vnf.ns_id,
         )
 
     async def work(run: Run) -> Result:

@@ -42,6 +42,7 @@ def plan(ctx: Context, op: LcmOpOcc) -> Plan:
                 vnfc_change(vnf, vdu_of(vnfd, c.vdu), c.id, host=c.host) for c in vnf.vnfcs
             ),
             is_automatic=op.is_automatic,
+            ns_id=vnf.ns_id,
         )
 
     async def work(run: Run) -> Result:
