@@ -95,9 +95,15 @@ class Backoff:
     def reset(self) -> None:
         self.failures = 0
 
-    async def wait(self, stop: asyncio.Event | None = None) -> None:
-        delay = min(self.cap_s, self.first_s * 2**self.failures)
+    def next_delay(self) -> float:
+        """The pause before the next try, doubling from ``first_s`` up to ``cap_s``; counts
+        one more failure (for a caller that sleeps through a clock of its own)."""
+        delay: float = min(self.cap_s, self.first_s * 2.0**self.failures)
         self.failures += 1
+        return delay
+
+    async def wait(self, stop: asyncio.Event | None = None) -> None:
+        delay = self.next_delay()
         if stop is None:
             await asyncio.sleep(delay)
             return

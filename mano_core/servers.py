@@ -3,8 +3,9 @@
 A VNFC's server is created from its VDU (:func:`server_spec`), carrying the
 VNF and VNFC ids in its metadata so that it can always be found again; its
 VNFC record says where it runs and where it is scraped (:func:`vnfc_on`).
-:func:`wait_for` polls the VIM, in clock time, until servers reach what an
-operation needs (:func:`active`, :func:`recovered`, :func:`moved_from`).
+:func:`wait_for` polls the VIM, in clock time and with bounded back-off, until
+servers reach what an operation needs (:func:`active`, :func:`recovered`,
+:func:`moved_from`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from bus.clock import Clock
+from bus.redis import Backoff
 from bus.tasks import raise_if_cancelled
 from mano_core.errors import ManoError, PermanentVimError
 from mano_core.models import VnfcInstance, VnfInstance
@@ -20,6 +22,11 @@ from mano_core.vnfd import Vdu
 
 Check = Callable[[ServerInfo], bool]
 """True when the server is where it should be; raises when it never will be."""
+
+FIRST_POLL_FRACTION = 1 / 8
+"""The first pause of :func:`wait_for`, as a fraction of its longest (``poll_s``): a
+server that is nearly there (a stop, a soft reboot) is seen soon, one that takes long
+(a boot, a migration) is asked about no more often than every ``poll_s``."""
 
 
 class OperationTimeout(ManoError):
@@ -98,10 +105,12 @@ async def wait_for(
 ) -> dict[str, ServerInfo]:
     """Poll until ``check`` holds for every server; raises :class:`OperationTimeout`.
 
-    ``between`` runs before each round (it may raise to stop the wait: an
-    operator cancelled the operation).
+    The pauses between rounds start at ``poll_s * FIRST_POLL_FRACTION`` and double up to
+    ``poll_s`` (clock seconds). ``between`` runs before each round (it may raise to stop
+    the wait: an operator cancelled the operation).
     """
     deadline = clock.now() + timeout_s
+    backoff = Backoff(first_s=poll_s * FIRST_POLL_FRACTION, cap_s=poll_s)
     pending = list(dict.fromkeys(server_ids))
     reached: dict[str, ServerInfo] = {}
     while True:
@@ -117,7 +126,7 @@ async def wait_for(
             return reached
         if clock.now() >= deadline:
             raise OperationTimeout(f"servers {', '.join(pending)} not ready after {timeout_s:g}s")
-        await clock.sleep(poll_s)
+        await clock.sleep(min(backoff.next_delay(), max(0.0, deadline - clock.now())))
 
 
 def active(server: ServerInfo) -> bool:

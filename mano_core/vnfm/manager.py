@@ -75,12 +75,14 @@ PLANS: dict[LcmOperation, Callable[[Context, LcmOpOcc], Plan]] = {
 class Vnfm:
     """Lifecycle of VNF instances on the VIMs of ``vims`` (one VIM: a registry of one).
 
-    ``poll_s`` is how often (clock seconds) it asks a VIM how servers are
-    doing while it waits for them; ``timeout_s`` is how long (clock seconds)
-    it waits before it takes them for failed. ``granter`` decides what an
-    operation may take (default: :class:`~mano_core.granter.VimGranter` on
-    ``vims``); ``health`` checks a VNFC after a move, resize or image change
-    (default: the VIM's view, :func:`~mano_core.vnfm.context.vim_health`).
+    ``poll_s`` is the longest pause (clock seconds) between two questions to a
+    VIM about how servers are doing while it waits for them (the pauses start
+    shorter and double up to it: :func:`~mano_core.servers.wait_for`);
+    ``timeout_s`` is how long (clock seconds) it waits before it takes them
+    for failed. ``granter`` decides what an operation may take (default:
+    :class:`~mano_core.granter.VimGranter` on ``vims``); ``health`` checks a
+    VNFC after a move, resize or image change (default: the VIM's view,
+    :func:`~mano_core.vnfm.context.vim_health`).
     """
 
     def __init__(
