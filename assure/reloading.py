@@ -6,7 +6,9 @@ policies say, but that cannot change it while it runs (the analytics stage
 and its conditions), runs under :func:`reloading`: when the directory's
 policies change what the stage is built from, it is stopped (finishing what
 it holds, as at shutdown) and started on the new policies, in the same
-process. What it keeps in Redis (open episodes) carries over.
+process. What it keeps in Redis (open episodes) carries over. An
+operator's replacements (:mod:`policy.replacements`) count as a change of
+the directory: the stage runs on the policies as replaced.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from bus.clock import Clock
 from bus.tasks import cancel_and_wait, wait_for_stop
 from policy.reload import PolicyDirectory
+from policy.replacements import PolicyReplacements
 from policy.schema import KpiPolicy
 
 log = logging.getLogger(__name__)
@@ -36,21 +39,37 @@ def reloading(
     directory: Path | None,
     interval_s: float,
     clock: Clock,
+    replacements: PolicyReplacements | None = None,
 ) -> Work:
-    """Run ``build(policies)``; run it again on new policies whose ``key`` differs."""
+    """Run ``build(policies)``; run it again on new policies whose ``key`` differs.
+
+    With ``replacements``, the policies run are the directory's as replaced.
+    """
     if directory is None or interval_s <= 0:
         return build(policies)
 
+    async def poll(watcher: PolicyDirectory) -> Sequence[KpiPolicy] | None:
+        texts = None if replacements is None else await replacements.texts()
+        snapshot = await asyncio.to_thread(watcher.poll, texts)
+        return None if snapshot is None else snapshot.policies
+
     async def run(stop: asyncio.Event) -> None:
         watcher = PolicyDirectory(directory)
-        await asyncio.to_thread(watcher.poll)
+        await poll(watcher)
         current: Sequence[KpiPolicy] = policies
+        if replacements is not None:
+            current = watcher.snapshot.policies
         while not stop.is_set():
             inner = asyncio.Event()
             task = asyncio.create_task(build(current)(inner))
             try:
                 current = await _until_changed(
-                    watcher, current, task, stop=stop, key=key, wall_s=clock.to_wall(interval_s)
+                    lambda: poll(watcher),
+                    current,
+                    task,
+                    stop=stop,
+                    key=key,
+                    wall_s=clock.to_wall(interval_s),
                 )
             finally:
                 inner.set()
@@ -65,7 +84,7 @@ def reloading(
 
 
 async def _until_changed(
-    watcher: PolicyDirectory,
+    poll: Callable[[], Coroutine[Any, Any, Sequence[KpiPolicy] | None]],
     current: Sequence[KpiPolicy],
     task: asyncio.Task[None],
     *,
@@ -80,6 +99,6 @@ async def _until_changed(
         if task.done():
             task.result()  # a crash of the role ends it, as without reloading
             return current
-        snapshot = await asyncio.to_thread(watcher.poll)
-        if snapshot is not None and key(snapshot.policies) != key(current):
-            return snapshot.policies
+        changed = await poll()
+        if changed is not None and key(changed) != key(current):
+            return changed

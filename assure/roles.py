@@ -38,6 +38,7 @@ from policy.conditions import conditions_of
 from policy.engine import PolicyEngine
 from policy.loader import LoadResult
 from policy.reload import PolicyDirectory
+from policy.replacements import PolicyReplacements
 from policy.schema import KpiPolicy
 
 RoleWork = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -117,6 +118,7 @@ def _analytics(platform: Platform, policies: LoadResult) -> RoleWork:
         directory=policies.directory,
         interval_s=s.policy.reload_interval,
         clock=platform.clock,
+        replacements=PolicyReplacements(platform.redis, platform.keys),
     )
 
 

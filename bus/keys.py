@@ -117,6 +117,10 @@ class Keys:
         """Hash: policy name -> the mode an operator set (over the file's)."""
         return f"{self.prefix}:{{policy}}:modes"
 
+    def policy_replacements(self) -> str:
+        """Hash: policy name -> the YAML text an operator replaced it with (over the file's)."""
+        return f"{self.prefix}:{{policy}}:replacements"
+
     def policy_optouts(self) -> str:
         """Hash: ``vnf:<id>`` or ``host:<name>`` -> why automation is off for it."""
         return f"{self.prefix}:{{policy}}:optouts"

@@ -51,6 +51,7 @@ from policy.guards import TARGET, active_guard
 from policy.loop import ClosedLoop, Effects
 from policy.records import unrouted
 from policy.reload import PolicyDirectory
+from policy.replacements import PolicyReplacements
 from policy.schema import KpiPolicy
 from policy.state import (
     VnfLoop,
@@ -126,6 +127,7 @@ class PolicyEngine:
         self.claim_s = claim_s
         self.reloader = reloader
         self.reload_s = reload_s
+        self._replacements = PolicyReplacements(redis, keys)
         self._publisher = StreamPublisher(redis, keys.stream("decisions"), maxlen=maxlen)
         name = consumer or consumer_name("policy")
         self.consumer = StreamConsumer(
@@ -157,7 +159,13 @@ class PolicyEngine:
 
     # --- running ------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume violations and results, and follow up due VNFs, until ``stop`` is set."""
+        """Consume violations and results, and follow up due VNFs, until ``stop`` is set.
+
+        With a policy directory, what is in force there (and replaced) is
+        read first, so that no violation meets a policy an operator replaced.
+        """
+        if self.reloader is not None and self.reload_s > 0:
+            await self.reload(self.reloader)
         tasks = [
             asyncio.create_task(self.consumer.run(stop)),
             asyncio.create_task(self.results_consumer.run(stop)),
@@ -182,12 +190,14 @@ class PolicyEngine:
             await wait_for_stop(stop, self._clock.to_wall(self.tick_s))
 
     async def reload(self, reloader: PolicyDirectory) -> bool:
-        """Read the policy directory again; True when the policies in force changed.
+        """Read the policy directory again, with the operator's replacements laid over it
+        (:mod:`policy.replacements`); True when the policies in force changed.
 
         What is in force, and the problems of files that are not, are
         recorded at ``keys.policy_status()`` for ``nfv-assure policy status``.
         """
-        snapshot = await asyncio.to_thread(reloader.poll)
+        replacements = await self._replacements.texts()
+        snapshot = await asyncio.to_thread(reloader.poll, replacements)
         current = reloader.snapshot
         if snapshot is not None:
             self.set_policies(snapshot.policies)

@@ -6,18 +6,22 @@ changed. A changed file that does not load (bad YAML, a schema error, a
 policy name another file already has) keeps its previous version in force,
 and its problems say why; a file that was never good loads nothing. A file
 removed takes its policies with it. The unit is the file, as for loading:
-a file is in force whole or not at all.
+a file is in force whole or not at all. An operator's replacements
+(:mod:`policy.replacements`), given to each poll, are laid over the files'
+policies: a change of them is a change of the policies in force too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bus.problems import Problem
 from policy.loader import parse_text, policy_files
+from policy.replacements import apply_replacements
 from policy.schema import KpiPolicy
 
 log = logging.getLogger(__name__)
@@ -50,11 +54,13 @@ class PolicyDirectory:
         self._files: dict[str, _File] = {}
         self.snapshot = Snapshot([], [], "")
 
-    def poll(self) -> Snapshot | None:
+    def poll(self, replacements: Mapping[str, str] | None = None) -> Snapshot | None:
         """Read what changed; the new snapshot when the policies in force changed, else None.
 
-        Problems change without the policies in force changing are logged
-        and kept in :attr:`snapshot` (``None`` is returned then too).
+        ``replacements`` (policy name -> YAML text) replace the files'
+        policies of those names. Problems change without the policies in
+        force changing are logged and kept in :attr:`snapshot` (``None`` is
+        returned then too).
         """
         seen: set[str] = set()
         for path in policy_files(self.directory):
@@ -74,7 +80,7 @@ class PolicyDirectory:
         for gone in set(self._files) - seen:
             log.info("policy file %s was removed: its policies are no longer in force", gone)
             del self._files[gone]
-        return self._settle()
+        return self._settle(replacements or {})
 
     def _load(self, name: str, data: bytes, digest: str) -> None:
         try:
@@ -116,12 +122,14 @@ class PolicyDirectory:
                 "its previous version stays in force" if previous else "the file is not loaded",
             )
 
-    def _settle(self) -> Snapshot | None:
+    def _settle(self, replacements: Mapping[str, str]) -> Snapshot | None:
         ordered = sorted(self._files.items())
-        policies = [p for _, f in ordered for p in f.policies]
-        problems = [p for _, f in ordered for p in f.problems]
+        policies, problems = apply_replacements(
+            [p for _, f in ordered for p in f.policies], replacements
+        )
+        problems = [p for _, f in ordered for p in f.problems] + problems
         version = hashlib.sha256(
-            "".join(f"{n}:{p.model_dump_json()}" for n, f in ordered for p in f.policies).encode()
+            "".join(p.model_dump_json() for p in policies).encode()
         ).hexdigest()[:16]
         changed = version != self.snapshot.version
         self.snapshot = Snapshot(policies, problems, version)

@@ -85,7 +85,10 @@ async def test_a_policy_file_is_validated_with_every_problem_placed(api: Api) ->
         {
             "place": "spec.trigger.matcher",
             "line": 7,
+            "column": 23,
             "message": "unknown field 'matcher' (did you mean 'matchers'?)",
+            "text": "request:7:23: spec.trigger.matcher: "
+            "unknown field 'matcher' (did you mean 'matchers'?)",
         }
     ]
     good = text.replace("matcher:", "matchers:")

@@ -28,6 +28,7 @@ from assure.api import (
     events,
     health,
     op_occs,
+    policies,
     vnflcm,
     vnflcm_day2,
 )
@@ -71,6 +72,7 @@ def deps_of(
         onboarding=platform.onboarding,
         ns_inventory=platform.ns_inventory,
         policies=list(policies),
+        policies_reload=platform.settings.policy.reload_interval > 0,
         registry=registry,
         stream_maxlen=platform.settings.redis.stream_maxlen,
         lease_ttl_s=platform.settings.actuator.lease_ttl,
@@ -93,6 +95,7 @@ def core_routes() -> list[Route]:
         *vnflcm_day2.ROUTES,
         *op_occs.ROUTES,
         *descriptors.ROUTES,
+        *policies.ROUTES,
         *assurance.ROUTES,
         *events.ROUTES,
         *alerts.ROUTES,

@@ -1,9 +1,6 @@
-"""Assurance: ``/api/v1/`` ``policies``, ``violations``, ``decisions`` and ``hosts``.
+"""Assurance: ``/api/v1/`` ``violations``, ``decisions`` and ``hosts`` (policies:
+:mod:`assure.api.policies`).
 
-- policies: the policies this server loaded, each with its effective mode
-  (an operator's override, else the file's); ``validate`` checks a policy
-  file's text; ``mode`` sets or clears the override, which every policy
-  worker reads (``keys.policy_modes()``).
 - violations: the open ones (the API's view, :mod:`assure.api.views`) or the
   most recent events of the violations stream, with their evidence.
 - decisions: the newest decisions with their whole episode from the audit
@@ -20,21 +17,15 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
 
-from assure.api.body import read_body
-from assure.api.problems import Problem, bad_request, not_found
+from assure.api.problems import bad_request, not_found
 from assure.api.routing import Param, Reply, Route
-from assure.api.state import DEPS, ApiDeps
+from assure.api.state import DEPS
 from assure.api.tokens import Role
 from assure.api.views import open_violations
 from bus.contracts import Violation, decode, to_builtins
-from bus.redis import reply_text
 from bus.streams import FIELD
 from policy.audit import AuditTrail
-from policy.loader import parse_text
-from policy.schema import KpiPolicy
-from policy.store import MODES
 
 _OBJECTS = {"type": "array", "items": {"type": "object"}}
 _PROBLEM = Reply("No such resource, or a bad request.",
@@ -47,77 +38,6 @@ def _limit(request: web.Request, default: int = 50) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
         raise bad_request("limit must be an integer between 1 and 1000")
     return int(raw)
-
-
-# --- policies ----------------------------------------------------------------
-async def _mode_of(deps: ApiDeps, policy: KpiPolicy) -> str:
-    override = reply_text(await deps.redis.hget(deps.keys.policy_modes(), policy.name))
-    return override if override in MODES else policy.spec.mode
-
-
-async def _policy_doc(deps: ApiDeps, policy: KpiPolicy) -> dict[str, Any]:
-    return {
-        "name": policy.name,
-        "vnfd": policy.vnfd,
-        "description": policy.metadata.description,
-        "mode": await _mode_of(deps, policy),
-        "policy": policy.model_dump(mode="json", by_alias=True, exclude_none=True),
-    }
-
-
-def _policy(deps: ApiDeps, name: str) -> KpiPolicy:
-    found = next((p for p in deps.policies if p.name == name), None)
-    if found is None:
-        raise not_found(f"no policy {name!r} is loaded")
-    return found
-
-
-async def list_policies(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    return web.json_response([await _policy_doc(deps, p) for p in deps.policies])
-
-
-async def show_policy(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    return web.json_response(await _policy_doc(deps, _policy(deps, request.match_info["name"])))
-
-
-async def validate_policies(request: web.Request) -> web.Response:
-    if request.content_type not in ("application/yaml", "text/yaml", "text/plain"):
-        raise Problem(415, "send the policy file's text as application/yaml")
-    try:
-        text = (await request.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise bad_request("the policy file is not UTF-8 text") from None
-    parsed = parse_text(text, "request")
-    problems = [{"place": p.place, "line": p.line, "message": p.message} for p in parsed.problems]
-    names = [policy.name for policy, _ in parsed.policies] if not problems else []
-    return web.json_response({"valid": not problems, "policies": names, "problems": problems})
-
-
-class ModeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    mode: str
-
-    def checked(self) -> str:
-        if self.mode not in MODES:
-            raise bad_request(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        return self.mode
-
-
-async def set_policy_mode(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    policy = _policy(deps, request.match_info["name"])
-    mode = (await read_body(request, ModeRequest)).checked()
-    await deps.redis.hset(deps.keys.policy_modes(), policy.name, mode)
-    return web.json_response(await _policy_doc(deps, policy))
-
-
-async def clear_policy_mode(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    policy = _policy(deps, request.match_info["name"])
-    await deps.redis.hdel(deps.keys.policy_modes(), policy.name)
-    return web.json_response(await _policy_doc(deps, policy))
 
 
 # --- violations, decisions, hosts -------------------------------------------
@@ -172,47 +92,10 @@ async def list_hosts(request: web.Request) -> web.Response:
     return web.json_response(hosts)
 
 
-_NAME = Param("name", "path", "The policy's name.")
-_MODE_BODY = {
-    "type": "object",
-    "required": ["mode"],
-    "additionalProperties": False,
-    "properties": {"mode": {"type": "string", "enum": list(MODES)}},
-}
-_VALIDATION = {
-    "type": "object",
-    "required": ["valid", "policies", "problems"],
-    "properties": {
-        "valid": {"type": "boolean"},
-        "policies": {"type": "array", "items": {"type": "string"}},
-        "problems": {"type": "array", "items": {"type": "object"}},
-    },
-}
 _LIMIT = Param("limit", "query", "At most this many (1-1000, default 50).",
                {"type": "integer", "minimum": 1, "maximum": 1000})  # fmt: skip
 
 ROUTES = [
-    Route("GET", "/api/v1/policies", list_policies, Role.VIEWER,
-          "The loaded KPI policies, each with its effective mode.", "policies", "listPolicies",
-          replies={200: Reply("The policies.", _OBJECTS)}),
-    Route("POST", "/api/v1/policies/validate", validate_policies, Role.VIEWER,
-          "Check a policy file (YAML text); every problem with its place and line.", "policies",
-          "validatePolicies", body={"type": "string"},
-          body_media_types=("application/yaml",),
-          replies={200: Reply("Whether it is valid, and its problems.", _VALIDATION)}),
-    Route("GET", "/api/v1/policies/{name}", show_policy, Role.VIEWER, "One loaded policy.",
-          "policies", "showPolicy", params=[_NAME],
-          replies={200: Reply("The policy.", {"type": "object"}), 404: _PROBLEM}),
-    Route("PUT", "/api/v1/policies/{name}/mode", set_policy_mode, Role.OPERATOR,
-          "Set a policy's mode (enforce, approve, dry_run, disabled) over its file's.",
-          "policies", "setPolicyMode", params=[_NAME], body=_MODE_BODY,
-          replies={200: Reply("The policy, with its new mode.", {"type": "object"}),
-                   404: _PROBLEM}),
-    Route("DELETE", "/api/v1/policies/{name}/mode", clear_policy_mode, Role.OPERATOR,
-          "Drop the operator's mode: the file's mode applies again.", "policies",
-          "clearPolicyMode", params=[_NAME],
-          replies={200: Reply("The policy, with its file's mode.", {"type": "object"}),
-                   404: _PROBLEM}),
     Route("GET", "/api/v1/violations", list_violations, Role.VIEWER,
           "Open violations (state=open) or the latest events (state=recent), with evidence.",
           "assurance", "listViolations",

@@ -32,7 +32,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["place", "problem"],
-                "properties": {"place": {"type": "string"}, "problem": {"type": "string"}},
+                "properties": {
+                    "place": {"type": "string"},
+                    "problem": {"type": "string"},
+                    "line": {"type": ["integer", "null"]},
+                    "column": {"type": ["integer", "null"]},
+                },
             },
         },
     },

@@ -32,7 +32,7 @@ class Problem(Exception):
         detail: str,
         *,
         title: str | None = None,
-        errors: Sequence[dict[str, str]] = (),
+        errors: Sequence[dict[str, Any]] = (),
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -57,7 +57,7 @@ class Problem(Exception):
         )
 
 
-def bad_request(detail: str, errors: Sequence[dict[str, str]] = ()) -> Problem:
+def bad_request(detail: str, errors: Sequence[dict[str, Any]] = ()) -> Problem:
     return Problem(400, detail, errors=errors)
 
 
@@ -69,7 +69,7 @@ def conflict(detail: str) -> Problem:
     return Problem(409, detail)
 
 
-def unprocessable(detail: str, errors: Sequence[dict[str, str]] = ()) -> Problem:
+def unprocessable(detail: str, errors: Sequence[dict[str, Any]] = ()) -> Problem:
     return Problem(422, detail, errors=errors)
 
 

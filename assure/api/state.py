@@ -44,8 +44,11 @@ class ApiDeps:
     onboarding: Onboarding
     ns_inventory: NsInventory
     policies: Sequence[KpiPolicy]
+    """The policies loaded from the files (replacements are laid over them when read)."""
     registry: CollectorRegistry
     """Where the server's own metrics live; ``/metrics`` renders it."""
+    policies_reload: bool = True
+    """Whether the policy workers hot-reload (so that a replacement takes effect)."""
     lease_ttl_s: float = 600.0
     """TTL of the per-VNF lease the API's lifecycle operations hold (as the actuator's)."""
     stream_maxlen: int = 100_000
