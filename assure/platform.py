@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from assure.embedded_redis import EmbeddedRedis, RedisUnavailable
+from assure.heartbeat import beat
 from assure.settings import Settings
 from assure.vims import SiteError, build_sites
 from bus.clock import Clock
@@ -221,6 +222,9 @@ class Platform:
             tasks.append(asyncio.create_task(role.start(self, policies)(stop), name=name))
         if not tasks:
             return
+        beats = asyncio.create_task(
+            beat(self.redis, self.keys, {t.get_name(): t for t in tasks}, stop), name="heartbeats"
+        )
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -232,7 +236,8 @@ class Platform:
             # Roles finish what they hold (an operation under way) within
             # the grace period; what is left then is cancelled, and awaited.
             _, late = await asyncio.wait(tasks, timeout=10)
-            await cancel_and_wait(late)
+            await asyncio.wait([beats], timeout=2)  # it drops the heartbeats
+            await cancel_and_wait([*late, beats])
 
     async def aclose(self) -> None:
         await self.vnfm.aclose()

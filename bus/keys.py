@@ -157,6 +157,10 @@ class Keys:
         """Sorted set of decision ids by when they were decided."""
         return f"{self.prefix}:{{audit}}:decisions"
 
+    def heartbeat(self, role: str, host: str) -> str:
+        """When a role on a host last showed it runs (wall epoch seconds, with a TTL)."""
+        return f"{self.prefix}:{{heartbeat}}:{role}:{host}"
+
     def violation_state(self, violation_id: str) -> str:
         """The last known state of one violation (ONSET or ABATED)."""
         return f"{self.prefix}:{{violation:{violation_id}}}"

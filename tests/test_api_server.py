@@ -87,6 +87,23 @@ async def test_probes_and_metrics_need_no_token(api: Api) -> None:
     assert metrics.content_type == "text/plain"
 
 
+async def test_readyz_is_503_naming_the_vim_that_does_not_answer(
+    api: Api, settings: Settings, redis: Any
+) -> None:
+    from assure.vims import simulated_site
+
+    # The simulated VIM's state is in Redis: a failure queued here meets the server's call.
+    site_b = simulated_site(settings, WallClock(), redis, api.deps.keys, "site-b")
+    await site_b.fail_next("any", temporary=False)
+    ready = await api.client.get("/readyz")
+    assert ready.status == 503
+    doc = await ready.json()
+    assert doc["status"] == "not ready"
+    assert doc["checks"]["redis"] == "ok" and doc["checks"]["vim:site-a"] == "ok"
+    assert doc["checks"]["vim:site-b"].startswith("PermanentVimError"), doc
+    assert (await api.client.get("/readyz")).status == 200, "the next look finds it back"
+
+
 async def test_every_other_route_needs_a_valid_token_of_a_sufficient_role(api: Api) -> None:
     body = {"name": "a", "count": 1}
     none = await api.client.post("/x/echo", json=body)

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from assure.api.app import core_routes
+from assure.cli.probe import probe as probe_command
 from assure.simulation.exporter import KPIS
 from policy.loader import load_policies
 from policy.schema import AlertTrigger
@@ -128,6 +129,17 @@ def test_there_is_a_deployment_per_role_and_each_needs_what_exists() -> None:
     api = roles["api"]["spec"]["template"]["spec"]["containers"][0]
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for role, deployment in roles.items():
+        if role == "api":
+            continue
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        live = container["livenessProbe"]["exec"]["command"]
+        ready = container["readinessProbe"]["exec"]["command"]
+        assert live == ["nfv-assure", "probe", role], role
+        assert ready == ["nfv-assure", "probe", role, "--ready"], role
+        # The command takes these arguments (tests/test_probe.py runs it).
+        with probe_command.make_context("probe", ready[2:]) as parsed:
+            assert parsed.params == {"role": role, "ready": True}
     settings = yaml.safe_load(by_kind["ConfigMap"]["nfv-assure-config"]["data"]["assure.yaml"])
     port = settings["api"]["port"]
     assert api["ports"][0]["containerPort"] == port
