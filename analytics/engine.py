@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analytics.anomaly import AnomalyJudge, ModelStore
+from analytics.archive import Kept, SampleArchive
 from analytics.codes import Codes
 from analytics.correlation import HostCauses
 from analytics.evaluator import ConditionEvaluator
@@ -84,18 +85,22 @@ class Engine:
         self.evaluators = [self._evaluator(cond) for cond in ordered]
         silent_for = [c.for_s for c in self.conditions if c.watches_silence]
         ranges = [c.range_s for c in self.conditions]
-        # Series older than this can change no outcome: stale for values,
-        # silent longer than any absence's for_s, out of every window.
-        self.retention_s = 2 * max([stale_after_s, *silent_for, *ranges])
+        self.lookback_s = max([stale_after_s, *silent_for, *ranges])
+        """How far back a sample can change an outcome: stale for values,
+        silent longer than any absence's for_s, out of every window."""
+        # Series silent for longer than this are forgotten.
+        self.retention_s = 2 * self.lookback_s
         self.has_silence = bool(silent_for)
         self.ownership: Ownership | None = None
         self.host_kpis = frozenset(
             c.series_kpi for c in self.conditions if c.scope is TargetKind.HOST
         )
-        self._routes: dict[int, tuple[int, int]] = {}
+        self._routes: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         self._routed_for = 0
         self.samples_ingested = 0
         """Samples taken in (of a watched KPI)."""
+        self.archive: SampleArchive | None = None
+        """Where the samples kept go too (the stage's per-shard history in Redis)."""
 
     def _evaluator(self, cond: ConditionSpec) -> ConditionEvaluator:
         table = self.tables[cond.series_kpi]
@@ -156,12 +161,17 @@ class Engine:
         self.samples_ingested += kept
         return kept
 
-    def ingest_view(self, view: SampleView) -> int:
+    def ingest_view(
+        self, view: SampleView, shards: frozenset[int] | None = None, *, archive: bool = True
+    ) -> int:
         """Take in a resolved batch by its arrays (the stage's path; see :meth:`ingest`).
 
-        Each series id is routed once to its table row (or to nothing: a KPI
-        no condition reads, or a series of another worker's shards); later
-        samples of it cost a dictionary look-up.
+        Each series id is routed once to its table row and the owned shards
+        that need it (or to nothing: a KPI no condition reads, or a series
+        of another worker's shards); later samples of it cost a dictionary
+        look-up. ``shards``: keep only what those shards need (a takeover).
+        The samples kept go to the :attr:`archive` too, unless ``archive``
+        is false (samples read back from it).
         """
         generation = self.ownership.generation if self.ownership is not None else 0
         if generation != self._routed_for:
@@ -174,16 +184,22 @@ class Engine:
         times = np.frombuffer(view.runs[1], dtype=np.float64)
         ts = np.repeat(times, counts)
         values = np.frombuffer(view.values, dtype=np.float64)
-        routes = self._routes
+        # A takeover routes for its shards alone, and does not disturb the cache.
+        routes = self._routes if shards is None or self.ownership is None else {}
         tables = list(self.tables.values())
         which = np.empty(len(ids), dtype=np.int64)
         rows = np.empty(len(ids), dtype=np.int64)
+        owner = np.empty(len(ids), dtype=np.int64)
+        extra: list[tuple[int, int]] = []
         labels: list[Mapping[str, str]] = []
         for i, sid in enumerate(ids.tolist()):
             route = routes.get(sid)
             if route is None:
-                route = routes[sid] = self._route(view.defs[sid], tables)
-            which[i], rows[i] = route
+                route = routes[sid] = self._route(view.defs[sid], tables, shards)
+            which[i], rows[i], owners = route
+            if owners:
+                owner[i] = owners[0]
+                extra.extend((i, s) for s in owners[1:])
             labels.append(view.defs[sid].labels)
         kept = 0
         for t, table in enumerate(tables):
@@ -191,15 +207,33 @@ class Engine:
             if len(sel):
                 table.append(rows[sel], ts[sel], values[sel], [labels[i] for i in sel.tolist()])
                 kept += len(sel)
+        if kept and archive and self.archive is not None:
+            sel = np.flatnonzero(which >= 0)
+            shard = owner[sel]
+            if extra:  # samples some other owned shard needs too (a host's, an NS's)
+                more = np.asarray(extra, dtype=np.int64)
+                sel, shard = np.r_[sel, more[:, 0]], np.r_[shard, more[:, 1]]
+            self.archive.add(Kept(shard, ids[sel], ts[sel], values[sel], which[sel], rows[sel]))
         self.samples_ingested += kept
         return kept
 
-    def _route(self, definition: SeriesDef, tables: list[SeriesTable]) -> tuple[int, int]:
+    def _route(
+        self,
+        definition: SeriesDef,
+        tables: list[SeriesTable],
+        shards: frozenset[int] | None = None,
+    ) -> tuple[int, int, tuple[int, ...]]:
         table = self.tables.get(definition.kpi)
-        sample = Sample(definition.kpi, definition.labels, 0.0, 0.0)
-        if table is None or (self.ownership is not None and not self.wants(sample)):
-            return -1, -1
-        return tables.index(table), table.row(definition.labels)
+        if table is None:
+            return -1, -1, ()
+        if self.ownership is None:
+            owners: tuple[int, ...] = (0,)
+        else:
+            host_kpi = definition.kpi in self.host_kpis
+            owners = self.ownership.shards_for(definition.labels, host_kpi, shards)
+            if not owners:
+                return -1, -1, ()
+        return tables.index(table), table.row(definition.labels), owners
 
     def load(self, states: Mapping[StateKey, DetectorState]) -> None:
         """Resume the open episodes persisted by an earlier worker (of owned targets)."""

@@ -6,11 +6,13 @@ worker reads the whole stream with plain XREAD from where it started (no
 consumer group: nothing to acknowledge, no entry lost to another worker)
 and keeps what its shards need.
 
-The stream is also the recent history kept in Redis, bounded (it is
-trimmed to about ``redis.samples_maxlen`` entries): a worker that takes a
-shard over reads it back (:meth:`SampleIntake.history`, newest first,
-until it has gone ``since_s`` back or reached the oldest entry) and
-rebuilds that shard's windows from it.
+A worker that takes a shard over rebuilds its windows from the shard's
+history (:mod:`analytics.archive`) and reads back the stream entries the
+history does not hold yet (:meth:`SampleIntake.after`: those after the
+last owner's last flush). A shard without any history yet has its
+windows rebuilt from the stream alone (:meth:`SampleIntake.history`,
+newest first, until it has gone ``since`` back or reached the oldest
+entry; the stream is trimmed to about ``redis.samples_maxlen`` entries).
 
 Redis trouble (unreachable, loading, failing over) is waited out with a
 capped back-off; the read resumes after the last entry read.
@@ -47,12 +49,16 @@ class SampleIntake:
         self.count = count
         self.last_id: str | None = None
         """The last entry read (None: start from the newest when first read)."""
+        self.handled_id: str | None = None
+        """The last entry handled: every entry up to it has been through the handler."""
         self.undecodable = 0
 
     async def start(self) -> str:
         """Note the stream's newest entry: reading starts after it."""
         newest = await self._redis.xrevrange(self.stream_key, count=1)
         self.last_id = reply_text(newest[0][0]) if newest else "0-0"
+        if self.handled_id is None:
+            self.handled_id = self.last_id
         return self.last_id
 
     async def read_once(self, handle: Handler) -> int:
@@ -71,6 +77,7 @@ class SampleIntake:
                 if message is not None:
                     await handle(message)
                     handled += 1
+                self.handled_id = self.last_id
         return handled
 
     def _decode(self, fields: dict[bytes, bytes]) -> Message | None:
@@ -97,6 +104,25 @@ class SampleIntake:
                 await backoff.wait(stop)
             else:
                 backoff.reset()
+
+    async def after(self, first_id: str, until_id: str) -> list[Message]:
+        """The messages after entry ``first_id`` up to entry ``until_id``, oldest first."""
+        out: list[Message] = []
+        low = f"({first_id}"
+        while True:
+            page = await self._redis.xrange(self.stream_key, min=low, max=until_id, count=500)
+            for _, fields in page:
+                message = self._decode(fields)
+                if message is not None:
+                    out.append(message)
+            if len(page) < 500:
+                return out
+            low = f"({reply_text(page[-1][0])}"
+
+    async def oldest_id(self) -> str | None:
+        """The oldest entry the stream still holds (None: empty)."""
+        first = await self._redis.xrange(self.stream_key, count=1)
+        return reply_text(first[0][0]) if first else None
 
     async def history(
         self, since: float, until_id: str | None, collected_at: Callable[[Message], float]

@@ -25,7 +25,8 @@ class Ownership:
         self.owned: frozenset[int] = frozenset(owned)
         self.generation = 0
         """Bumped on every change, so what depends on ownership is rebuilt."""
-        self.extra_vnfs: frozenset[str] = frozenset()
+        self.extra_vnfs: dict[str, frozenset[int]] = {}
+        """VNFs of owned NS instances, each with the NS shards that need it."""
 
     def set(self, owned: Iterable[int]) -> tuple[frozenset[int], frozenset[int]]:
         """Own exactly ``owned`` now; returns the shards gained and lost."""
@@ -54,9 +55,15 @@ class Ownership:
     def owns_ns(self, ns_id: str) -> bool:
         return self.ns_shard(ns_id) in self.owned
 
-    def need_vnfs(self, vnf_ids: Iterable[str]) -> None:
-        """Also keep the samples of ``vnf_ids`` (the VNFs of owned NS instances)."""
-        self.extra_vnfs = frozenset(vnf_ids)
+    def need_vnfs(self, needed: Iterable[tuple[int, str]]) -> None:
+        """Also keep the samples of the VNFs of owned NS instances: ``(ns shard, vnf id)`` pairs."""
+        extra: dict[str, set[int]] = {}
+        for shard, vnf_id in needed:
+            extra.setdefault(vnf_id, set()).add(shard)
+        frozen = {vnf_id: frozenset(shards) for vnf_id, shards in extra.items()}
+        if frozen != self.extra_vnfs:
+            self.extra_vnfs = frozen
+            self.generation += 1
 
     def wants(
         self,
@@ -65,8 +72,30 @@ class Ownership:
         shards: frozenset[int] | None = None,
     ) -> bool:
         """Whether a sample with ``labels`` is needed by ``shards`` (default: the owned ones)."""
+        return bool(self.shards_for(labels, host_kpi, shards))
+
+    def shards_for(
+        self,
+        labels: Mapping[str, str],
+        host_kpi: bool,
+        shards: frozenset[int] | None = None,
+    ) -> tuple[int, ...]:
+        """The shards of ``shards`` (default: the owned ones) that need a sample with ``labels``.
+
+        Its VNF's shard, the shards of owned NS instances holding that VNF,
+        and, for the KPI of a host-scope condition, its host's shard.
+        """
+        scope = self.owned if shards is None else shards
+        out: list[int] = []
         vnf = labels.get("vnf")
-        if vnf is not None and (self.owns_vnf(vnf, shards) or vnf in self.extra_vnfs):
-            return True
+        if vnf is not None:
+            own = self.vnf_shard(vnf)
+            if own in scope:
+                out.append(own)
+            out.extend(s for s in self.extra_vnfs.get(vnf, ()) if s in scope and s not in out)
         host = labels.get("host")
-        return host_kpi and host is not None and self.owns_host(host, shards)
+        if host_kpi and host is not None:
+            at = self.host_shard(host)
+            if at in scope and at not in out:
+                out.append(at)
+        return tuple(out)

@@ -26,8 +26,12 @@ one ``shard_ttl_s`` when a worker joins or dies. A worker evaluates only
 its shards' targets and keeps only the samples they need. A shard it
 gives up is dropped at once, episodes included (the new owner resumes
 them from Redis, sending nothing twice); a shard it takes over has its
-windows rebuilt from the samples stream's recent history and its open
-episodes loaded from Redis before it is evaluated.
+windows rebuilt from the shard's sample history in Redis
+(:mod:`analytics.archive`, which every owner writes as it keeps samples)
+and the samples stream's entries after it, and its open episodes loaded
+from Redis, before it is evaluated. Unsharded, the one worker keeps the
+same history (as shard 0) and rebuilds its windows from it when it
+starts.
 
 Absence is judged against the collector's scrape batches
 (:mod:`analytics.feed`): a collector outage suspends absent conditions
@@ -50,6 +54,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from analytics.archive import SampleArchive
 from analytics.correlation import fault_field, faults_by_host
 from analytics.engine import Engine, Pass
 from analytics.feed import ScrapeWindow
@@ -139,6 +144,11 @@ class Analytics:
         self._lock = asyncio.Lock()
         self._landed = asyncio.Event()
         self.models = ModelKeeper(redis, keys, self.engine, clock, check_s=eval_interval_s * 5)
+        self.archive = SampleArchive(
+            redis, keys, clock, list(self.engine.tables.values()),
+            horizon_s=self.engine.lookback_s, flush_s=eval_interval_s,
+        )  # fmt: skip
+        self.engine.archive = self.archive
         self._resolver = SeriesResolver(SeriesRegistry(redis, keys))
 
     @property
@@ -175,25 +185,17 @@ class Analytics:
             gained, lost = self.ownership.set(owned)
             self.ready -= lost
             if lost:
+                self.archive.forget(lost)
                 dropped = self.engine.forget_unowned()
                 log.info("gave up %d shards (%d open episodes handed on)", len(lost), dropped)
             if gained:
                 await self._take_over(gained)
 
     async def _take_over(self, gained: frozenset[int]) -> None:
-        """Rebuild the windows of ``gained`` from the stream, then resume their episodes."""
+        """Rebuild the windows of ``gained`` from Redis, then resume their episodes."""
         assert self.ownership is not None
         ownership = self.ownership
-        if self.intake.last_id is None:
-            await self.intake.start()
-        since = self._clock.now() - self.engine.retention_s
-        history = await self.intake.history(since, self.intake.last_id, _collected_at)
-        rebuilt = 0
-        for message in history:
-            if isinstance(message, SampleBatch | PackedBatch):
-                view = await self._resolver.view(message)
-                self.engine.feed.note(view)
-                rebuilt += self.engine.ingest(view, shards=gained)
+        rebuilt, read = await self._rebuild(gained)
 
         def in_gained(state: DetectorState) -> bool:
             target = state.target
@@ -208,11 +210,57 @@ class Analytics:
         self.takeovers += 1
         self.ready |= gained & ownership.owned
         log.info(
-            "took over %d shards: %d samples from %d stream entries, episodes resumed",
+            "took over %d shards: %d samples from their history and %d stream entries, "
+            "episodes resumed",
             len(gained),
             rebuilt,
-            len(history),
+            read,
         )
+
+    async def _rebuild(self, shards: frozenset[int]) -> tuple[int, int]:
+        """Rebuild the windows of ``shards`` from their history and the stream entries after it.
+
+        Returns the samples taken in and the stream entries read.
+        """
+        if self.intake.last_id is None:
+            await self.intake.start()
+        until = self.intake.last_id
+        sharded = self.ownership is not None
+        resolver = SeriesResolver(None)  # each segment defines the series it holds
+        rebuilt = 0
+        throughs: list[str | None] = []
+        for shard in sorted(shards):
+            kept = await self.archive.read(shard)
+            only = frozenset({shard}) if sharded else None
+            for batch in kept.batches:
+                view = await resolver.view(batch)
+                rebuilt += self.engine.ingest_view(view, only, archive=False)
+            throughs.append(kept.through)
+        # What arrived after the history: from the stream, and into the history too.
+        known = [t for t in throughs if t is not None]
+        if until is None or until == "0-0":
+            messages: list[Message] = []
+        elif len(known) < len(throughs):
+            since = self._clock.now() - self.engine.lookback_s
+            messages = await self.intake.history(since, until, _collected_at)
+        else:
+            first = min(known, key=_entry_order)
+            oldest = await self.intake.oldest_id()
+            if oldest is not None and _entry_order(oldest) > _entry_order(first):
+                log.warning(
+                    "the samples stream no longer holds the entries after %s: the windows "
+                    "taken over miss what arrived between %s and %s",
+                    first,
+                    first,
+                    oldest,
+                )
+            messages = await self.intake.after(first, until)
+        for message in messages:
+            if isinstance(message, SampleBatch | PackedBatch):
+                view = await self._resolver.view(message)
+                self.engine.feed.note(view)
+                rebuilt += self.engine.ingest_view(view, shards if sharded else None)
+        return rebuilt, len(messages)
 
     # --- evaluation ----------------------------------------------------------
     async def evaluate(self, now: float | None = None) -> list[Violation]:
@@ -228,13 +276,14 @@ class Analytics:
         async with self._lock:
             now = self._clock.now() if now is None else now
             if not self._loaded:
+                await self._rebuild(frozenset({0}))
                 self.engine.load(await self._store.load())
                 self._loaded = True
             await self._follower.refresh()
             if self.ownership is not None:
                 topology, ownership = self.engine.topology, self.ownership
                 ownership.need_vnfs(
-                    vnf_id
+                    (ownership.ns_shard(ns.id), vnf_id)
                     for ns in topology.network_services
                     if ownership.owns_ns(ns.id)
                     for vnf_id in ns.vnf_ids()
@@ -250,6 +299,9 @@ class Analytics:
             result = self.engine.evaluate(now, window)
             self._queue(result)
             events = await self._flush()
+            if self.archive.due(now):
+                owned = self.ownership.owned if self.ownership is not None else frozenset({0})
+                await self.archive.flush(now, owned, self.intake.handled_id)
             self._prune(now)
         for event in events:
             log.info(
@@ -382,6 +434,11 @@ class Analytics:
             await asyncio.wait({landed, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await cancel_and_wait([landed, stopped])
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _collected_at(message: Message) -> float:

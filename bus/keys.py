@@ -212,10 +212,19 @@ class Keys:
         """Hash of the firing host-scope violations: ``<host>|<policy>/<condition>`` -> id."""
         return f"{self.prefix}:{{analytics}}:host-faults"
 
+    def sample_history(self, shard: int, segment: int) -> str:
+        """List of one segment of a shard's recent samples (packed batches, oldest first)."""
+        return f"{self.prefix}:{{history:{shard}}}:segment:{segment}"
+
+    def sample_history_head(self, shard: int) -> str:
+        """Hash of where a shard's sample history stands: newest ``segment``, ``through``
+        (the samples-stream entry up to which it holds what the shard needs)."""
+        return f"{self.prefix}:{{history:{shard}}}:head"
+
     def model(self, name: str) -> str:
         """Hash of one anomaly model (one per KPI and VNFD): version, calibration, blob."""
         return f"{self.prefix}:{{model:{name}}}:model"
 
     def model_history(self, name: str) -> str:
-        """The residual rows one anomaly model learns from (float32, bounded)."""
+        """List of the residual rows one anomaly model learns from (float32, the newest kept)."""
         return f"{self.prefix}:{{model:{name}}}:history"
