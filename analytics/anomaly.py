@@ -86,14 +86,25 @@ def fit(rows: Floats) -> Fitted:
 
 
 class ModelStore:
-    """The model of one KPI and VNFD, and the history it learns from (bounded)."""
+    """The model of one KPI and VNFD, and the history it learns from (bounded).
+
+    Running as a stage, new feature rows wait in ``pending`` until the
+    keeper (:mod:`analytics.models`) appends them to the history in Redis,
+    which every worker shares and training reads. A replay keeps the
+    history here instead (``local``) and trains on it inline.
+    """
 
     def __init__(self, key: str, max_rows: int = HISTORY_ROWS) -> None:
         self.key = key
         self.max_rows = max_rows
+        self.local = False
+        """Whether the history is kept here (replays) rather than in Redis."""
         self.history: Floats = np.zeros((0, FEATURES))
-        self.fresh = False
-        """Whether rows were added since the history was last written to Redis."""
+        """The history, when kept here."""
+        self.pending: list[Floats] = []
+        """Rows not written to Redis yet (as a stage)."""
+        self.stored = 0
+        """Rows of the history in Redis, when last written or counted."""
         self.fitted: Fitted | None = None
         self.version = 0
         self.trained_at: float | None = None
@@ -102,12 +113,22 @@ class ModelStore:
     def add(self, rows: Floats) -> None:
         if not len(rows):
             return
-        self.history = np.vstack([self.history, rows])[-self.max_rows :]
-        self.fresh = True
+        if self.local:
+            self.history = np.vstack([self.history, rows])[-self.max_rows :]
+            return
+        self.pending.append(rows)
+        # Rows Redis cannot take now are not hoarded beyond what it would keep.
+        while sum(len(r) for r in self.pending) - len(self.pending[0]) >= self.max_rows:
+            self.pending.pop(0)
+
+    @property
+    def rows(self) -> int:
+        """Rows of history there are to train on."""
+        return len(self.history) if self.local else self.stored
 
     def due(self, now: float, spec: AnomalySpec) -> bool:
         """Whether a (new) model should be trained now."""
-        if self.training or len(self.history) < spec.min_history:
+        if self.training or self.rows < spec.min_history:
             return False
         return self.trained_at is None or now - self.trained_at >= spec.retrain_s
 
@@ -214,6 +235,7 @@ class AnomalyJudge:
             self.scores[idx] = stat if agreement is None else stat * agreement
             self.store.add(rows[self.scorer.warm(idx)])
         if self.inline_training and self.store.due(now, self.spec):
+            assert self.store.local, "inline training learns from the history kept here"
             self.store.install(fit(self.store.history), self.store.version + 1, now)
         return compared(">", self.scores[targets], self.threshold, self.clear)
 

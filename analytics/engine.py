@@ -118,6 +118,7 @@ class Engine:
         if cond.kind == "anomaly":
             name = model_key(cond)
             store = self.models.setdefault(name, ModelStore(name))
+            store.local = self.inline_training
             judge = AnomalyJudge(cond, store)
             judge.inline_training = self.inline_training
             self._anomaly.append(judge)

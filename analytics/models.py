@@ -3,10 +3,13 @@
 For each model (one per KPI and VNFD, :class:`~analytics.anomaly.ModelStore`)
 Redis holds, under the model's own hash tag:
 
-- ``...:history``: the newest residual rows it learns from (at most
-  ``HISTORY_ROWS``, float32), rewritten whole every ``flush_s``, so it is
-  bounded by construction and a restarted worker resumes learning where
-  the last one was;
+- ``...:history``: a list of the newest residual rows it learns from
+  (float32, one row an element), which every worker judging the KPI on
+  targets of that VNFD appends its new rows to and trims to the newest
+  ``HISTORY_ROWS``: the model learns from every shard's targets, and a
+  restarted worker resumes learning where the last one was;
+- ``...:training``: held (with a TTL) by the worker training the model,
+  so workers sharing it do not train it at once;
 - ``...:model``: a hash with the model's ``version`` (counted up on every
   training, by whoever trained), ``trained_at`` (clock seconds), the
   calibration of its scores, and the model itself, serialised with skops
@@ -16,6 +19,7 @@ Redis holds, under the model's own hash tag:
 and histories when it starts, trains every model that is due in a worker
 thread (``asyncio.to_thread``: the event loop keeps evaluating meanwhile),
 stores the result, and picks up a newer version stored by another worker.
+Training reads the history from Redis, never from this worker's memory.
 A model that cannot be loaded (another library version, a damaged blob)
 is logged and trained again from its history.
 """
@@ -33,9 +37,11 @@ from redis.exceptions import RedisError
 
 from analytics.anomaly import FEATURES, Fitted, ModelStore, fit
 from analytics.engine import Engine
+from analytics.table import Floats
 from bus.clock import Clock
 from bus.keys import Keys
-from bus.redis import is_transient
+from bus.redis import is_transient, reply_text
+from bus.streams import consumer_name
 from bus.tasks import raise_if_cancelled, wait_for_stop
 
 log = logging.getLogger(__name__)
@@ -58,24 +64,31 @@ class ModelKeeper:
     """Trains, stores and reloads the anomaly models of an engine (see the module docstring)."""
 
     def __init__(
-        self, redis: Any, keys: Keys, engine: Engine, clock: Clock, *, check_s: float = 5.0
+        self,
+        redis: Any,
+        keys: Keys,
+        engine: Engine,
+        clock: Clock,
+        *,
+        check_s: float = 5.0,
+        training_ttl_s: float = 300.0,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._engine = engine
         self._clock = clock
         self.check_s = check_s
+        self.training_ttl_s = training_ttl_s
+        """Wall seconds a training may take before another worker may train the model."""
+        self.worker = consumer_name("analytics-models")
         self.trained = 0
         """Models trained by this keeper so far."""
         self._loaded = False
 
     async def load(self) -> None:
-        """Read every stored model and history of the engine's models."""
+        """Read every stored model of the engine's models, and count their history."""
         for store in self._engine.models.values():
-            raw = await self._redis.get(self._keys.model_history(store.key))
-            if raw:
-                rows = np.frombuffer(raw, dtype=np.float32).reshape(-1, FEATURES)
-                store.history = rows.astype(np.float64)[-store.max_rows :]
+            store.stored = int(await self._redis.llen(self._keys.model_history(store.key)))
             await self._reload(store)
         self._loaded = True
 
@@ -112,8 +125,10 @@ class ModelKeeper:
             await self.load()
         now = self._clock.now()
         for store in self._engine.models.values():
-            if store.fresh:
+            if store.pending:
                 await self._save_history(store)
+            else:  # other workers' rows count too
+                store.stored = int(await self._redis.llen(self._keys.model_history(store.key)))
         for store, _ in self._engine.training_due(now):
             await self._train(store, now)
         for store in self._engine.models.values():
@@ -122,14 +137,34 @@ class ModelKeeper:
                 await self._reload(store)
 
     async def _save_history(self, store: ModelStore) -> None:
-        rows = store.history.astype(np.float32)
-        await self._redis.set(self._keys.model_history(store.key), rows.tobytes())
-        store.fresh = False
+        rows = np.concatenate(store.pending).astype(np.float32)[-store.max_rows :]
+        key = self._keys.model_history(store.key)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, *(row.tobytes() for row in rows))
+            pipe.ltrim(key, -store.max_rows, -1)
+            length, _ = await pipe.execute()
+        store.pending = []
+        store.stored = min(int(length), store.max_rows)
+
+    async def history(self, store: ModelStore) -> Floats:
+        """The rows ``store``'s model learns from, as Redis holds them (oldest first)."""
+        blobs = await self._redis.lrange(self._keys.model_history(store.key), 0, -1)
+        width = FEATURES * np.dtype(np.float32).itemsize
+        whole = b"".join(b for b in blobs if len(b) == width)
+        rows = np.frombuffer(whole, dtype=np.float32).reshape(-1, FEATURES)
+        out: Floats = rows.astype(np.float64)
+        return out
 
     async def _train(self, store: ModelStore, now: float) -> None:
+        lock = self._keys.model_training(store.key)
+        ttl_ms = max(1, round(self.training_ttl_s * 1000))
+        if not await self._redis.set(lock, self.worker, nx=True, px=ttl_ms):
+            return  # another worker is training it: its version will be picked up
         store.training = True
         try:
-            rows = store.history.copy()
+            rows = await self.history(store)
+            if len(rows) < 2:
+                return
             fitted = await asyncio.to_thread(fit, rows)
             blob = await asyncio.to_thread(dumps, fitted)
             key = self._keys.model(store.key)
@@ -146,9 +181,15 @@ class ModelKeeper:
             )
         finally:
             store.training = False
+            await self._release(lock)
         store.install(fitted, version, now)
         self.trained += 1
         log.info("trained anomaly model %s v%d on %d rows", store.key, version, fitted.rows)
+
+    async def _release(self, lock: str) -> None:
+        held = await self._redis.get(lock)
+        if held is not None and reply_text(held) == self.worker:
+            await self._redis.delete(lock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tend the models every ``check_s`` until ``stop`` is set."""

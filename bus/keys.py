@@ -225,6 +225,10 @@ class Keys:
         """Hash of one anomaly model (one per KPI and VNFD): version, calibration, blob."""
         return f"{self.prefix}:{{model:{name}}}:model"
 
+    def model_training(self, name: str) -> str:
+        """Held (with a TTL) by the worker training one anomaly model."""
+        return f"{self.prefix}:{{model:{name}}}:training"
+
     def model_history(self, name: str) -> str:
         """List of the residual rows one anomaly model learns from (float32, the newest kept)."""
         return f"{self.prefix}:{{model:{name}}}:history"

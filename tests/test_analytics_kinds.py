@@ -24,13 +24,17 @@ ONSET, ABATED = ViolationStatus.ONSET, ViolationStatus.ABATED
 
 
 async def feed(
-    stage: Analytics, series: list[tuple[float, float]]
+    stage: Analytics,
+    series: list[tuple[float, float]],
+    *,
+    vnf_id: str = "fw-1",
+    vnfc_id: str = "c1",
 ) -> list[tuple[float, Violation]]:
     """Samples of VNFC c1 of fw-1 at ``(offset, value)``; the events with their offsets."""
-    fw = vnf("fw-1", [vnfc("c1")])
+    fw = vnf(vnf_id, [vnfc(vnfc_id)])
     events = []
     for offset, value in series:
-        await stage.ingest(vnfc_batch(fw, CPU, {"c1": value}, T0 + offset))
+        await stage.ingest(vnfc_batch(fw, CPU, {vnfc_id: value}, T0 + offset))
         events += [(offset, v) for v in await stage.evaluate(now=T0 + offset)]
     return events
 
@@ -182,8 +186,8 @@ async def test_an_anomaly_model_is_stored_with_its_version_and_reloaded_after_a_
     await second.models.load()
     reloaded = second.engine.models["vnf_cpu_utilisation|fw"]
     assert (reloaded.version, reloaded.trained_at) == (1, first_store.trained_at)
-    assert len(reloaded.history) == len(first_store.history)
-    rows = first_store.history[-5:]
+    assert reloaded.stored == first_store.stored == 300 - 20  # a row per value once warm
+    rows = (await second.models.history(reloaded))[-5:]
     before, after = first_store.agreement(rows), reloaded.agreement(rows)
     assert before is not None and after is not None
     np.testing.assert_allclose(after, before)
@@ -196,3 +200,30 @@ async def test_an_anomaly_model_is_stored_with_its_version_and_reloaded_after_a_
     assert not trained(store)
     await third.models.tend()
     assert trained(store) and store.version == 3
+
+
+async def test_an_anomaly_model_learns_from_every_worker_s_targets_in_redis(
+    redis: Any, keys: Keys
+) -> None:
+    # Two workers judge the same KPI of one VNFD on different VNFs (as
+    # shards do): the model learns from the history both wrote to Redis.
+    inventory = Inventory(redis, keys)
+    for name in ("fw-1", "fw-2"):
+        await inventory.save(vnf(name, [vnfc(f"{name}-a")]))
+    rng = random.Random(8)
+    workers = []
+    for name, count in (("fw-1", 150), ("fw-2", 250)):
+        stage = analytics(redis, keys, [anomaly_condition()], stale_after_s=30.0)
+        values = [(float(t * 10), 50.0 + rng.gauss(0, 2)) for t in range(count)]
+        await feed(stage, values, vnf_id=name, vnfc_id=f"{name}-a")
+        await stage.models.tend()  # writes its rows; neither has 200 alone
+        workers.append(stage)
+    first, second = workers
+    store = first.engine.models["vnf_cpu_utilisation|fw"]
+    assert not trained(store)
+    await first.models.tend()  # counts both workers' rows: 130 + 230, enough
+    assert trained(store) and store.fitted is not None
+    assert store.fitted.rows == (150 - 20) + (250 - 20)
+    await second.models.tend()  # picks the version up instead of training again
+    other = second.engine.models["vnf_cpu_utilisation|fw"]
+    assert (other.version, other.trained_at) == (store.version, store.trained_at)
