@@ -7,8 +7,9 @@ now and the forecast (the larger for ``>``/``>=``, the smaller for
 ``<``/``<=``); it clears when both are back past the clear threshold.
 
 - ``linear``: the least-squares line through the target's values of the
-  last ``window_s``, extended ``horizon_s`` past the newest (at least two
-  values).
+  last ``window_s``, extended ``horizon_s`` past the newest, once those
+  values span half the window at least (a line through two samples
+  after a gap would extrapolate their noise).
 - ``holt``: double exponential smoothing of every value, with irregular
   intervals: the level moves towards each value by ``alpha``, the trend
   (per second) towards the level's latest slope by ``beta``; the forecast
@@ -91,8 +92,11 @@ class ForecastJudge:
 
     def _linear(self, idx: Ints) -> None:
         ts, values = self.ts[idx], self.values[idx]
-        slope = deriv(ts, values, (ts > ts[:, -1:] - self.spec.window_s) & ~np.isnan(values))
-        self.forecast[idx] = values[:, -1] + slope * self.spec.horizon_s
+        inside = (ts > ts[:, -1:] - self.spec.window_s) & ~np.isnan(values)
+        slope = deriv(ts, values, inside)
+        oldest = np.min(np.where(inside, ts, np.inf), axis=1)
+        spanned = ts[:, -1] - oldest >= self.spec.window_s / 2
+        self.forecast[idx] = np.where(spanned, values[:, -1] + slope * self.spec.horizon_s, np.nan)
 
     def _holt(self, idx: Ints, x: Floats, gap: Floats) -> None:
         a, b = self.spec.alpha, self.spec.beta
