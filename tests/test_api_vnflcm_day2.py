@@ -133,7 +133,7 @@ async def test_change_flavour_resizes_the_vdus_vnfcs(world: World) -> None:
     vnf = await created_and_instantiated(api)
     sim = world.platform.sims[world.platform.vims.default]
     sizes = {"vduId": "fw", "vcpus": 4, "ramMb": 4096, "diskGb": 10}
-    body = {"newFlavourId": "fw.large", "additionalParams": sizes}
+    body: dict[str, Any] = {"newFlavourId": "fw.large", "additionalParams": sizes}
     op = await task(api, vnf["id"], "change_flavour", body)
     assert (op["operationState"], op["operation"]) == ("COMPLETED", "CHANGE_FLAVOUR"), op
     servers = {c["computeResource"]["resourceId"] for c in vnfcs(vnf)}
