@@ -143,6 +143,37 @@ async def test_an_ha_pair_sending_the_same_notification_at_once_queues_it_once(
     assert len(await violations(redis, keys)) == 1
 
 
+async def test_a_burst_is_queued_in_a_few_writes_and_each_answer_comes_once_its_event_is_in(
+    world: World, redis: Any, keys: Keys
+) -> None:
+    vnfc = world.vnf.vnfcs[0].id
+    bodies = [notification(alert("firing", {"vnfc_id": vnfc}, f"burst-{i}")) for i in range(100)]
+    before = await _script_calls(redis)
+
+    async def post_and_look(body: Any) -> tuple[str, bool]:
+        reply = await world.post(body)
+        assert reply.status == 200, await reply.text()
+        (report,) = (await reply.json())["alerts"]
+        # Answered: its event is in the stream already (durably queued before the 2xx).
+        queued = {v.id for v in await violations(redis, keys)}
+        return report["outcome"], report["violation"] in queued
+
+    answers = await asyncio.gather(*(post_and_look(b) for b in [*bodies, *bodies]))
+    assert all(in_stream for _, in_stream in answers)
+    assert sorted(o for o, _ in answers) == ["duplicate"] * 100 + ["queued"] * 100
+    events = await violations(redis, keys)
+    assert len(events) == len({e.id for e in events}) == 100, "each episode queued once"
+    writes = await _script_calls(redis) - before
+    assert writes < 50, f"{writes} ledger writes for 200 notifications: they were not shared"
+
+
+async def _script_calls(redis: Any) -> int:
+    stats = await redis.info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
 async def test_the_queued_onset_drives_the_policy_to_a_heal_decision(
     world: World, redis: Any, keys: Keys
 ) -> None:

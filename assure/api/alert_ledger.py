@@ -12,14 +12,23 @@ tag, so that step is atomic on Redis Cluster too.
 Each notification touches its episode, and an episode untouched for
 ``retention_s`` (a week by default: resolved alerts are not re-sent, open
 ones are, every few hours) is forgotten, so the ledger stays bounded.
+
+Notifications arrive in bursts (a failing host fires many alerts at once).
+:class:`LedgerBatches` writes the events of every notification that arrives
+while a write is under way in the next write, one script call for all of
+them, so a burst costs a few Redis round trips instead of two per
+notification, and each notification is still answered only once its own
+events are in Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Sequence
 from typing import Any
 
+from bus.clock import Clock
 from bus.contracts import Violation, ViolationStatus, decode, encode
 from bus.keys import Keys
 from bus.redis import reply_text
@@ -125,3 +134,50 @@ class AlertLedger:
     async def status(self, violation_id: str) -> ViolationStatus | None:
         raw = await self._redis.hget(self._keys.alert_ledger("status"), violation_id)
         return None if raw is None else ViolationStatus(reply_text(raw))
+
+
+class LedgerBatches:
+    """:meth:`AlertLedger.record` for concurrent callers: all who ask during a write share the next.
+
+    A caller waits for the write that holds its events, and gets its own
+    outcomes, or the write's error (nothing of it was queued then, or, when
+    the connection broke mid-reply, perhaps all of it: a retry is harmless,
+    the ledger queues an episode's event once).
+    """
+
+    def __init__(self, ledger: AlertLedger, clock: Clock) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._waiting: list[tuple[Sequence[Violation], asyncio.Future[list[Outcome]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, events: Sequence[Violation]) -> list[Outcome]:
+        if not events:
+            return []
+        done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((events, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name="alert ledger writes")
+        return await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                events = [e for group, _ in batch for e in group]
+                try:
+                    outcomes = await self._ledger.record(events, self._clock.now())
+                except BaseException as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                start = 0
+                for group, done in batch:
+                    if not done.done():
+                        done.set_result(outcomes[start : start + len(group)])
+                    start += len(group)
+        finally:
+            self._writer = None

@@ -33,7 +33,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from assure.api.alert_ledger import AlertLedger, Outcome
+from assure.api.alert_ledger import AlertLedger, LedgerBatches, Outcome
 from assure.api.alert_targets import AlertTargets, InventorySnapshot, UnknownTarget
 from assure.api.body import read_body
 from assure.api.http_metrics import HTTP_METRICS, WEBHOOK_PATH
@@ -47,6 +47,8 @@ from policy.schema import AlertTrigger, KpiPolicy
 
 SNAPSHOT = web.AppKey("alert_inventory", InventorySnapshot)
 """The inventory as the webhook reads it (shared by every notification of a burst)."""
+LEDGER = web.AppKey("alert_ledger", LedgerBatches)
+"""The ledger's writes, shared by every notification of a burst."""
 
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "nfv-assure:alertmanager:violation")
 
@@ -154,15 +156,18 @@ async def queue_alerts(
     source: Literal["alertmanager", "ves"] = "alertmanager",
     place: str = "alerts",
     snapshot: InventorySnapshot | None = None,
+    batches: LedgerBatches | None = None,
 ) -> tuple[list[tuple[Alert, int | None]], list[Violation], list[Outcome]]:
     """Queue the violations ``alerts`` cause; 422 (nothing queued) if one names no target.
 
     Returns each alert with the index of its event (None: it triggers no
-    policy), the events, and what the ledger made of each. ``snapshot``: the
-    inventory as a burst of notifications shares it (default: read it now).
+    policy), the events, and what the ledger made of each. ``snapshot`` and
+    ``batches``: the inventory and the ledger's writes as a burst of
+    notifications shares them (default: this call's own).
     """
     targets = AlertTargets(snapshot or InventorySnapshot(deps.inventory), deps.vims)
     ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
+    batches = batches or LedgerBatches(ledger, deps.clock)
     now = deps.clock.now()
     events: list[Violation] = []
     # Each alert, with the index of its event (None: it triggers no policy).
@@ -188,7 +193,7 @@ async def queue_alerts(
     if problems:
         detail = f"{len(problems)} alert(s) name no known target; nothing was queued"
         raise unprocessable(detail, problems)
-    outcomes = await ledger.record(events, now)
+    outcomes = await batches.record(events)
     return plan, events, outcomes
 
 
@@ -196,30 +201,25 @@ async def receive_alerts(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     notification = await read_body(request, Notification)
     plan, events, outcomes = await queue_alerts(
-        deps, notification.alerts, snapshot=request.app[SNAPSHOT]
+        deps, notification.alerts, snapshot=request.app[SNAPSHOT], batches=request.app[LEDGER]
     )
     counter = request.app[HTTP_METRICS].alerts
-    reports = []
+    # Plain dicts in AlertReport's shape: a burst answers many, and models cost more to build.
+    reports: list[dict[str, str]] = []
     for alert, event_index in plan:
         name = alert.labels.get("alertname", "")
         if event_index is None:
             counter.labels("unmatched").inc()
-            reports.append(AlertReport(fingerprint=alert.fingerprint, alertname=name,
-                                       outcome="unmatched"))  # fmt: skip
+            reports.append({"fingerprint": alert.fingerprint, "alertname": name,
+                            "outcome": "unmatched"})  # fmt: skip
             continue
         event, outcome = events[event_index], outcomes[event_index]
         counter.labels(outcome.value).inc()
-        reports.append(
-            AlertReport(
-                fingerprint=alert.fingerprint,
-                alertname=name,
-                outcome=outcome.value,
-                policy=event.policy,
-                violation=event.id,
-                status=event.status.value,
-            )
-        )
-    return web.json_response(NotificationReport(alerts=reports).model_dump(exclude_none=True))
+        reports.append({
+            "fingerprint": alert.fingerprint, "alertname": name, "outcome": outcome.value,
+            "policy": event.policy, "violation": event.id, "status": event.status.value,
+        })  # fmt: skip
+    return web.json_response({"alerts": reports})
 
 
 async def _target_of(

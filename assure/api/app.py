@@ -32,6 +32,7 @@ from assure.api import (
     vnflcm,
     vnflcm_day2,
 )
+from assure.api.alert_ledger import AlertLedger, LedgerBatches
 from assure.api.alert_targets import InventorySnapshot
 from assure.api.http_metrics import HTTP_METRICS, HttpMetrics, measure
 from assure.api.loop_metrics import LoopCollector, LoopLatency
@@ -125,6 +126,8 @@ def build_app(
     app[METRICS] = MetricsHub(deps.registry, [LoopCollector(deps.redis, deps.keys), *collectors])
     app[HTTP_METRICS] = HttpMetrics(deps.registry)
     app[alerts.SNAPSHOT] = InventorySnapshot(deps.inventory)
+    ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
+    app[alerts.LEDGER] = LedgerBatches(ledger, deps.clock)
     table: dict[str, Route] = {}
     for route in [*core_routes(), *(r for route_set in routes for r in route_set)]:
         key = route_key(route.method, route.path)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from assure.api.alerts import Alert, queue_alerts
+from assure.api.alerts import LEDGER, Alert, queue_alerts
 from assure.api.problems import PROBLEM_JSON, Problem
 from assure.api.routing import Handler, Reply, Route, RouteSet
 from assure.api.state import DEPS
@@ -69,7 +69,13 @@ def ves_handler(receiver: VesReceiver) -> Callable[[web.Request], Awaitable[web.
                         raised.pop(next(iter(raised)))
                 else:
                     raised.pop(alert.fingerprint, None)
-            await queue_alerts(request.app[DEPS], alerts, source="ves", place="faults")
+            await queue_alerts(
+                request.app[DEPS],
+                alerts,
+                source="ves",
+                place="faults",
+                batches=request.app[LEDGER],
+            )
         return web.json_response({"accepted": accepted}, status=202)
 
     return handle

@@ -14,6 +14,7 @@ alerts, ``admin`` also manages tokens.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import secrets
@@ -71,6 +72,7 @@ class TokenStore:
         self._redis = redis
         self._keys = keys
         self._clock = clock
+        self._reading: dict[str, asyncio.Future[bytes | str | None]] = {}
 
     async def create(self, role: Role, name: str = "") -> tuple[str, TokenRecord]:
         """A new token of ``role``: the token (shown once, never stored) and its record."""
@@ -85,8 +87,19 @@ class TokenStore:
         """The record of ``token``, or None when it is not (or no longer) valid."""
         if not token.startswith(TOKEN_PREFIX):
             return None
-        raw = await self._redis.hget(self._keys.api_tokens(), digest(token))
+        raw = await self._read(digest(token))
         return None if raw is None else _decoder.decode(raw)
+
+    async def _read(self, hashed: str) -> bytes | str | None:
+        """The stored record of ``hashed``; requests that check one token at once share a read
+        (a burst of webhook calls carries one token); a check joins a read under way, never
+        takes the answer of one that ended."""
+        reading = self._reading.get(hashed)
+        if reading is None:
+            reading = asyncio.ensure_future(self._redis.hget(self._keys.api_tokens(), hashed))
+            self._reading[hashed] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(hashed, None))
+        return await asyncio.shield(reading)
 
     async def list(self) -> list[TokenRecord]:
         """Every token's record, oldest first."""
