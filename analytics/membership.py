@@ -10,7 +10,11 @@ topology, which table rows count (``rows``), the object of each
 only when either changes, in a few vectorised passes.
 
 Rows count for VNF and VNFC targets through their ``vnfc`` label and the
-inventory: the VNFC must belong to a VNF of the condition's VNFD. Host
+inventory: the VNFC must belong to a VNF of the condition's VNFD. A
+VNF-level row (a ``vnf`` label and no ``vnfc``: a pushed or queried KPI of
+the VNF as a whole) is one more object of its VNF for scopes ``vnf`` and
+``ns``, present only while the VNF has such rows; scope ``vnfc`` has no
+use for it. Host
 targets come from the ``host`` labels of the rows; a row with a ``vnfd``
 label counts there only for the condition's VNFD (host series carry none
 and always count).
@@ -137,6 +141,8 @@ def _inventory(
     obj_names: list[str] = []
     created: list[float] = []
     obj_of_code: dict[int, int] = {}
+    obj_of_vnf: dict[int, int] = {}
+    vnf_level = _vnf_level(table, live) if per_vnf else set()
     for vnf in topology.vnfs(cond.vnfd):
         if ownership is not None and not ownership.owns_vnf(vnf.id):
             continue
@@ -149,7 +155,11 @@ def _inventory(
             obj_of_code[codes.code(vnfc.id)] = len(obj_tgt)
             obj_tgt.append(len(targets) - 1)
             obj_names.append(vnfc.id)
-    rows, row_obj = _rows_of(table, live, obj_of_code, codes)
+        if codes.code(vnf.id) in vnf_level:
+            obj_of_vnf[codes.code(vnf.id)] = len(obj_tgt)
+            obj_tgt.append(len(targets) - 1)
+            obj_names.append(vnf.id)
+    rows, row_obj = _rows_of(table, live, obj_of_code, codes, obj_of_vnf)
     return Membership(
         targets,
         rows,
@@ -205,6 +215,7 @@ def _ns(
     obj_tgt: list[int] = []
     obj_names: list[str] = []
     obj_of_vnfc: dict[int, int] = {}
+    obj_of_vnf: dict[int, int] = {}
     for ns in topology.network_services:
         if ownership is not None and not ownership.owns_ns(ns.id):
             continue
@@ -215,24 +226,44 @@ def _ns(
                 continue
             for vnfc in vnf.vnfcs:
                 obj_of_vnfc[codes.code(vnfc.id)] = len(obj_tgt)
+            obj_of_vnf[codes.code(vnf.id)] = len(obj_tgt)
             obj_tgt.append(len(targets) - 1)
             obj_names.append(vnf.id)
-    rows, row_obj = _rows_of(table, live, obj_of_vnfc, codes)
+    rows, row_obj = _rows_of(table, live, obj_of_vnfc, codes, obj_of_vnf)
     return Membership(targets, rows, row_obj, np.asarray(obj_tgt, dtype=np.int64), obj_names)
 
 
+def _vnf_level(table: SeriesTable | None, live: Ints) -> set[int]:
+    """The codes of the VNFs that have VNF-level rows among ``live``."""
+    if table is None or not len(live):
+        return set()
+    vnfs = table.vnf[live]
+    return set(np.unique(vnfs[vnfs != NO_CODE]).tolist())
+
+
 def _rows_of(
-    table: SeriesTable | None, live: Ints, obj_of_vnfc: dict[int, int], codes: Codes
+    table: SeriesTable | None,
+    live: Ints,
+    obj_of_vnfc: dict[int, int],
+    codes: Codes,
+    obj_of_vnf: dict[int, int] | None = None,
 ) -> tuple[Ints, Ints]:
-    """The live rows whose VNFC is one of ``obj_of_vnfc``'s, and the object of each."""
-    if table is None or not len(live) or not obj_of_vnfc:
+    """The live rows whose VNFC is one of ``obj_of_vnfc``'s (or, VNF-level, whose VNF is
+    one of ``obj_of_vnf``'s), and the object of each."""
+    if table is None or not len(live) or not (obj_of_vnfc or obj_of_vnf):
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    lookup = np.full(max(len(codes), 1), -1, dtype=np.int64)
-    lookup[np.fromiter(obj_of_vnfc, dtype=np.int64)] = np.fromiter(
-        obj_of_vnfc.values(), dtype=np.int64
-    )
-    codes_of = table.vnfc[live]
-    pos = np.where(codes_of == NO_CODE, -1, lookup[np.clip(codes_of, 0, len(lookup) - 1)])
+    pos = _positions(table.vnfc[live], obj_of_vnfc, len(codes))
+    if obj_of_vnf:
+        pos = np.where(pos >= 0, pos, _positions(table.vnf[live], obj_of_vnf, len(codes)))
     keep = pos >= 0
     return live[keep], pos[keep]
+
+
+def _positions(codes_of: Ints, obj_of: dict[int, int], n_codes: int) -> Ints:
+    """The object of each code in ``codes_of`` (-1: none)."""
+    if not obj_of:
+        return np.full(len(codes_of), -1, dtype=np.int64)
+    lookup = np.full(max(n_codes, 1), -1, dtype=np.int64)
+    lookup[np.fromiter(obj_of, dtype=np.int64)] = np.fromiter(obj_of.values(), dtype=np.int64)
+    return np.where(codes_of == NO_CODE, -1, lookup[np.clip(codes_of, 0, len(lookup) - 1)])

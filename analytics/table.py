@@ -15,7 +15,9 @@ its row reused.
 A series is a KPI plus labels, except that a series with a ``vnfc`` label
 is identified without its ``host`` label: a VNFC that migrates keeps its
 window, and the host of its newest sample is its host (series that differ
-in their ``host`` label alone are one VNFC that moved).
+in their ``host`` label alone are one VNFC that moved). A series with a
+``vnf`` label and no ``vnfc`` is about the VNF as a whole (a pushed or
+queried KPI of the VNF itself): its row's ``vnf`` column says which.
 
 Samples out of order are put in their place when they are newer than the
 row's oldest sample (a late scrape still counts); a sample with a
@@ -84,6 +86,8 @@ class SeriesTable:
         self.version: Ints = np.zeros(rows, dtype=np.int64)
         """Bumped on every change of a row, so caches know what to recompute."""
         self.vnfc: Ints = np.full(rows, NO_CODE, dtype=np.int64)
+        self.vnf: Ints = np.full(rows, NO_CODE, dtype=np.int64)
+        """The VNF of a VNF-level row (a ``vnf`` label and no ``vnfc``), else NO_CODE."""
         self.host: Ints = np.full(rows, NO_CODE, dtype=np.int64)
         self.obj: Ints = np.full(rows, NO_CODE, dtype=np.int64)
         """The object a row measures: its VNFC, else its server, else its host."""
@@ -131,6 +135,8 @@ class SeriesTable:
         vnfc = labels.get("vnfc")
         host = labels.get("host")
         self.vnfc[row] = code(vnfc) if vnfc else NO_CODE
+        vnf = None if vnfc else labels.get("vnf")
+        self.vnf[row] = code(vnf) if vnf else NO_CODE
         self.host[row] = code(host) if host else NO_CODE
         name = vnfc or labels.get("server") or host
         self.obj[row] = code(name) if name else NO_CODE
@@ -150,6 +156,7 @@ class SeriesTable:
         self.last = _grown(self.last, new, -np.inf)
         self.version = _grown(self.version, new, 0)
         self.vnfc = _grown(self.vnfc, new, NO_CODE)
+        self.vnf = _grown(self.vnf, new, NO_CODE)
         self.host = _grown(self.host, new, NO_CODE)
         self.obj = _grown(self.obj, new, NO_CODE)
         self.vnfd = _grown(self.vnfd, new, NO_CODE)
@@ -265,6 +272,7 @@ class SeriesTable:
         self.values[old] = np.nan
         self.last[old] = -np.inf
         self.vnfc[old] = NO_CODE
+        self.vnf[old] = NO_CODE
         self.host[old] = NO_CODE
         self.obj[old] = NO_CODE
         self.vnfd[old] = NO_CODE
@@ -275,7 +283,8 @@ class SeriesTable:
     def nbytes(self) -> int:
         """Memory held by the arrays (the windows and the per-row columns)."""
         arrays = (self.ts, self.values, self.last, self.version, self.vnfc, self.host)
-        return sum(a.nbytes for a in arrays) + sum(a.nbytes for a in (self.obj, self.vnfd))
+        columns = (self.obj, self.vnfd, self.vnf)
+        return sum(a.nbytes for a in arrays) + sum(a.nbytes for a in columns)
 
 
 def _grown(array: A, rows: int, fill: object) -> A:

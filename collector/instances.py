@@ -5,15 +5,20 @@ Prometheus) carry their sender's labels. A series is taken to be about a
 VNFC when one of these labels names it, first match wins:
 
 - ``vnfc``, ``vnfc_id`` or ``vnfc_instance_id``: the VNFC instance id;
-- ``server`` or ``server_id``: the id of the VIM server the VNFC runs on;
+- ``server`` or ``server_id``: the id of the VIM server the VNFC runs on,
+  or that server's name (``<VNF name>-<VNFC id>``, what an agent on it
+  takes for its hostname);
 - ``instance``: ``host:port`` whose host is the VNFC's address (what a
   Prometheus scraping the VNFC's exporter calls its target).
 
 Such a series gets the labels a scraped one has (``vnf``, ``vnfc``,
 ``vnfd``, ``host``), which win over the sender's own (a clashing one is
 kept as ``exported_<name>``). Otherwise ``vnf`` or ``vnf_instance_id``
-naming a VNF gives it ``vnf`` and ``vnfd``. A series naming nothing known
-keeps its labels as they are (a host series, or one no condition uses).
+naming a VNF (its instance id, or its name when no other VNF has it) gives
+it ``vnf`` and ``vnfd``: a VNF-level series, which conditions of scope
+``vnf`` and ``ns`` count as one more object of that VNF. A series naming
+nothing known keeps its labels as they are (a host series, or one no
+condition uses).
 
 The inventory is read at most every ``refresh_s`` (wall seconds), so a
 VNFC added by a scale-out is recognised within that.
@@ -26,6 +31,7 @@ from collections.abc import Callable, Mapping
 
 from collector.exposition import merge_labels
 from collector.targets import InventoryReader, vnfc_labels
+from mano_core.servers import server_name
 
 VNFC_LABELS = ("vnfc", "vnfc_id", "vnfc_instance_id")
 SERVER_LABELS = ("server", "server_id")
@@ -60,14 +66,22 @@ class InstanceLabels:
         by_server: dict[str, dict[str, str]] = {}
         by_address: dict[str, dict[str, str]] = {}
         by_vnf: dict[str, dict[str, str]] = {}
+        by_name: dict[str, dict[str, str] | None] = {}
         for vnf in await self._inventory.list():
-            by_vnf[vnf.id] = {"vnf": vnf.id, "vnfd": vnf.vnfd_id}
+            own = {"vnf": vnf.id, "vnfd": vnf.vnfd_id}
+            by_vnf[vnf.id] = own
+            # A name two VNFs share names neither.
+            by_name[vnf.name] = None if vnf.name in by_name else own
             for vnfc in vnf.vnfcs:
                 labels = vnfc_labels(vnf, vnfc)
                 by_vnfc[vnfc.id] = labels
                 by_server[vnfc.server_id] = labels
+                by_server.setdefault(server_name(vnf, vnfc.id), labels)
                 if vnfc.address:
                     by_address[vnfc.address] = labels
+        for name, named in by_name.items():
+            if named is not None:
+                by_vnf.setdefault(name, named)
         self._by_vnfc, self._by_server = by_vnfc, by_server
         self._by_address, self._by_vnf = by_address, by_vnf
         self._read_at = now

@@ -47,6 +47,11 @@ def flavor_of(vnf: VnfInstance, vdu: Vdu) -> Flavor:
     )
 
 
+def server_name(vnf: VnfInstance, vnfc_id: str) -> str:
+    """The name the VNFM gives the server of VNFC ``vnfc_id`` (its guest's hostname)."""
+    return f"{vnf.name}-{vnfc_id}"
+
+
 def server_spec(
     vnf: VnfInstance,
     vdu: Vdu,
@@ -65,7 +70,7 @@ def server_spec(
     ports; ``zone`` and ``host`` where its grant placed it.
     """
     return ServerSpec(
-        name=f"{vnf.name}-{vnfc_id}",
+        name=server_name(vnf, vnfc_id),
         flavor=flavor_of(vnf, vdu),
         image=image,
         metadata={"vnf": vnf.id, "vnfc": vnfc_id, "vdu": vdu.id},

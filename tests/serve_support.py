@@ -40,12 +40,16 @@ async def _pump(stream: asyncio.StreamReader, into: list[str]) -> None:
 async def serving(
     data_dir: Path, env: Mapping[str, str] | None = None, *, wait_s: float = 60.0
 ) -> AsyncIterator[Served]:
-    """Run ``nfv-assure serve`` on ``data_dir`` until the block ends (then SIGTERM, exit 0)."""
+    """Run ``nfv-assure serve`` on ``data_dir`` until the block ends (then SIGTERM, exit 0).
+
+    With ``REDIS_URL`` in ``env`` it serves from that Redis instead (``data_dir`` unused).
+    """
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     environment.update(env or {})
+    where = [] if "REDIS_URL" in environment else ["--data-dir", str(data_dir)]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "assure", "serve", "--data-dir", str(data_dir), "--port", str(port),
+        sys.executable, "-m", "assure", "serve", *where, "--port", str(port),
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None

@@ -16,11 +16,13 @@ from assure.platform import Platform
 from assure.settings import Settings
 from bus.clock import WallClock
 from bus.contracts import PackedBatch, Sample, SeriesDef, decode
+from bus.keys import Keys
 from bus.series import SeriesRegistry, SeriesResolver
 from collector.instances import InstanceLabels
 from collector.push.remote_write import RemoteWriteReceiver
 from collector.push.remote_write_wire import TimeSeries, encode_write_request
 from collector.writer import SampleWriter
+from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
 from tests.api_support import Api, running_api
 from tests.monitoring import Prometheus
@@ -182,3 +184,27 @@ async def test_a_real_prometheus_remote_writes_what_it_scrapes(settings: Setting
     assert sessions[0].labels["job"] == "vnfc"
     ups = [s for s in samples if s.kpi == "up" and s.labels.get("vnfc") == "vnfc-1"]
     assert ups and ups[0].value == 1.0
+
+
+async def test_series_name_vnfs_and_servers_by_name_unless_two_vnfs_share_it(
+    redis: Any, keys: Keys
+) -> None:
+    inventory = Inventory(redis, keys)
+    for vnf_id, name in (("vnf-1", "edge"), ("vnf-2", "core"), ("vnf-3", "core")):
+        vnfc = VnfcInstance(f"c-{vnf_id}", "fw", f"srv-{vnf_id}", "host-a", None, None, 0.0)
+        await inventory.save(
+            VnfInstance(
+                vnf_id, name, "vfw", "sim", InstantiationState.INSTANTIATED, {}, [vnfc], 0.0, 0.0
+            )
+        )
+    instances = InstanceLabels(inventory)
+    await instances.refresh()
+    assert instances.label({"vnf": "edge"}) == {
+        "vnf": "vnf-1",
+        "vnfd": "vfw",
+        "exported_vnf": "edge",
+    }
+    assert instances.label({"vnf": "core"}) == {"vnf": "core"}, "ambiguous: left as it is"
+    assert instances.instance_of({"server": "core-c-vnf-3"}) == {
+        "vnf": "vnf-3", "vnfc": "c-vnf-3", "vnfd": "vfw", "host": "host-a"
+    }  # fmt: skip

@@ -26,9 +26,11 @@ so that nothing of it is half taken.
   server turns them into violations).
 - other domains (heartbeat, ...) are accepted and not taken.
 
-The event's ``sourceId`` (else ``sourceName``) names what it is about: a
-VNFC id or a VIM server id gives the series that VNFC's labels
-(:mod:`collector.instances`); otherwise the series carry ``source``.
+The event's ``sourceId``, else its ``sourceName``, names what it is about
+(:mod:`collector.instances`): a VNFC id, a VIM server's id or name (an
+agent's hostname) gives the series that VNFC's labels; a VNF's instance
+id or name gives them the VNF's (a VNF-level KPI); otherwise the series
+carry ``source``.
 Answer 202 once everything is handed on.
 """
 
@@ -232,7 +234,7 @@ class VesReceiver:
         source_id = str(header.get("sourceId") or name)
         found = self._instances.instance_of(
             {"vnfc": source_id, "server": source_id, "vnf": source_id}
-        ) or self._instances.instance_of({"vnfc": name, "server": name})
+        ) or self._instances.instance_of({"vnfc": name, "server": name, "vnf": name})
         return dict(found) if found is not None else {"source": name}
 
     def _measurements(
