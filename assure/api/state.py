@@ -20,6 +20,7 @@ from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.nfvo.inventory import NsInventory
+from mano_core.nfvo.lcm import NsLcm
 from mano_core.onboarding import Onboarding
 from mano_core.vim.base import VimDriver
 from mano_core.vnfm import Vnfm
@@ -43,6 +44,8 @@ class ApiDeps:
     tokens: TokenStore
     onboarding: Onboarding
     ns_inventory: NsInventory
+    ns_lcm: NsLcm
+    """The NFVO: network service instances and their lifecycle."""
     policies: Sequence[KpiPolicy]
     """The policies loaded from the files (replacements are laid over them when read)."""
     registry: CollectorRegistry
