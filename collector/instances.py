@@ -56,6 +56,8 @@ class InstanceLabels:
         self._by_server: dict[str, dict[str, str]] = {}
         self._by_address: dict[str, dict[str, str]] = {}
         self._by_vnf: dict[str, dict[str, str]] = {}
+        self.generation = 0
+        """Bumped by each read of the inventory: what was mapped before may map otherwise."""
 
     async def refresh(self, *, force: bool = False) -> None:
         """Read the inventory again if it is older than ``refresh_s`` (or ``force``)."""
@@ -85,6 +87,7 @@ class InstanceLabels:
         self._by_vnfc, self._by_server = by_vnfc, by_server
         self._by_address, self._by_vnf = by_address, by_vnf
         self._read_at = now
+        self.generation += 1
 
     def instance_of(self, labels: Mapping[str, str]) -> dict[str, str] | None:
         """The inventory labels of what ``labels`` name, if anything known."""

@@ -9,6 +9,9 @@ from typing import Any
 
 import cramjam
 from aiohttp import web
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from assure.api.push import REMOTE_WRITE_PATH, push_routes
 from assure.api.tokens import Role
@@ -20,7 +23,13 @@ from bus.keys import Keys
 from bus.series import SeriesRegistry, SeriesResolver
 from collector.instances import InstanceLabels
 from collector.push.remote_write import RemoteWriteReceiver
-from collector.push.remote_write_wire import TimeSeries, encode_write_request
+from collector.push.remote_write_wire import (
+    LabelCache,
+    TimeSeries,
+    WireError,
+    decode_write_request,
+    encode_write_request,
+)
 from collector.writer import SampleWriter
 from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
@@ -208,3 +217,36 @@ async def test_series_name_vnfs_and_servers_by_name_unless_two_vnfs_share_it(
     assert instances.instance_of({"server": "core-c-vnf-3"}) == {
         "vnf": "vnf-3", "vnfc": "c-vnf-3", "vnfd": "vfw", "host": "host-a"
     }  # fmt: skip
+
+
+_LABEL_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=140)
+_SERIES = st.lists(
+    st.builds(
+        TimeSeries,
+        st.dictionaries(st.sampled_from(["__name__", "job", "instance", "vnfc_id", "x"]),
+                        _LABEL_TEXT, min_size=1),
+        st.lists(st.tuples(st.floats(), st.integers(-(2**63), 2**63 - 1)), max_size=3),
+    ),
+    max_size=8,
+)  # fmt: skip
+
+
+def _read(buf: bytes, cache: LabelCache | None) -> Any:
+    try:
+        request = decode_write_request(buf, cache)
+    except WireError as exc:
+        return str(exc)
+    return [(s.labels, [(repr(v), t) for v, t in s.samples]) for s in request.timeseries]
+
+
+@examples(max_examples=200, deadline=None)
+@given(_SERIES, st.data())
+def test_the_cached_reading_of_series_seen_before_reads_what_the_full_reading_does(
+    series: list[TimeSeries], data: st.DataObject
+) -> None:
+    buf = encode_write_request(series)
+    cache: LabelCache = {}
+    assert _read(buf, cache) == _read(buf, None)
+    assert _read(buf, cache) == _read(buf, None), "the second time, from the cache"
+    cut = data.draw(st.integers(0, len(buf)))
+    assert _read(buf[:cut], cache) == _read(buf[:cut], None)

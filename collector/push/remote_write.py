@@ -28,7 +28,7 @@ from collector.chunks import SeriesBook
 from collector.exposition_lines import kind_of
 from collector.instances import InstanceLabels
 from collector.push.errors import PushError
-from collector.push.remote_write_wire import WireError, decode_write_request
+from collector.push.remote_write_wire import LabelCache, WireError, decode_write_request
 from collector.push.stats import PushStats
 from collector.writer import SampleWriter
 
@@ -44,6 +44,10 @@ def inflated_size(body: bytes) -> int:
         if pos == 9:
             break
     raise PushError(400, "not a snappy block: no valid length header")
+
+
+_MAX_CACHED_SERIES = 200_000
+"""Series whose decoded labels are kept; beyond, the caches start again."""
 
 
 class RemoteWriteReceiver:
@@ -64,6 +68,11 @@ class RemoteWriteReceiver:
         self._book = SeriesBook(writer)
         self.max_bytes = max_bytes
         self.stats = stats or PushStats()
+        # A sender sends the same series again and again, each with the same
+        # label bytes: what they decode and map to is kept per inventory read.
+        self._wire_labels: LabelCache = {}
+        self._mapped: dict[bytes, tuple[str, dict[str, str]]] = {}
+        self._mapped_for = -1
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -94,17 +103,27 @@ class RemoteWriteReceiver:
             raw = bytes(cramjam.snappy.decompress_raw(body))
         except cramjam.DecompressionError as exc:
             raise PushError(400, f"not a snappy block: {exc}") from None
+        if len(self._wire_labels) > _MAX_CACHED_SERIES:
+            self._wire_labels.clear()
         try:
-            write = decode_write_request(raw)
+            write = decode_write_request(raw, self._wire_labels)
         except WireError as exc:
             raise PushError(400, f"not a WriteRequest: {exc}") from None
         await self._instances.refresh()
+        mapped = self._mapped
+        if self._mapped_for != self._instances.generation or len(mapped) > _MAX_CACHED_SERIES:
+            mapped.clear()
+            self._mapped_for = self._instances.generation
         samples: list[Sample] = []
         for n, series in enumerate(write.timeseries):
-            labels = dict(series.labels)
-            name = labels.pop("__name__", "")
-            if not name:
-                raise PushError(400, f"timeseries[{n}] has no __name__ label")
-            labels = self._instances.label({k: v for k, v in labels.items() if v})
+            known = mapped.get(series.key)
+            if known is None:
+                labels = dict(series.labels)
+                name = labels.pop("__name__", "")
+                if not name:
+                    raise PushError(400, f"timeseries[{n}] has no __name__ label")
+                known = (name, self._instances.label({k: v for k, v in labels.items() if v}))
+                mapped[series.key] = known
+            name, labels = known
             samples.extend(Sample(name, labels, ts / 1000.0, value) for value, ts in series.samples)
         return samples, write.kinds

@@ -48,6 +48,9 @@ class TimeSeries:
     labels: dict[str, str]
     samples: list[tuple[float, int]]
     """``(value, timestamp in ms)``."""
+    key: bytes = b""
+    """The series' label fields as they were on the wire (decoded series only): the same
+    series sent again has the same bytes, so readers may cache what they made of them."""
 
 
 @dataclass
@@ -119,13 +122,26 @@ def _expect(wire: int, wanted: int, what: str, at: int) -> None:
         raise WireError(f"{what} has wire type {wire}, not {wanted}, at byte {at}")
 
 
-def decode_write_request(buf: bytes) -> WriteRequest:
-    """The WriteRequest in ``buf`` (uncompressed protobuf); raises :class:`WireError`."""
+LabelCache = dict[bytes, dict[str, str]]
+"""The labels of a series by its label bytes (see :attr:`TimeSeries.key`)."""
+
+
+def decode_write_request(buf: bytes, cache: LabelCache | None = None) -> WriteRequest:
+    """The WriteRequest in ``buf`` (uncompressed protobuf); raises :class:`WireError`.
+
+    With ``cache``, a series whose label bytes are in it gets those labels
+    (the same dict: do not change it) without decoding them, and new ones
+    are added to it; the caller bounds it.
+    """
+    if cache is not None:
+        fast = _plain_request(buf, cache)
+        if fast is not None:
+            return fast
     request = WriteRequest()
     for number, wire, start, end in _fields(buf, 0, len(buf)):
         if number == 1:
             _expect(wire, 2, "timeseries", start)
-            series = _series(buf, start, end)
+            series = _series(buf, start, end, cache)
             request.skipped += series[1]
             request.timeseries.append(series[0])
         elif number == 3:
@@ -142,12 +158,110 @@ def decode_write_request(buf: bytes) -> WriteRequest:
     return request
 
 
-def _series(buf: bytes, start: int, end: int) -> tuple[TimeSeries, int]:
+def _plain_request(buf: bytes, cache: LabelCache) -> WriteRequest | None:
+    """The request read on the path Prometheus's encoding takes, or None when ``buf``
+    holds anything else (metadata, exemplars, another field order, an error): then the
+    general reader takes it, and says what is wrong with it if anything is.
+
+    Each series costs a cache look-up of its label bytes and the reading of its
+    samples, in one loop without calls (the shape: ``0x0a len labels... (0x12 len
+    0x09 double 0x10 varint)...``).
+    """
+    out: list[TimeSeries] = []
+    append = out.append
+    unpack = _DOUBLE.unpack_from
+    end = len(buf)
+    pos = 0
+    while pos < end:
+        if buf[pos] != 0x0A or pos + 2 > end:
+            return None
+        length = buf[pos + 1]
+        if length >= 0x80:
+            length, pos = _varint(buf, pos + 1, end)
+        else:
+            pos += 2
+        stop = pos + length
+        if stop > end:
+            return None
+        at = pos
+        while at < stop and buf[at] == 0x0A:
+            size = buf[at + 1] if at + 1 < stop else 0x80
+            if size >= 0x80:
+                return None
+            at += 2 + size
+        if at > stop:
+            return None
+        key = buf[pos:at]
+        labels = cache.get(key)
+        if labels is None:
+            return None
+        samples: list[tuple[float, int]] = []
+        while at < stop:
+            if buf[at] != 0x12 or at + 12 > stop or buf[at + 2] != 0x09 or buf[at + 11] != 0x10:
+                return None
+            after = at + 2 + buf[at + 1]
+            if buf[at + 1] >= 0x80 or after > stop:
+                return None
+            ts = 0
+            shift = 0
+            i = at + 12
+            while i < after:
+                byte = buf[i]
+                ts |= (byte & 0x7F) << shift
+                i += 1
+                if not byte & 0x80:
+                    break
+                shift += 7
+            if i != after:
+                return None
+            samples.append((unpack(buf, at + 3)[0], ts - (1 << 64) if ts >= 1 << 63 else ts))
+            at = after
+        append(TimeSeries(labels, samples, key))
+        pos = stop
+    return WriteRequest(out)
+
+
+def _label_bytes_end(buf: bytes, pos: int, end: int) -> int:
+    """Where the leading label fields (key ``0x0a``) of a TimeSeries in ``buf[pos:end]`` end."""
+    while pos < end and buf[pos] == 0x0A:
+        length, pos = _varint(buf, pos + 1, end)
+        pos += length
+    return min(pos, end)
+
+
+def _plain_samples(buf: bytes, pos: int, end: int, out: list[tuple[float, int]]) -> int:
+    """Read the samples encoded as Prometheus encodes them (value, then timestamp) from
+    ``pos`` into ``out``; returns where the first field of another shape starts."""
+    unpack = _DOUBLE.unpack_from
+    while pos + 12 <= end and buf[pos] == 0x12 and buf[pos + 2] == 0x09:
+        length = buf[pos + 1]
+        stop = pos + 2 + length
+        if length >= 0x80 or stop > end or buf[pos + 11] != 0x10:
+            break
+        ts, after = _varint(buf, pos + 12, stop)
+        if after != stop:
+            break
+        out.append((unpack(buf, pos + 3)[0], ts - (1 << 64) if ts >= 1 << 63 else ts))
+        pos = stop
+    return pos
+
+
+def _series(
+    buf: bytes, start: int, end: int, cache: LabelCache | None = None
+) -> tuple[TimeSeries, int]:
     labels: dict[str, str] = {}
     samples: list[tuple[float, int]] = []
     skipped = 0
+    labels_end = _label_bytes_end(buf, start, end)
+    key = buf[start:labels_end]
+    known = cache.get(key) if cache is not None else None
+    if known is not None:
+        labels, start = known, labels_end
+        start = _plain_samples(buf, start, end, samples)
     for number, wire, s, e in _fields(buf, start, end):
         if number == 1:
+            if known is not None:
+                raise WireError(f"label at byte {s} after the series' samples")
             _expect(wire, 2, "label", s)
             name = value = ""
             for n2, w2, s2, e2 in _fields(buf, s, e):
@@ -168,7 +282,9 @@ def _series(buf: bytes, start: int, end: int) -> tuple[TimeSeries, int]:
             samples.append((value_f, ts))
         elif number in (3, 4):
             skipped += 1
-    return TimeSeries(labels, samples), skipped
+    if cache is not None and known is None:
+        cache[key] = labels
+    return TimeSeries(labels, samples, key), skipped
 
 
 # --- writing (tests, benchmarks, tools) ----------------------------------------
