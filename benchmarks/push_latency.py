@@ -164,7 +164,7 @@ class Watch:
                 for entry_id, fields in entries:
                     self.keys[key.decode()] = entry_id.decode()
                     message = decode(fields[FIELD])
-                    if message.policy != policy:
+                    if not isinstance(message, Decision | Violation) or message.policy != policy:
                         continue
                     found |= kind == "decision" and isinstance(message, Decision)
                     found |= (kind == "abated" and isinstance(message, Violation)

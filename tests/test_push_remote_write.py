@@ -219,7 +219,7 @@ async def test_series_name_vnfs_and_servers_by_name_unless_two_vnfs_share_it(
     }  # fmt: skip
 
 
-_LABEL_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=140)
+_LABEL_TEXT = st.text(st.characters(codec="utf-8"), max_size=140)
 _SERIES = st.lists(
     st.builds(
         TimeSeries,
