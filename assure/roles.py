@@ -24,6 +24,7 @@ from assure.platform import Platform
 from assure.reloading import reloading
 from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
+from collector.exporter_access import ExporterAccess
 from collector.instances import InstanceLabels
 from collector.metrics import CollectorMetrics
 from collector.promql_source import PromQLQuery, PromQLSource
@@ -82,6 +83,7 @@ def _collector(platform: Platform, _policies: LoadResult) -> RoleWork:
             else None
         ),
         promql_queries=lambda: promql_queries(platform),
+        access=ExporterAccess(platform.catalogue),
     )
 
     async def collect(stop: asyncio.Event) -> None:

@@ -241,6 +241,8 @@ class Scraper:
 
     async def _fetch(self, target: ScrapeTarget, timeout_s: float) -> tuple[bytes, bool]:
         options = target.options
+        if options.failure is not None:
+            raise _Unusable(options.failure)
         limit = options.body_limit or self.max_body_bytes
         key = (target.url, options)
         endpoint = self._endpoints.get(key)

@@ -50,7 +50,7 @@ from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from collector.chunks import Chunk, SeriesBook
 from collector.promql_source import PromQLQuery, PromQLSource
 from collector.scrape import Scraper
-from collector.targets import InventoryReader, ScrapeTarget, Topology, discover
+from collector.targets import AccessReader, InventoryReader, ScrapeTarget, Topology, discover
 from collector.vim_source import VimSource
 from collector.writer import SampleWriter
 from mano_core.vim.base import VimDriver
@@ -133,7 +133,10 @@ class Collector:
     Intervals are clock seconds (the scheduler waits ``clock.to_wall`` of
     them); ``scrape_timeout_s`` is wall seconds, because an HTTP round trip
     does not get faster with a scaled clock. A cycle's samples are written as
-    entries of at most ``max_batch_samples`` samples each.
+    entries of at most ``max_batch_samples`` samples each. ``access`` gives
+    the exporters that need TLS settings or credentials their scrape options
+    (:mod:`collector.exporter_access`); without it every exporter is scraped
+    plainly.
     """
 
     def __init__(
@@ -155,8 +158,10 @@ class Collector:
         max_buffered_samples: int = 2_000_000,
         promql: PromQLSource | None = None,
         promql_queries: Callable[[], Awaitable[list[PromQLQuery]]] | None = None,
+        access: AccessReader | None = None,
     ) -> None:
         self._inventory = inventory
+        self._access = access
         self._clock = clock
         self.scrape_interval_s = scrape_interval_s
         self.vim_interval_s = vim_interval_s
@@ -276,7 +281,7 @@ class Collector:
     # --- cycles ------------------------------------------------------------
     async def collect_once(self) -> tuple[CycleReport, CycleReport]:
         """One cycle of both sources on one inventory snapshot: ``(scrape, vim)``."""
-        topology = await discover(self._inventory)
+        topology = await discover(self._inventory, self._access)
         scrape, vim = await asyncio.gather(self.scrape_cycle(topology), self.vim_cycle(topology))
         return scrape, vim
 
@@ -289,7 +294,7 @@ class Collector:
         of the interval (as the scheduled cycles do), not all at once.
         """
         if topology is None:
-            topology = await discover(self._inventory)
+            topology = await discover(self._inventory, self._access)
         collected_at = self._clock.now()
         targets = [t for t in topology.targets if self.owns(target_key(t))]
         self._scraper.forget_except(targets)
@@ -309,7 +314,7 @@ class Collector:
     async def vim_cycle(self, topology: Topology | None = None) -> CycleReport:
         """Read VIM telemetry, label it through the inventory; write its batches."""
         if topology is None:
-            topology = await discover(self._inventory)
+            topology = await discover(self._inventory, self._access)
         collected_at = self._clock.now()
         # Each VIM is owned by one shard, like a scrape target.
         owned = [v for v in self._vims if self.owns(f"vim:{v.name}")]

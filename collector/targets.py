@@ -53,6 +53,9 @@ class ScrapeOptions:
     """A label value longer than this (bytes) fails the scrape; 0: no limit."""
     labels: tuple[tuple[str, str], ...] = ()
     """Labels added to every series of the target (the inventory's labels win)."""
+    failure: str | None = None
+    """Why the target cannot be scraped as configured (a credentials file that cannot be
+    read): each scrape fails with it, without a request."""
 
 
 @dataclass(frozen=True)
@@ -88,18 +91,35 @@ class Topology:
     """VIM server id -> the labels of the VNFC running on it."""
 
     @classmethod
-    def of(cls, vnfs: Iterable[VnfInstance]) -> Topology:
+    def of(
+        cls,
+        vnfs: Iterable[VnfInstance],
+        options: Mapping[tuple[str, str], ScrapeOptions] | None = None,
+    ) -> Topology:
+        """``options``: by ``(VNF id, VDU id)``, for the VNFCs that need some."""
         targets: list[ScrapeTarget] = []
         servers: dict[str, Mapping[str, str]] = {}
+        plain = ScrapeOptions()
         for vnf in vnfs:
             for vnfc in vnf.vnfcs:
                 labels = MappingProxyType(vnfc_labels(vnf, vnfc))
                 servers[vnfc.server_id] = labels
                 if vnfc.metrics_url:
-                    targets.append(ScrapeTarget(vnfc.metrics_url, labels))
+                    chosen = options.get((vnf.id, vnfc.vdu), plain) if options else plain
+                    targets.append(ScrapeTarget(vnfc.metrics_url, labels, chosen))
         return cls(tuple(targets), MappingProxyType(servers))
 
 
-async def discover(inventory: InventoryReader) -> Topology:
-    """A fresh snapshot of the inventory (one read of all VNF records)."""
-    return Topology.of(await inventory.list())
+class AccessReader(Protocol):
+    """What :class:`collector.exporter_access.ExporterAccess` answers."""
+
+    async def options(
+        self, vnfs: Iterable[VnfInstance]
+    ) -> Mapping[tuple[str, str], ScrapeOptions]: ...
+
+
+async def discover(inventory: InventoryReader, access: AccessReader | None = None) -> Topology:
+    """A fresh snapshot of the inventory (one read of all VNF records), with the scrape
+    options ``access`` gives the VNFCs' exporters."""
+    vnfs = await inventory.list()
+    return Topology.of(vnfs, await access.options(vnfs) if access is not None else None)

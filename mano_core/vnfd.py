@@ -62,12 +62,53 @@ class SoftwareImage(Strict):
     """The servers boot the VIM's image of this name and version."""
 
 
+class ExporterTls(Strict):
+    """How the collector checks an ``https`` exporter and, optionally, proves itself to it.
+
+    Paths are on the collector's hosts, as in a Prometheus scrape config.
+    """
+
+    ca_file: StrictStr | None = Field(default=None, min_length=1)
+    """The CA bundle that signs the exporter's certificate; None: the system's."""
+    cert_file: StrictStr | None = Field(default=None, min_length=1)
+    """The collector's client certificate (mutual TLS), with ``key_file``."""
+    key_file: StrictStr | None = Field(default=None, min_length=1)
+    insecure_skip_verify: StrictBool = False
+    """Take any certificate the exporter shows (never in production)."""
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> ExporterTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class BasicAuth(Strict):
+    """HTTP basic auth; the password is read from a file on the collector's hosts."""
+
+    username: StrictStr = Field(min_length=1)
+    password_file: StrictStr = Field(min_length=1)
+
+
 class Exporter(Strict):
-    """Where each VNFC of the VDU serves its Prometheus exposition."""
+    """Where each VNFC of the VDU serves its Prometheus exposition, and how to get in."""
 
     port: StrictInt = Field(gt=0, lt=65536)
     path: StrictStr = Field(default="/metrics", pattern=r"^/")
     scheme: Literal["http", "https"] = "http"
+    tls: ExporterTls | None = None
+    """Only with ``scheme: https``."""
+    bearer_token_file: StrictStr | None = Field(default=None, min_length=1)
+    """A file holding the token sent as ``Authorization: Bearer``, read every scrape cycle."""
+    basic_auth: BasicAuth | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Exporter:
+        if self.bearer_token_file is not None and self.basic_auth is not None:
+            raise ValueError("bearer_token_file and basic_auth exclude each other")
+        if self.tls is not None and self.scheme != "https":
+            raise ValueError("tls needs scheme https")
+        return self
 
 
 class ConnectionPoint(Strict):
