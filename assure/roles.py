@@ -220,6 +220,7 @@ def _api(platform: Platform, policies: LoadResult) -> RoleWork:
                 stop,
                 routes=[push_routes(remote_write, ves)],
                 collectors=[CollectorMetrics(writers=[writer], push=stats)],
+                policy_dir=policies.directory,
             )
         finally:
             await writer.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -43,8 +44,9 @@ async def running_api(
     *,
     routes: Sequence[RouteSet] = (),
     registry: CollectorRegistry | None = None,
+    policy_dir: Path | None = None,
 ) -> AsyncIterator[Api]:
-    deps = deps_of(platform, policies, registry or CollectorRegistry())
+    deps = deps_of(platform, policies, registry or CollectorRegistry(), policy_dir)
     app = build_app(deps, routes=routes)
     tokens = {role: (await deps.tokens.create(role, f"test {role}"))[0] for role in Role}
     async with TestClient(TestServer(app)) as client:

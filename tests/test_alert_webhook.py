@@ -174,6 +174,24 @@ async def _script_calls(redis: Any) -> int:
     )
 
 
+async def test_the_webhook_matches_alerts_against_a_replaced_policy_at_once(
+    world: World, redis: Any, keys: Keys
+) -> None:
+    vnfc = world.vnf.vnfcs[0].id
+    warning = alert("firing", {"vnfc_id": vnfc, "severity": "warning"}, "warn-1")
+    first = await world.post(notification(warning))
+    assert (await first.json())["alerts"][0]["outcome"] == "unmatched"
+    replacement = HEAL_ON_ALERT.replace("severity: critical", "severity: warning")
+    headers = {**world.api.auth(Role.OPERATOR), "Content-Type": "application/yaml"}
+    put = await world.api.client.put("/api/v1/policies/heal-on-alert", data=replacement,
+                                     headers=headers)  # fmt: skip
+    assert put.status == 200, await put.text()
+    again = await world.post(notification(warning))
+    assert (await again.json())["alerts"][0]["outcome"] == "queued"
+    (onset,) = await violations(redis, keys)
+    assert onset.policy == "heal-on-alert"
+
+
 async def test_the_queued_onset_drives_the_policy_to_a_heal_decision(
     world: World, redis: Any, keys: Keys
 ) -> None:

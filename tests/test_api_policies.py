@@ -66,7 +66,7 @@ async def world(
     try:
         loaded = platform.load_policies()
         assert loaded.ok, loaded.problems
-        async with running_api(platform, loaded.policies) as running:
+        async with running_api(platform, loaded.policies, policy_dir=tmp_path) as running:
             yield World(running, tmp_path)
     finally:
         await platform.aclose()
@@ -197,3 +197,21 @@ async def test_a_replacement_is_refused_where_policies_do_not_hot_reload(world: 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_the_api_shows_the_policies_the_directory_holds_now(world: World) -> None:
+    api = world.api
+    (world.directory / "shrink.yaml").write_text(text().replace("name: grow", "name: shrink"))
+
+    async def listed() -> bool:
+        return "shrink" in [p["name"] for p in await api.get_json("/api/v1/policies")]
+
+    await until(listed)
+    assert (await put(api, "/api/v1/policies/shrink", text(steps=2).replace(
+        "name: grow", "name: shrink"))).status == 200  # fmt: skip
+    (world.directory / "shrink.yaml").unlink()
+
+    async def gone() -> bool:
+        return (await api.client.get("/api/v1/policies/shrink", headers=api.auth())).status == 404
+
+    await until(gone)

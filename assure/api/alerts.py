@@ -37,6 +37,7 @@ from assure.api.alert_ledger import AlertLedger, LedgerBatches, Outcome
 from assure.api.alert_targets import AlertTargets, InventorySnapshot, UnknownTarget
 from assure.api.body import read_body
 from assure.api.http_metrics import HTTP_METRICS, WEBHOOK_PATH
+from assure.api.policies_in_force import IN_FORCE
 from assure.api.problems import unprocessable
 from assure.api.routing import Reply, Route
 from assure.api.state import DEPS, ApiDeps
@@ -157,13 +158,15 @@ async def queue_alerts(
     place: str = "alerts",
     snapshot: InventorySnapshot | None = None,
     batches: LedgerBatches | None = None,
+    policies: Sequence[KpiPolicy] | None = None,
 ) -> tuple[list[tuple[Alert, int | None]], list[Violation], list[Outcome]]:
     """Queue the violations ``alerts`` cause; 422 (nothing queued) if one names no target.
 
     Returns each alert with the index of its event (None: it triggers no
     policy), the events, and what the ledger made of each. ``snapshot`` and
     ``batches``: the inventory and the ledger's writes as a burst of
-    notifications shares them (default: this call's own).
+    notifications shares them (default: this call's own); ``policies``: those
+    in force (default: those the server loaded).
     """
     targets = AlertTargets(snapshot or InventorySnapshot(deps.inventory), deps.vims)
     ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
@@ -174,7 +177,8 @@ async def queue_alerts(
     plan: list[tuple[Alert, int | None]] = []
     problems: list[dict[str, str]] = []
     for index, alert in enumerate(alerts):
-        candidates = [p for p in deps.policies if isinstance(p.spec.trigger, AlertTrigger)
+        candidates = [p for p in policies or deps.policies
+                      if isinstance(p.spec.trigger, AlertTrigger)
                       and p.spec.trigger.matches(alert.labels)]  # fmt: skip
         if not candidates:
             plan.append((alert, None))
@@ -200,8 +204,13 @@ async def queue_alerts(
 async def receive_alerts(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     notification = await read_body(request, Notification)
+    in_force = await request.app[IN_FORCE].current()
     plan, events, outcomes = await queue_alerts(
-        deps, notification.alerts, snapshot=request.app[SNAPSHOT], batches=request.app[LEDGER]
+        deps,
+        notification.alerts,
+        snapshot=request.app[SNAPSHOT],
+        batches=request.app[LEDGER],
+        policies=in_force.policies,
     )
     counter = request.app[HTTP_METRICS].alerts
     # Plain dicts in AlertReport's shape: a burst answers many, and models cost more to build.

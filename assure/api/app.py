@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -40,6 +41,7 @@ from assure.api.loop_metrics import LoopCollector, LoopLatency
 from assure.api.metrics import MetricsHub
 from assure.api.middlewares import authenticate, problems, time_limit
 from assure.api.openapi import openapi_json
+from assure.api.policies_in_force import IN_FORCE, PoliciesInForce
 from assure.api.routing import Reply, Route, RouteSet
 from assure.api.state import DEPS, METRICS, ROUTE_OF, ApiDeps, route_key
 from assure.api.tokens import Role, TokenStore
@@ -58,8 +60,10 @@ def deps_of(
     platform: Platform,
     policies: Sequence[KpiPolicy],
     registry: CollectorRegistry,
+    policy_dir: Path | None = None,
 ) -> ApiDeps:
-    """The server's collaborators, taken from an open platform."""
+    """The server's collaborators, taken from an open platform; ``policies`` were loaded
+    from ``policy_dir`` (None: not from a directory)."""
     return ApiDeps(
         settings=platform.settings.api,
         redis=platform.redis,
@@ -75,6 +79,7 @@ def deps_of(
         ns_inventory=platform.ns_inventory,
         ns_lcm=platform.nslcm,
         policies=list(policies),
+        policy_dir=policy_dir,
         policies_reload=platform.settings.policy.reload_interval > 0,
         registry=registry,
         stream_maxlen=platform.settings.redis.stream_maxlen,
@@ -131,6 +136,7 @@ def build_app(
     app[alerts.SNAPSHOT] = InventorySnapshot(deps.inventory)
     ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
     app[alerts.LEDGER] = LedgerBatches(ledger, deps.clock)
+    app[IN_FORCE] = PoliciesInForce(deps.redis, deps.keys, deps.policies, deps.policy_dir)
     table: dict[str, Route] = {}
     for route in [*core_routes(), *(r for route_set in routes for r in route_set)]:
         key = route_key(route.method, route.path)
@@ -149,9 +155,10 @@ async def run_api(
     *,
     routes: Sequence[RouteSet] = (),
     collectors: Sequence[Collector] = (),
+    policy_dir: Path | None = None,
 ) -> None:
     """The API role: the server on ``api.host:api.port``, its views and loop metrics."""
-    deps = deps_of(platform, policies, platform.registry)
+    deps = deps_of(platform, policies, platform.registry, policy_dir)
     app = build_app(deps, routes=routes, collectors=collectors)
     first = await deps.tokens.bootstrap()
     if first is not None:

@@ -1,8 +1,8 @@
 """KPI policies: ``/api/v1/policies``: list, show, validate, replace, and the operator's mode.
 
-- list and show: the policies this server loaded, as replaced
-  (:mod:`policy.replacements`), each with its effective mode (an operator's
-  override, else the policy's own) and whether it is replaced.
+- list and show: the policies in force (:mod:`assure.api.policies_in_force`:
+  the directory's, as replaced), each with its effective mode (an
+  operator's override, else the policy's own) and whether it is replaced.
 - validate: checks a policy file's text, every problem at its
   ``LINE:COL`` and place, as loading a file does.
 - replace (``PUT /api/v1/policies/{name}``, YAML text of one KpiPolicy
@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from assure.api.body import read_body
+from assure.api.policies_in_force import IN_FORCE, InForce
 from assure.api.problems import Problem, bad_request, conflict, not_found, unprocessable
 from assure.api.routing import Param, Reply, Route
 from assure.api.state import DEPS, ApiDeps
@@ -29,7 +30,7 @@ from assure.api.tokens import Role
 from bus.problems import Problem as FileProblem
 from bus.redis import reply_text
 from policy.loader import parse_text
-from policy.replacements import PolicyReplacements, apply_replacements, check_replacement
+from policy.replacements import PolicyReplacements, check_replacement
 from policy.schema import KpiPolicy
 from policy.store import MODES
 
@@ -43,12 +44,8 @@ async def _mode_of(deps: ApiDeps, policy: KpiPolicy) -> str:
     return override if override in MODES else policy.spec.mode
 
 
-async def _in_force(deps: ApiDeps) -> tuple[list[KpiPolicy], set[str]]:
-    """The loaded policies as replaced, and the names of those replaced."""
-    texts = await PolicyReplacements(deps.redis, deps.keys).texts()
-    policies, _ = apply_replacements(deps.policies, texts)
-    replaced = {p.name for p, file in zip(policies, deps.policies, strict=True) if p is not file}
-    return policies, replaced
+async def _in_force(request: web.Request) -> InForce:
+    return await request.app[IN_FORCE].current()
 
 
 async def _doc(deps: ApiDeps, policy: KpiPolicy, replaced: bool) -> dict[str, Any]:
@@ -62,29 +59,30 @@ async def _doc(deps: ApiDeps, policy: KpiPolicy, replaced: bool) -> dict[str, An
     }
 
 
-async def _one(deps: ApiDeps, name: str) -> dict[str, Any]:
-    policies, replaced = await _in_force(deps)
-    found = next((p for p in policies if p.name == name), None)
+async def _one(request: web.Request, name: str) -> dict[str, Any]:
+    in_force = await _in_force(request)
+    found = next((p for p in in_force.policies if p.name == name), None)
     if found is None:
-        raise not_found(f"no policy {name!r} is loaded")
-    return await _doc(deps, found, name in replaced)
+        raise not_found(f"no policy {name!r} is in force")
+    return await _doc(request.app[DEPS], found, name in in_force.replaced)
 
 
-def _loaded(deps: ApiDeps, name: str) -> KpiPolicy:
-    found = next((p for p in deps.policies if p.name == name), None)
+async def _loaded(request: web.Request, name: str) -> KpiPolicy:
+    found = next((p for p in (await _in_force(request)).policies if p.name == name), None)
     if found is None:
-        raise not_found(f"no policy {name!r} is loaded")
+        raise not_found(f"no policy {name!r} is in force")
     return found
 
 
 async def list_policies(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    policies, replaced = await _in_force(deps)
-    return web.json_response([await _doc(deps, p, p.name in replaced) for p in policies])
+    in_force = await _in_force(request)
+    docs = [await _doc(deps, p, p.name in in_force.replaced) for p in in_force.policies]
+    return web.json_response(docs)
 
 
 async def show_policy(request: web.Request) -> web.Response:
-    return web.json_response(await _one(request.app[DEPS], request.match_info["name"]))
+    return web.json_response(await _one(request, request.match_info["name"]))
 
 
 async def _yaml_text(request: web.Request) -> str:
@@ -111,7 +109,7 @@ async def validate_policies(request: web.Request) -> web.Response:
 async def replace_policy(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     name = request.match_info["name"]
-    _loaded(deps, name)
+    await _loaded(request, name)
     if not deps.policies_reload:
         raise conflict(
             "hot reload of policies is off (policy.reload_interval is 0): a replacement "
@@ -127,16 +125,18 @@ async def replace_policy(request: web.Request) -> web.Response:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise unprocessable(f"invalid policy: {problems[0].format()}{more}", errors)
     await PolicyReplacements(deps.redis, deps.keys).put(name, text)
-    return web.json_response(await _one(deps, name))
+    request.app[IN_FORCE].changed()
+    return web.json_response(await _one(request, name))
 
 
 async def drop_replacement(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     name = request.match_info["name"]
-    _loaded(deps, name)
+    await _loaded(request, name)
     if not await PolicyReplacements(deps.redis, deps.keys).drop(name):
         raise not_found(f"policy {name!r} is not replaced")
-    return web.json_response(await _one(deps, name))
+    request.app[IN_FORCE].changed()
+    return web.json_response(await _one(request, name))
 
 
 class ModeRequest(BaseModel):
@@ -151,17 +151,17 @@ class ModeRequest(BaseModel):
 
 async def set_policy_mode(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    policy = _loaded(deps, request.match_info["name"])
+    policy = await _loaded(request, request.match_info["name"])
     mode = (await read_body(request, ModeRequest)).checked()
     await deps.redis.hset(deps.keys.policy_modes(), policy.name, mode)
-    return web.json_response(await _one(deps, policy.name))
+    return web.json_response(await _one(request, policy.name))
 
 
 async def clear_policy_mode(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    policy = _loaded(deps, request.match_info["name"])
+    policy = await _loaded(request, request.match_info["name"])
     await deps.redis.hdel(deps.keys.policy_modes(), policy.name)
-    return web.json_response(await _one(deps, policy.name))
+    return web.json_response(await _one(request, policy.name))
 
 
 _OBJECTS = {"type": "array", "items": {"type": "object"}}

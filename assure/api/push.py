@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from assure.api.alerts import LEDGER, Alert, queue_alerts
+from assure.api.policies_in_force import IN_FORCE
 from assure.api.problems import PROBLEM_JSON, Problem
 from assure.api.routing import Handler, Reply, Route, RouteSet
 from assure.api.state import DEPS
@@ -69,12 +70,14 @@ def ves_handler(receiver: VesReceiver) -> Callable[[web.Request], Awaitable[web.
                         raised.pop(next(iter(raised)))
                 else:
                     raised.pop(alert.fingerprint, None)
+            in_force = await request.app[IN_FORCE].current()
             await queue_alerts(
                 request.app[DEPS],
                 alerts,
                 source="ves",
                 place="faults",
                 batches=request.app[LEDGER],
+                policies=in_force.policies,
             )
         return web.json_response({"accepted": accepted}, status=202)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -47,9 +48,11 @@ class ApiDeps:
     ns_lcm: NsLcm
     """The NFVO: network service instances and their lifecycle."""
     policies: Sequence[KpiPolicy]
-    """The policies loaded from the files (replacements are laid over them when read)."""
+    """The policies loaded at start (:mod:`assure.api.policies_in_force` has those in force)."""
     registry: CollectorRegistry
     """Where the server's own metrics live; ``/metrics`` renders it."""
+    policy_dir: Path | None = None
+    """The policy directory they came from, which the API re-reads as the workers do."""
     policies_reload: bool = True
     """Whether the policy workers hot-reload (so that a replacement takes effect)."""
     lease_ttl_s: float = 600.0
