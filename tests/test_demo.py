@@ -1,8 +1,9 @@
 """The demo scenario end to end: every expected action, in order, on the right target.
 
 These run the real platform (collector scraping real HTTP exporters,
-analytics, policy engine, actuator, all over a real Redis) on the simulated
-VIM in accelerated time.
+analytics, policy engine, actuator, all over a real Redis) on two simulated
+sites in accelerated time, the firewall a member of a network service the
+NFVO instantiated.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from bus.keys import Keys
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
 from mano_core.models import LcmOperation
+from mano_core.nfvo.inventory import NsInventory
+from mano_core.nfvo.records import NsOpState, NsState
 
 SPEED = 30.0
 
@@ -48,8 +51,14 @@ async def test_all_four_actions_happen_in_order_on_the_right_targets(
         assert a.fault_at < a.detected_at <= a.completed_at
 
     # What the platform recorded in Redis agrees with the report.
+    (ns,) = await NsInventory(redis, keys).list()
+    assert ns.state is NsState.INSTANTIATED
+    assert [(o.operation, o.state) for o in ns.operations] == [("INSTANTIATE", NsOpState.COMPLETED)]
     inventory = Inventory(redis, keys)
-    (vnf,) = await inventory.list()
+    members = {v.member: await inventory.get(v.vnf_id or "") for v in ns.vnfs}
+    assert {m.vim for m in members.values()} == {"site-a", "site-b"}, "one site each"
+    vnf = members["fw"]
+    assert {a.vnf for a in report.actions} == {vnf.id}, "every action on the firewall"
     ops = await OpOccStore(redis, keys, WallClock()).list(vnf.id, limit=100)
     by_kind: dict[LcmOperation, list[Any]] = {}
     for op in ops:

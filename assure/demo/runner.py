@@ -1,10 +1,13 @@
 """Runs the demo scenario against the real platform and judges what it did.
 
 The platform runs as in production (private Redis, collector scraping real
-HTTP exporters, analytics, policy engine, actuator) on a simulated VIM, in
-accelerated time. The runner plays the world around it: it offers traffic,
-injects the planned faults, keeps the ground truth of the KPI objective,
-and watches the platform's streams to tell what it detected and did.
+HTTP exporters, analytics, policy engine, actuator) on two simulated sites,
+in accelerated time. The NFVO instantiates the network service ``edge``
+(the firewall ``vfw`` behind the load balancer ``vlb``, each on a site of
+its own); the scenario's faults hit the firewall. The runner plays the
+world around it: it offers the traffic to both VNFs, injects the planned
+faults, keeps the ground truth of the firewall's KPI objective, and
+watches the platform's streams to tell what it detected and did.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from assure.demo.plan import ScenarioPlan
 from assure.demo.progress import Progress
 from assure.demo.report import ActionOutcome, DemoReport
 from assure.platform import ROLES, Platform
-from assure.settings import Settings
+from assure.settings import DEFAULTS_DIR, Settings
 from assure.simulation.workload import Workload
 from bus.clock import ScaledClock
-from bus.contracts import Decision, OpResult, OpState, Violation, ViolationStatus, decode
+from bus.contracts import Decision, OpResult, Violation, ViolationStatus, decode
 from bus.streams import FIELD
+from mano_core.models import VnfInstance
+from mano_core.nfvo.records import NsInstance, NsOpState
 from mano_core.vim.simulated import SimulatedVim
 
-VNFD_ID = "vfw"
+NSD_FILE = DEFAULTS_DIR / "nsds" / "edge.yaml"
+NSD_ID = "edge"
+FIREWALL = "fw"
+"""The NS member the scenario's faults hit and whose KPI objective is judged."""
 TICK_S = 1.0
 """Scenario seconds between two workload updates."""
 GRACE_S = 30.0
@@ -53,6 +61,9 @@ class World:
     platform: Platform
     vim: SimulatedVim
     workload: Workload
+    """The firewall's: its state is the ground truth."""
+    others: list[Workload]
+    """The other members' (offered the same traffic; not judged)."""
     vnf_id: str
     vnf_name: str
     clock: ScaledClock
@@ -111,8 +122,8 @@ class DemoRunner:
         report = DemoReport(seed=self.plan.seed)
         clock = ScaledClock(self.speed)
         platform = await Platform.open(self.settings, clock, seed=self.plan.seed)
-        vim = platform.sims[platform.vims.default]
         workload: Workload | None = None
+        others: list[Workload] = []
         stop = asyncio.Event()
         roles: asyncio.Task[None] | None = None
         try:
@@ -127,19 +138,20 @@ class DemoRunner:
                 f"loaded {len(loaded.policies)} policies: "
                 + ", ".join(p.metadata.name for p in loaded.policies)
             )
-            vnf, op = await platform.vnfm.instantiate(VNFD_ID, "vfw-1")
-            if op.state != OpState.COMPLETED:
-                report.problems.append(f"instantiation of {VNFD_ID} ended {op.state}: {op.error}")
+            members = await self._instantiate(platform, report)
+            if members is None:
                 return report
-            self.progress.info(
-                f"instantiated VNF {vnf.name} ({vnf.id}) with {len(vnf.vnfcs)} VNFCs on "
-                + ", ".join(sorted({c.host or "?" for c in vnf.vnfcs}))
-            )
-            self.progress.names[vnf.id] = vnf.name
+            vnf = members.pop(FIREWALL)
+            vim = platform.sims[vnf.vim]
             workload = Workload(vim, platform.inventory, vnf.id, seed=self.plan.noise_seed)
-            workload.offered_rps = self.plan.base_rps
+            others = [
+                Workload(platform.sims[other.vim], platform.inventory, other.id, seed=i)
+                for i, other in enumerate(members.values())
+            ]
+            for each in (workload, *others):
+                each.offered_rps = self.plan.base_rps
             roles = asyncio.create_task(platform.run_roles(ROLES, stop, loaded))
-            world = World(platform, vim, workload, vnf.id, vnf.name, clock, clock.now())
+            world = World(platform, vim, workload, others, vnf.id, vnf.name, clock, clock.now())
             await self._play(world, report, roles)
         finally:
             stop.set()
@@ -148,11 +160,38 @@ class DemoRunner:
                     await roles
                 except Exception as exc:  # reported, and the run fails
                     report.problems.append(f"platform stopped with an error: {exc!r}")
-            if workload is not None:
-                await workload.aclose()
+            for each in ([workload] if workload is not None else []) + others:
+                await each.aclose()
             await platform.aclose()
             report.wall_seconds = time.monotonic() - wall0
         return report
+
+    async def _instantiate(
+        self, platform: Platform, report: DemoReport
+    ) -> dict[str, VnfInstance] | None:
+        """Onboard the NSD and instantiate the NS through the NFVO; its VNFs by member."""
+        await platform.onboarding.nsd(NSD_FILE.read_text(encoding="utf-8"), str(NSD_FILE))
+        taken = {ns.name for ns in await platform.nslcm.list()}
+        name = next(n for n in (NSD_ID, *(f"{NSD_ID}-{i}" for i in range(2, 10_000)))
+                    if n not in taken)  # fmt: skip
+        ns: NsInstance = await platform.nslcm.create(NSD_ID, name)
+        op = await platform.nslcm.instantiate(ns.id)
+        if op.state is not NsOpState.COMPLETED:
+            report.problems.append(f"instantiation of NS {name} ended {op.state}: {op.error}")
+            return None
+        ns = await platform.nslcm.get(ns.id)
+        members: dict[str, VnfInstance] = {}
+        for member in ns.vnfs:
+            assert member.vnf_id is not None  # instantiated
+            vnf = await platform.inventory.get(member.vnf_id)
+            members[member.member] = vnf
+            self.progress.names[vnf.id] = vnf.name
+            self.progress.info(
+                f"VNF {vnf.name} ({vnf.vnfd_id}) with {len(vnf.vnfcs)} VNFCs on {vnf.vim}: "
+                + ", ".join(sorted({c.host or "?" for c in vnf.vnfcs}))
+            )
+        self.progress.info(f"instantiated NS {ns.name} ({ns.id}) through the NFVO")
+        return members
 
     async def _play(self, world: World, report: DemoReport, roles: asyncio.Task[None]) -> None:
         watcher = StreamWatcher(world.platform)
@@ -169,6 +208,8 @@ class DemoRunner:
                 _, inject = faults.pop(0)
                 await inject(t)
             state = await world.workload.tick(world.clock.now())
+            for other in world.others:
+                await other.tick(world.clock.now())
             self.states.append((t, t - last_tick, state.objective_met))
             last_tick = t
             for event in await watcher.poll():
@@ -198,7 +239,8 @@ class DemoRunner:
         ) -> Callable[[float], Awaitable[None]]:
             async def inject(t: float) -> None:
                 self.progress.fault(t, f"{what}: {workload.offered_rps:.0f} -> {rps:.0f} rps")
-                workload.offered_rps = rps
+                for each in (workload, *world.others):
+                    each.offered_rps = rps
                 if expect is not None:
                     world.expect(expect, what, None, t)
 
