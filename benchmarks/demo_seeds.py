@@ -10,17 +10,24 @@ completion times per action.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import io
-import statistics
+import sys
+from pathlib import Path
 
-from rich.console import Console
+# Run as a script, this file's folder comes first on sys.path, and the
+# benchmark named analytics.py there would hide the analytics package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from assure.demo.plan import make_plan
-from assure.demo.progress import Progress
-from assure.demo.runner import DemoRunner
-from assure.settings import load_settings
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import io  # noqa: E402
+import statistics  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+
+from assure.demo.plan import make_plan  # noqa: E402
+from assure.demo.progress import Progress  # noqa: E402
+from assure.demo.runner import DemoRunner  # noqa: E402
+from assure.settings import load_settings  # noqa: E402
 
 
 def seeds_of(text: str) -> list[int]:
