@@ -3,12 +3,14 @@ terminate, delete; each operation recorded in the NS instance, members through t
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from assure.settings import Settings
 from bus.contracts import OpState
+from bus.lease import Lease, VnfLease
 from mano_core.errors import InvalidRequest, NotFound
-from mano_core.nfvo.records import NsOpState, NsState
+from mano_core.nfvo.records import NsOperation, NsOpState, NsState
 from mano_core.vim.base import ServerStatus
 from tests.nfvo_support import EDGE, nfvo_world
 
@@ -147,3 +149,54 @@ async def test_ns_operations_are_refused_in_the_wrong_state(settings: Settings) 
             await world.nslcm.delete(ns.id)
         found_ns, found = await world.nslcm.operation("first")
         assert found_ns.id == ns.id and found.operation == "INSTANTIATE"
+
+
+async def test_one_ns_operation_at_a_time_and_members_under_their_vnf_lease(
+    settings: Settings,
+) -> None:
+    async with nfvo_world(settings) as world:
+        platform = world.platform
+        await world.onboard_nsd(EDGE)
+        ns = await world.nslcm.create("edge", "shop")
+        other = Lease(platform.redis, platform.keys.ns_lease(ns.id), platform.clock,
+                      ttl_s=600, holder="someone")  # fmt: skip
+        assert await other.try_acquire()
+        with pytest.raises(InvalidRequest, match="another lifecycle operation is in progress"):
+            await world.nslcm.instantiate(ns.id)
+        await other.release()
+        assert (await world.nslcm.instantiate(ns.id)).state is NsOpState.COMPLETED
+
+        # The actuator (say) holds the firewall: the NS scale waits, then gives up whole.
+        fw = (await world.vnfs(await world.nslcm.get(ns.id)))["fw-1"]
+        busy = VnfLease(platform.redis, platform.keys, platform.clock, fw.id,
+                        ttl_s=600, holder="actuator")  # fmt: skip
+        assert await busy.try_acquire()
+        op = await world.nslcm.scale(ns.id, "capacity", "out")
+        assert op.state is NsOpState.ROLLED_BACK
+        assert f"another lifecycle operation held VNF instance {fw.id}" in (op.error or "")
+        assert len((await platform.inventory.get(fw.id)).vnfcs) == 2
+        await busy.release()
+        assert (await world.nslcm.scale(ns.id, "capacity", "out")).state is NsOpState.COMPLETED
+
+
+async def test_an_operation_left_processing_by_a_stopped_process_is_failed_at_start_up(
+    settings: Settings,
+) -> None:
+    async with nfvo_world(settings) as world:
+        platform = world.platform
+        await world.onboard_nsd(EDGE)
+        left = await world.nslcm.create("edge", "left")
+        running = await world.nslcm.create("edge", "running")
+        for ns in (left, running):
+            op = NsOperation("op-" + ns.name, "INSTANTIATE", NsOpState.PROCESSING, 1.0)
+            await platform.ns_inventory.save(msgspec.structs.replace(ns, operations=[op]))
+        alive = Lease(platform.redis, platform.keys.ns_lease(running.id), platform.clock,
+                      ttl_s=600, holder="a live process")  # fmt: skip
+        assert await alive.try_acquire()
+
+        settled = await world.nslcm.recover()
+
+        assert [o.id for o in settled] == ["op-left"]
+        op = (await world.nslcm.get("left")).operations[-1]
+        assert op.state is NsOpState.FAILED and "found abandoned at start-up" in (op.error or "")
+        assert (await world.nslcm.get("running")).operations[-1].state is NsOpState.PROCESSING
