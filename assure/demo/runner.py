@@ -13,6 +13,7 @@ watches the platform's streams to tell what it detected and did.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -119,6 +120,10 @@ class DemoRunner:
 
     async def run(self) -> DemoReport:
         wall0 = time.monotonic()
+        # The stages' modules take seconds to import on a busy machine: import
+        # them now, not inside the scenario's first tick (where the jump in
+        # scenario time would run its first faults together).
+        importlib.import_module("assure.roles")
         report = DemoReport(seed=self.plan.seed)
         clock = ScaledClock(self.speed)
         platform = await Platform.open(self.settings, clock, seed=self.plan.seed)
