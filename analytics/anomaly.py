@@ -20,6 +20,10 @@ value the statistics find extreme but the model finds ordinary for this
 KPI scores low. Training is heavy: the running stage does it off the
 event loop (:mod:`analytics.models`), a replay inline.
 
+That *raw* score is then judged against the target's own raw scores, and
+new extremes of its values score 1 (:mod:`analytics.likelihood`): the
+score a condition compares with ``anomaly.score``.
+
 Parameters are per value: the NAB benchmark (``benchmarks/nab.py``) chose them.
 """
 
@@ -33,6 +37,7 @@ from scipy.special import log_ndtr
 from sklearn.ensemble import IsolationForest
 
 from analytics.judges import Judged, compared, number
+from analytics.likelihood import Likelihood
 from analytics.readings import Readings
 from analytics.streaming import Ewma, NewValues, Seasonal
 from analytics.table import Bools, Floats, Ints
@@ -215,6 +220,7 @@ class AnomalyJudge:
         self.clear = self.spec.score if cond.clear is None else cond.clear
         self.store = store
         self.scorer = AnomalyScorer()
+        self.likelihood = Likelihood()
         self.scores: Floats = np.full(16, np.nan)
         self.inline_training = False
         """Train when due, right away (replays); else the stage's keeper trains."""
@@ -232,7 +238,8 @@ class AnomalyJudge:
         if len(idx):
             stat, rows = self.scorer.take(idx, value[fresh], at[fresh])
             agreement = self.store.agreement(rows)
-            self.scores[idx] = stat if agreement is None else stat * agreement
+            raw = stat if agreement is None else stat * agreement
+            self.scores[idx] = self.likelihood.score(idx, raw, value[fresh])
             self.store.add(rows[self.scorer.warm(idx)])
         if self.inline_training and self.store.due(now, self.spec):
             assert self.store.local, "inline training learns from the history kept here"

@@ -18,7 +18,8 @@ import numpy as np
 from analytics.table import Bools, Floats, Ints
 
 
-def _grow(array: Floats, size: int, fill: float) -> Floats:
+def grow(array: Floats, size: int, fill: float) -> Floats:
+    """``array`` with room for ``size`` targets (doubling; new rows hold ``fill``)."""
     if len(array) >= size:
         return array
     shape = (max(size, 2 * len(array)), *array.shape[1:])
@@ -36,9 +37,9 @@ class Ewma:
         self.count: Floats = np.zeros(16)
 
     def ensure(self, size: int) -> None:
-        self.mean = _grow(self.mean, size, np.nan)
-        self.var = _grow(self.var, size, 0.0)
-        self.count = _grow(self.count, size, 0.0)
+        self.mean = grow(self.mean, size, np.nan)
+        self.var = grow(self.var, size, 0.0)
+        self.count = grow(self.count, size, 0.0)
 
     def z(self, idx: Ints, x: Floats) -> Floats:
         """How many standard deviations ``x`` is from each target's mean (NaN: none yet)."""
@@ -69,9 +70,9 @@ class Seasonal:
         self.count: Floats = np.zeros((16, buckets))
 
     def ensure(self, size: int) -> None:
-        self.mean = _grow(self.mean, size, np.nan)
-        self.var = _grow(self.var, size, 0.0)
-        self.count = _grow(self.count, size, 0.0)
+        self.mean = grow(self.mean, size, np.nan)
+        self.var = grow(self.var, size, 0.0)
+        self.count = grow(self.count, size, 0.0)
 
     def bucket(self, at: Floats) -> Ints:
         return bucket_of(at, self.buckets, self.season_s)
@@ -121,10 +122,10 @@ class Moments:
         self.count: Floats = np.zeros((16, buckets))
 
     def ensure(self, size: int) -> None:
-        self.sum = _grow(self.sum, size, 0.0)
-        self.squares = _grow(self.squares, size, 0.0)
-        self.weight = _grow(self.weight, size, 0.0)
-        self.count = _grow(self.count, size, 0.0)
+        self.sum = grow(self.sum, size, 0.0)
+        self.squares = grow(self.squares, size, 0.0)
+        self.weight = grow(self.weight, size, 0.0)
+        self.count = grow(self.count, size, 0.0)
 
     def bucket(self, at: Floats) -> Ints:
         if self.buckets == 1:
@@ -165,7 +166,7 @@ class NewValues:
         self.at: Floats = np.full(16, -np.inf)
 
     def ensure(self, size: int) -> None:
-        self.at = _grow(self.at, size, -np.inf)
+        self.at = grow(self.at, size, -np.inf)
 
     def new(self, idx: Ints, value: Floats, at: Floats) -> Bools:
         fresh: Bools = ~np.isnan(value) & np.isfinite(value) & (at > self.at[idx])

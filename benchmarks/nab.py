@@ -5,12 +5,15 @@ through the detector of ``kind: anomaly`` conditions
 (:mod:`analytics.anomaly`): the streaming statistical score from the
 first value, and the IsolationForest trained on the residual history once
 the file's probationary period (NAB's learning period) has passed, then
-trained again every 1000 values on the newest 4000. Alarms follow the
-stage's episodes (:mod:`analytics.episodes`): an ONSET when the score
-reaches 0.5, then nothing more until the score has stayed below it for 100
-values (``clear_for``), so a row inside an open episode is reported below
-the alarm level (it raises nothing). NAB then picks each profile's best
-threshold and normalises (:mod:`analytics.nab`).
+trained again every 1000 values on the newest 4000; that raw score judged
+against the file's own raw scores so far, with new extremes scoring 1
+(:mod:`analytics.likelihood`). Alarms follow the stage's episodes
+(:mod:`analytics.episodes`): an ONSET when the score reaches 0.5, then
+nothing more until the score has stayed below it for 10 values
+(``clear_for``), so a row inside an open episode is reported below the
+alarm level (it raises nothing). Every score depends on the values before
+it only (no look-ahead). NAB then picks each profile's best threshold and
+normalises (:mod:`analytics.nab`).
 
 Model scores between retrainings do not depend on each other, so they are
 computed per model in one call: the same numbers as value by value.
@@ -38,11 +41,12 @@ import numpy as np  # noqa: E402
 
 from analytics.anomaly import AnomalyScorer, ModelStore, fit  # noqa: E402
 from analytics.episodes import FIRING, Episodes  # noqa: E402
+from analytics.likelihood import Likelihood  # noqa: E402
 from analytics.nab import PROFILES, Corpus, DataFile, score  # noqa: E402
 
 ALARM = 0.5
 """The score threshold of the alarms (an ``anomaly.score`` of 0.5)."""
-CLEAR_VALUES = 100
+CLEAR_VALUES = 10
 RETRAIN_VALUES = 1000
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +74,12 @@ def detect(file: DataFile) -> np.ndarray:
         found = store.agreement(rows[begin:end])
         assert found is not None
         agreement[begin:end] = found
-    raw = stat * agreement
+    likelihood = Likelihood()
+    judged = stat * agreement
+    raw = np.empty(n)
+    for i in range(n):
+        one = slice(i, i + 1)
+        raw[i] = likelihood.score(idx, judged[one], file.values[one])[0]
     interval = float(np.median(np.diff(times))) if n > 1 else 1.0
     episodes = Episodes(for_s=0.0, clear_for_s=CLEAR_VALUES * interval, n_of_m=None)
     episodes.ensure(1)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from analytics.anomaly import ModelStore, tail_score
+from analytics.likelihood import ESTIMATE, LEARN, Likelihood
 from analytics.service import Analytics
 from bus.conditions import AnomalySpec, BaselineSpec, ForecastSpec
 from bus.contracts import TargetKind, Violation, ViolationStatus
@@ -227,3 +228,26 @@ async def test_an_anomaly_model_learns_from_every_worker_s_targets_in_redis(
     await second.models.tend()  # picks the version up instead of training again
     other = second.engine.models["vnf_cpu_utilisation|fw"]
     assert (other.version, other.trained_at) == (store.version, store.trained_at)
+
+
+def test_the_anomaly_score_judges_each_target_against_its_own_scores() -> None:
+    # Two VNFCs, one whose raw scores run high all day, one quiet: the
+    # same raw scores are ordinary for the first, an anomaly for the second.
+    rng = np.random.default_rng(4)
+    likelihood = Likelihood()
+    targets = np.array([0, 1])
+    warmup = LEARN + ESTIMATE
+    for i in range(warmup + 200):
+        raw = np.array([rng.uniform(0.3, 0.5), rng.uniform(0.0, 0.05)])
+        values = 50.0 + rng.uniform(-1.0, 1.0, 2)
+        score = likelihood.score(targets, raw, values)
+        if i < warmup:  # the cold start: the raw score stands
+            np.testing.assert_array_equal(score, raw)
+    # Then both score what the first always does.
+    burst = [likelihood.score(targets, np.full(2, rng.uniform(0.3, 0.5)), np.full(2, 50.0))
+             for _ in range(20)]  # fmt: skip
+    noisy, quiet = np.max(burst, axis=0)
+    assert noisy < 0.5 <= quiet
+    # A new extreme, beyond the range seen by more than 5% of it, scores 1.
+    near, beyond = likelihood.score(targets, np.zeros(2), np.array([51.05, 51.2]))
+    assert near < 1.0 and beyond == 1.0
