@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -81,6 +82,13 @@ async def pushed(platform: Platform) -> tuple[list[Sample], dict[str, SeriesDef]
     return samples, defs
 
 
+def snappy(raw: bytes) -> bytes:
+    return bytes(cramjam.snappy.compress_raw(raw))
+
+
+ONE = TimeSeries({"__name__": "a", "x": "zz"}, [(1.0, 1_000)])
+
+
 def payload(series: list[TimeSeries], **kinds: Any) -> bytes:
     return bytes(cramjam.snappy.compress_raw(encode_write_request(series, kinds)))
 
@@ -124,13 +132,26 @@ MALFORMED: dict[str, tuple[bytes, dict[str, str], int, str]] = {
     "inflates too far": (b"\xff\xff\xff\x7f" + b"\x00" * 16, HEADERS, 413, "inflate"),
     "json instead": (b"{}", {"Content-Type": "application/json"}, 415, "protobuf"),
     "gzip instead": (b"x", {**HEADERS, "Content-Encoding": "gzip"}, 415, "snappy"),
+    "truncated protobuf": (snappy(encode_write_request([ONE])[:-3]), HEADERS, 400,
+                           "not a WriteRequest"),
+    "wrong wire type": (snappy(b"\x08\x01"), HEADERS, 400, "wire type 0"),
+    "invalid utf-8 label": (snappy(encode_write_request([ONE]).replace(b"zz", b"\xff\xfe")),
+                            HEADERS, 400, "not UTF-8"),
+    "huge label value": (payload([TimeSeries({"__name__": "a", "x": "v" * 5000}, [(1.0, 1)])]),
+                         HEADERS, 400, "over the limit of 4096"),
+    "a 100 MB body": (b"\x00" * (100 * 1024 * 1024), HEADERS, 413, "larger than the limit"),
 }  # fmt: skip
 
 
 async def test_malformed_pushes_are_refused_with_a_reason_and_nothing_else_breaks(
     settings: Settings,
 ) -> None:
-    good = payload([TimeSeries({"__name__": "ok", "vnfc": "vnfc-1"}, [(1.0, 1_000)])])
+    good = payload([
+        TimeSeries({"__name__": "ok", "vnfc": "vnfc-1"}, [(1.0, 1_000)]),
+        # Values of every kind are values; a series twice is its samples twice.
+        TimeSeries({"__name__": "odd", "vnfc": "vnfc-1"}, [(math.nan, 1_000), (math.inf, 2_000)]),
+        TimeSeries({"__name__": "odd", "vnfc": "vnfc-1"}, [(-math.inf, 3_000)]),
+    ])  # fmt: skip
     async with receiving(settings) as (api, platform):
         for name, (body, headers, status, reason) in MALFORMED.items():
             response = await api.client.post(
@@ -145,7 +166,9 @@ async def test_malformed_pushes_are_refused_with_a_reason_and_nothing_else_break
         )
         assert response.status == 204
         samples, _ = await pushed(platform)
-    assert [s.kpi for s in samples] == ["ok"]
+    assert [s.kpi for s in samples] == ["ok", "odd", "odd", "odd"]
+    odd = [s.value for s in samples if s.kpi == "odd"]
+    assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf]
 
 
 async def test_a_real_prometheus_remote_writes_what_it_scrapes(settings: Settings) -> None:

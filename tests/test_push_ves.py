@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -179,6 +180,10 @@ MALFORMED: dict[str, tuple[Any, str]] = {
         "event.faultFields.eventSeverity",
     ),
     "unknown severity": ({"event": fault("x", "SEVERE")}, "eventSeverity"),
+    "truncated": (json.dumps({"event": measurement("x")}).encode()[:-7], "not JSON"),
+    "invalid utf-8": (b'{"event": "\xff\xfe"}', "not JSON"),
+    "huge source name": ({"event": measurement("s" * 5000)},
+                         "event.commonEventHeader.sourceName: 5000 characters, over the limit"),
 }  # fmt: skip
 
 
@@ -192,3 +197,21 @@ async def test_malformed_events_are_a_400_naming_the_place_and_nothing_is_taken(
         assert response.status == 400
         assert reason in (await response.json())["detail"]
         assert await read_samples(world.platform.redis, world.platform.keys) == []
+
+
+async def test_a_100_mb_body_is_refused_and_nan_and_infinities_are_values(
+    settings: Settings,
+) -> None:
+    async with receiving(settings) as world:
+        response = await world.post(b"{" + b" " * (100 * 1024 * 1024) + b"}")
+        assert response.status == 413
+        assert "larger than the limit" in (await response.json())["detail"]
+        odd = measurement(world.vnf.vnfcs[0].id)
+        odd["measurementFields"]["additionalFields"] = {"a": math.nan, "b": math.inf}
+        response = await world.post(json.dumps({"event": odd}).encode())
+        assert response.status == 202, await response.text()
+        samples = [s for _, b in await read_samples(world.platform.redis, world.platform.keys)
+                   for s in b.samples]  # fmt: skip
+    values = {s.kpi: s.value for s in samples}
+    assert math.isnan(values["ves_a"]) and values["ves_b"] == math.inf
+    assert values["ves_mean_request_latency"] == 12.5, "the rest of the event is taken"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import gzip
+import math
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -436,3 +437,28 @@ def bytes_handler(body: bytes) -> Handler:
         return web.Response(body=body, content_type="text/plain")
 
     return handle
+
+
+async def test_a_100_mb_body_fails_its_target_and_nan_and_infinities_are_values(
+    clock: ScaledClock,
+) -> None:
+    huge = b"# " + b"x" * (100 * 1024 * 1024) + b"\n"
+    odd = b"a NaN\nb +Inf\nc -Inf\n"
+    scraper = scraper_for(clock)
+    async with (
+        http_server("127.77.5.50", bytes_handler(huge)) as huge_url,
+        http_server("127.77.5.51", bytes_handler(odd)) as odd_url,
+        http_server("127.77.5.52", text_handler(GOOD_TEXT)) as good_url,
+    ):
+        try:
+            too_big, values, good = await scraper.scrape_all(
+                [target(huge_url, "c-huge"), target(odd_url, "c-odd"), target(good_url)]
+            )
+        finally:
+            await scraper.aclose()
+    assert too_big.error is not None and "body larger than 8388608 bytes" in too_big.error
+    assert by_kpi(too_big.samples)["up"].value == 0.0
+    assert values.up and good.up
+    taken = by_kpi(values.samples)
+    assert math.isnan(taken["a"].value) and taken["b"].value == math.inf
+    assert taken["c"].value == -math.inf

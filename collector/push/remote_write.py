@@ -10,7 +10,8 @@ type (counters stay counters). Answers, as the specification wants them:
 - 204 once the samples are handed to the samples writer (which rides out a
   Redis outage with a bounded buffer);
 - 400 naming what is wrong with a body that is not a snappy-compressed
-  WriteRequest (a sender must not retry it), or a series with no name;
+  WriteRequest (a sender must not retry it), a series with no name, or a
+  label value longer than :data:`MAX_LABEL_VALUE`;
 - 413 for a body that would inflate beyond ``max_bytes``;
 - 415 for another content type or encoding.
 """
@@ -46,6 +47,8 @@ def inflated_size(body: bytes) -> int:
     raise PushError(400, "not a snappy block: no valid length header")
 
 
+MAX_LABEL_VALUE = 4096
+"""Longest label value taken, in characters (a longer one refuses the request)."""
 _MAX_CACHED_SERIES = 200_000
 """Series whose decoded labels are kept; beyond, the caches start again."""
 
@@ -122,6 +125,12 @@ class RemoteWriteReceiver:
                 name = labels.pop("__name__", "")
                 if not name:
                     raise PushError(400, f"timeseries[{n}] has no __name__ label")
+                for label, value in series.labels.items():
+                    if len(value) > MAX_LABEL_VALUE:
+                        raise PushError(
+                            400, f"timeseries[{n}] label {label}: a value of {len(value)} "
+                            f"characters, over the limit of {MAX_LABEL_VALUE}"
+                        )  # fmt: skip
                 known = (name, self._instances.label({k: v for k, v in labels.items() if v}))
                 mapped[series.key] = known
             name, labels = known

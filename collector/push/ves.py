@@ -8,7 +8,8 @@ fields of 7.x (``domain``, ``eventId``, ``eventName``, ``lastEpochMicrosec``,
 ``startEpochMicrosec``, ``version``, ``vesEventListenerVersion``); a batch
 with any event missing one, or a field of the wrong type, is refused as a
 whole (400, naming the place: ``eventList[2].commonEventHeader.eventId``),
-so that nothing of it is half taken.
+so that nothing of it is half taken; so is a ``sourceName`` or ``sourceId``
+longer than :data:`~collector.push.remote_write.MAX_LABEL_VALUE` characters.
 
 - ``measurement`` events (``measurementFields``, which needs
   ``measurementInterval`` and ``measurementFieldsVersion``): each number
@@ -50,6 +51,7 @@ from bus.contracts import VES_SOURCE, Sample
 from collector.chunks import SeriesBook
 from collector.instances import InstanceLabels
 from collector.push.errors import PushError
+from collector.push.remote_write import MAX_LABEL_VALUE
 from collector.push.stats import PushStats
 from collector.writer import SampleWriter
 
@@ -215,6 +217,13 @@ class VesReceiver:
             if not isinstance(event, dict):
                 raise PushError(400, f"{where}: an object is required")
             _check(event.get("commonEventHeader"), HEADER_FIELDS, f"{where}.commonEventHeader")
+            for name in ("sourceName", "sourceId"):
+                value = event["commonEventHeader"].get(name)
+                if isinstance(value, str) and len(value) > MAX_LABEL_VALUE:
+                    raise PushError(
+                        400, f"{where}.commonEventHeader.{name}: {len(value)} characters, "
+                        f"over the limit of {MAX_LABEL_VALUE}"
+                    )  # fmt: skip
             domain = event["commonEventHeader"]["domain"]
             if domain == "measurement":
                 _check(event.get("measurementFields"), MEASUREMENT_FIELDS,
