@@ -75,24 +75,27 @@ async def run(ctx: NsContext, ns: NsInstance, op: NsOperation) -> tuple[NsInstan
         for group in nsd.start_order():
             ids = {m.id for m in group}
             batch = [v for v in ns.vnfs if v.member in ids]
-            results = await asyncio.gather(
+            # Each ends on its own (a refusal is its outcome), so none still
+            # runs while the rollback of the others starts.
+            outcomes = await asyncio.gather(
                 *(_instantiate(ctx, ns, nsd, vnfds[v.member], v) for v in batch)
             )
-            done = {v.key: op_ for v, op_ in zip(batch, results, strict=True)}
+            done = {v.key: o for v, o in zip(batch, outcomes, strict=True)}
             for v in batch:
-                op = with_vnf_op(op, vnf_id_for(v.op_id), v.op_id)
+                if isinstance(done[v.key], LcmOpOcc):
+                    op = with_vnf_op(op, vnf_id_for(v.op_id), v.op_id)
             ns = msgspec.structs.replace(
                 ns,
                 vnfs=[
                     msgspec.structs.replace(v, vnf_id=vnf_id_for(v.op_id))
-                    if v.key in done and done[v.key].state is OpState.COMPLETED
+                    if _completed(done.get(v.key))
                     else v
                     for v in ns.vnfs
                 ],
             )
             ns = await ctx.save(ns, op)
-            failed = [f"VNF {v.name}: {done[v.key].state} ({done[v.key].error})"
-                      for v in batch if done[v.key].state is not OpState.COMPLETED]  # fmt: skip
+            failed = [f"VNF {v.name}: {_outcome(done[v.key])}"
+                      for v in batch if not _completed(done[v.key])]  # fmt: skip
             if failed:
                 raise MemberFailed("; ".join(failed))
     except ManoError as exc:
@@ -126,9 +129,18 @@ def _units(nsd: Nsd, vnfds: dict[str, Vnfd]) -> list[Unit]:
     return units
 
 
+def _completed(outcome: LcmOpOcc | str | None) -> bool:
+    return isinstance(outcome, LcmOpOcc) and outcome.state is OpState.COMPLETED
+
+
+def _outcome(outcome: LcmOpOcc | str) -> str:
+    return outcome if isinstance(outcome, str) else f"{outcome.state} ({outcome.error})"
+
+
 async def _instantiate(
     ctx: NsContext, ns: NsInstance, nsd: Nsd, vnfd: Vnfd, vnf: NsVnf
-) -> LcmOpOcc:
+) -> LcmOpOcc | str:
+    """The member's instantiation as it ended, or why it was refused before it began."""
     member = nsd.member(vnf.member)
 
     async def start() -> LcmOpOcc:
@@ -144,7 +156,10 @@ async def _instantiate(
         )
         return op
 
-    return await ctx.members.run(vnf_id_for(vnf.op_id), start)
+    try:
+        return await ctx.members.run(vnf_id_for(vnf.op_id), start)
+    except ManoError as exc:
+        return str(exc)
 
 
 async def roll_back(
