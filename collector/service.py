@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +41,7 @@ from redis.exceptions import RedisError
 
 from bus.clock import Clock
 from bus.contracts import PROMQL_SOURCE, SCRAPE_SOURCE, VIM_SOURCE
+from bus.heap import freeze_heap_once
 from bus.keys import Keys
 from bus.redis import is_transient
 from bus.series import SeriesRegistry
@@ -72,25 +72,6 @@ DEFAULT_MAX_BATCH_SAMPLES = 2_000
 
 SPREAD = 0.5
 """Scheduled scrapes start within this share of the interval, each at its target's offset."""
-
-
-_heap_frozen = False
-
-
-def _freeze_heap_once() -> None:
-    """After the first scrape cycle, keep what lives long out of the garbage collector's sight.
-
-    The scrape caches, modules and connections live as long as the process; a
-    full collection walking them all takes tens of milliseconds, which
-    would stall the event loop (and with it every scrape and lease renewal)
-    every few seconds under load. Frozen once (``gc.freeze``), they are
-    never walked again; what is made later is collected as usual.
-    """
-    global _heap_frozen  # noqa: PLW0603 - once per process, whoever gets there first
-    if not _heap_frozen:
-        _heap_frozen = True
-        gc.collect()
-        gc.freeze()
 
 
 @dataclass
@@ -266,7 +247,7 @@ class Collector:
             try:
                 await cycle()
                 if cycle_name == SCRAPE_SOURCE:
-                    _freeze_heap_once()
+                    freeze_heap_once()
             except RedisError as exc:
                 # The writer buffers through outages; what reaches here is
                 # an inventory read failing. The next boundary is the retry.

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bus.clock import Clock
 from bus.contracts import REMOTE_WRITE_SOURCE, Sample, SeriesKind
+from bus.heap import freeze_heap_once
 from collector.chunks import SeriesBook
 from collector.exposition_lines import kind_of
 from collector.instances import InstanceLabels
@@ -118,9 +119,11 @@ class RemoteWriteReceiver:
             mapped.clear()
             self._mapped_for = self._instances.generation
         samples: list[Sample] = []
+        all_known = True
         for n, series in enumerate(write.timeseries):
             known = mapped.get(series.key)
             if known is None:
+                all_known = False
                 labels = dict(series.labels)
                 name = labels.pop("__name__", "")
                 if not name:
@@ -135,4 +138,7 @@ class RemoteWriteReceiver:
                 mapped[series.key] = known
             name, labels = known
             samples.extend(Sample(name, labels, ts / 1000.0, value) for value, ts in series.samples)
+        if all_known and write.timeseries:
+            # The sender's series are known: the caches are built (see bus.heap).
+            freeze_heap_once()
         return samples, write.kinds
