@@ -33,7 +33,7 @@ from analytics.topology import Topology
 from analytics.validate import check_conditions
 from bus.conditions import AnomalySpec, ConditionSpec
 from bus.contracts import Sample, SeriesDef, TargetKind, Violation
-from bus.series import SampleView
+from bus.sample_view import SampleView
 
 CacheKey = tuple[str, str, float, float | None]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bus.contracts import SCRAPE_SOURCE, Samples
-from bus.series import SampleView
+from bus.sample_view import SampleView
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The analytics stage: samples in, conditions evaluated as samples land, violations out.
 
 :class:`Analytics` reads the samples stream (:mod:`analytics.intake`;
-batches of either form, resolved by :class:`bus.series.SeriesResolver`)
+batches of either form, resolved by :class:`bus.sample_view.SeriesResolver`)
 into the windows of an :class:`~analytics.engine.Engine`, and evaluates
 every condition as soon as new samples landed (and at least every
 ``eval_interval_s`` of clock time, for what time alone changes: staleness,
@@ -77,7 +77,8 @@ from bus.contracts import (
 )
 from bus.keys import Keys
 from bus.redis import Backoff, is_transient, reply_text
-from bus.series import SeriesRegistry, SeriesResolver
+from bus.sample_view import SeriesResolver
+from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 

@@ -50,8 +50,10 @@ from bus.clock import WallClock  # noqa: E402
 from bus.conditions import ConditionSpec  # noqa: E402
 from bus.contracts import SCRAPE_SOURCE, SeriesDef, TargetKind, Violation, encode  # noqa: E402
 from bus.keys import Keys  # noqa: E402
+from bus.packing import pack  # noqa: E402
 from bus.redis import connect  # noqa: E402
-from bus.series import SampleView, SeriesRegistry, pack, series_id  # noqa: E402
+from bus.sample_view import SampleView  # noqa: E402
+from bus.series import SeriesRegistry, series_id  # noqa: E402
 from bus.streams import FIELD, read_all  # noqa: E402
 from mano_core.inventory import Inventory  # noqa: E402
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance  # noqa: E402

@@ -103,7 +103,7 @@ class PackedBatch(msgspec.Struct, tag="samples.v2", frozen=True):
     that uses it, so a consumer that joined late, restarted, or reads only
     some entries of the stream (a consumer group shared by several
     workers) resolves any id. Read batches with
-    :class:`bus.series.SeriesResolver`, never field by field.
+    :class:`bus.sample_view.SeriesResolver`, never field by field.
 
     Arrays are little-endian: ``ids`` uint64, ``values`` float64, one per
     sample, in the same order. Timestamps run-length encoded: the first

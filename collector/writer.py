@@ -33,8 +33,9 @@ from redis.exceptions import RedisError
 
 from bus.contracts import SeriesDef, encode
 from bus.keys import Keys
+from bus.packing import pack
 from bus.redis import Backoff, is_transient, reply_text
-from bus.series import SeriesRegistry, pack
+from bus.series import SeriesRegistry
 from bus.streams import FIELD
 from bus.tasks import cancel_and_wait
 from collector.chunks import Chunk

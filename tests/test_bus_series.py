@@ -18,7 +18,9 @@ from bus.contracts import (
     encode,
 )
 from bus.keys import Keys
-from bus.series import SeriesRegistry, SeriesResolver, pack_samples, series_id
+from bus.packing import pack_samples
+from bus.sample_view import SeriesResolver
+from bus.series import SeriesRegistry, series_id
 from bus.streams import ConsumerSettings, StreamConsumer
 from collector.chunks import SeriesBook
 from collector.writer import SampleWriter

@@ -15,7 +15,7 @@ from assure.simulation.exporter import VnfcExporter
 from bus.clock import ScaledClock
 from bus.contracts import SampleBatch
 from bus.keys import Keys
-from bus.series import read_samples
+from bus.sample_view import read_samples
 from collector.service import Collector
 from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance

@@ -13,7 +13,7 @@ from assure.settings import Settings
 from assure.simulation.exporter import ExporterFleet, specs_from_vnfs
 from bus.clock import WallClock
 from bus.contracts import OpState, Sample
-from bus.series import read_samples
+from bus.sample_view import read_samples
 from collector.service import Collector
 
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from bus.clock import ScaledClock
 from bus.keys import Keys
-from bus.series import read_samples
+from bus.sample_view import read_samples
 from collector.exporter_access import ExporterAccess
 from collector.service import Collector
 from mano_core.catalogue import Catalogue

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from bus.clock import WallClock
 from bus.keys import Keys
-from bus.series import read_samples
+from bus.sample_view import read_samples
 from collector.instances import InstanceLabels
 from collector.promql_source import PromQLQuery, PromQLSource
 from collector.service import Collector

@@ -21,7 +21,8 @@ from assure.settings import Settings
 from bus.clock import WallClock
 from bus.contracts import PackedBatch, Sample, SeriesDef, decode
 from bus.keys import Keys
-from bus.series import SeriesRegistry, SeriesResolver
+from bus.sample_view import SeriesResolver
+from bus.series import SeriesRegistry
 from collector.instances import InstanceLabels
 from collector.push.remote_write import RemoteWriteReceiver
 from collector.push.remote_write_wire import (

@@ -17,7 +17,8 @@ from assure.platform import Platform
 from assure.settings import Settings
 from bus.clock import WallClock
 from bus.contracts import Violation, ViolationStatus
-from bus.series import SeriesRegistry, read_samples
+from bus.sample_view import read_samples
+from bus.series import SeriesRegistry
 from bus.streams import read_all
 from collector.instances import InstanceLabels
 from collector.push.ves import VesReceiver

@@ -7,7 +7,8 @@ import asyncio
 from bus.contracts import Sample
 from bus.keys import Keys
 from bus.redis import connect
-from bus.series import SeriesRegistry, read_samples
+from bus.sample_view import read_samples
+from bus.series import SeriesRegistry
 from collector.chunks import SeriesBook
 from collector.writer import SampleWriter
 from tests.redis_server import RedisServer
