@@ -92,6 +92,10 @@ class Keys:
         """The whole state of simulated VIM ``vim`` (JSON), changed under WATCH."""
         return f"{self.prefix}:{{sim:{vim}}}:cloud"
 
+    def sim_calls(self, vim: str) -> str:
+        """Stream: the call log of simulated VIM ``vim``, written with each change."""
+        return f"{self.prefix}:{{sim:{vim}}}:calls"
+
     # --- stage state -----------------------------------------------------
     def idempotency(self, decision_id: str) -> str:
         """Marks a decision as taken by the actuator (value: operation id)."""

@@ -73,6 +73,12 @@ def test_another_process_sees_the_servers_and_crashes_one(settings: Settings) ->
 
     said = cli(settings, "sim", "fault", "crash-server", server_id)
     assert f"crashed server {server_id} on site site-a" in said.output
+    calls = json.loads(cli(settings, "sim", "calls", "--operation", "create", "--json").output)
+    assert [(c["site"], c["operation"], c["subject"]) for c in calls] == [
+        ("site-a", "create", server_id)
+    ]
+    log = cli(settings, "sim", "calls", "--site", "site-a").output.splitlines()
+    assert [line.split()[2:] for line in log] == [["create", server_id]]
 
     async def status(vim: SimulatedVim) -> ServerStatus:
         return (await vim.get_server(server_id)).status

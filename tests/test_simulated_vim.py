@@ -612,3 +612,35 @@ async def test_every_instance_of_one_cloud_sees_the_same_state(
     assert await there.clear_failures() == 0
     await here.fail_next("any", temporary=False, count=2)
     assert await there.clear_failures() == 2
+
+
+async def test_the_call_log_holds_every_call_served_by_any_instance_once(
+    redis: Any, keys: Keys, make_vim: MakeVim
+) -> None:
+    here = await make_vim()
+    there = SimulatedVim(CLOCK, redis, keys, [SimHost("other", 1, 1)], name=here.name)
+    image = await image_id(here)
+    made = await asyncio.gather(
+        *(vim.create_server(ServerSpec(f"s{i}", SMALL, image, {"op": f"op-{i}"}))
+          for i, vim in enumerate((here, there, here)))
+    )  # fmt: skip
+    await settle(here, made[0].id, ServerStatus.ACTIVE)
+    await there.reboot_server(made[0].id, hard=True)
+    await here.fail_next("delete", temporary=True)
+    with pytest.raises(TemporaryVimError):
+        await there.delete_server(made[1].id)
+    await there.delete_server(made[1].id)
+
+    calls = await here.calls()
+    assert {(c.operation, c.subject, c.error) for c in calls[:3]} == {
+        ("create", s.id, None) for s in made
+    }
+    assert [(c.operation, c.subject, c.error) for c in calls[3:]] == [
+        ("reboot", made[0].id, None),
+        ("delete", made[1].id, "injected temporary failure"),
+        ("delete", made[1].id, None),
+    ]
+    assert sorted(c.metadata["op"] for c in await there.calls("create")) == [
+        "op-0", "op-1", "op-2"
+    ]  # fmt: skip
+    assert all(c.at <= CLOCK.now() for c in calls)

@@ -79,6 +79,36 @@ def sim_servers(ctx: click.Context, site: str | None, as_json: bool) -> None:
     _with_sims(ctx, show)
 
 
+@sim.command("calls", context_settings=CONTEXT)
+@_site_option
+@click.option("--operation", help="Only calls of this operation (create, reboot, delete...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_context
+def sim_calls(ctx: click.Context, site: str | None, operation: str | None, as_json: bool) -> None:
+    """The call log: every call the cloud served, from any process, oldest first.
+
+    One line per call: site, time, operation, what it acted on, and the
+    injected failure that answered it, if one did.
+    """
+    import msgspec  # noqa: PLC0415
+
+    from assure.cli.history import when  # noqa: PLC0415
+
+    async def show(sims: dict[str, Any]) -> None:
+        rows: list[tuple[str, Any]] = []
+        for name, vim in _chosen(sims, site).items():
+            rows.extend((name, call) for call in await vim.calls(operation))
+        if as_json:
+            payload = [{"site": name, **msgspec.to_builtins(c)} for name, c in rows]
+            click.echo(msgspec.json.encode(payload).decode())
+            return
+        for name, c in rows:
+            failed = f" failed: {c.error}" if c.error else ""
+            click.echo(f"{name} {when(c.at)} {c.operation} {c.subject}{failed}")
+
+    _with_sims(ctx, show)
+
+
 @sim.command("hosts", context_settings=CONTEXT)
 @_site_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")

@@ -26,7 +26,7 @@ from mano_core.vim.base import (
 )
 from mano_core.vim.simulated import network
 from mano_core.vim.simulated.cloud import Cloud
-from mano_core.vim.simulated.state import CloudState, Injected, QuotaRec
+from mano_core.vim.simulated.state import CloudState, Injected, QuotaRec, VimCall
 from mano_core.vim.simulated.store import CloudStore
 
 T = TypeVar("T")
@@ -80,8 +80,12 @@ class SimControls:
         """Apply an administrative change (never failed by injection)."""
         return await self._store.update(lambda state: change(self._cloud(state)))
 
-    async def _call(self, operation: str, change: Callable[[Cloud], T]) -> T:
-        """Apply ``change`` unless a failure is queued for ``operation`` (or ``any``)."""
+    async def _call(self, operation: str, change: Callable[[Cloud], T], subject: str = "") -> T:
+        """Apply ``change`` unless a failure is queued for ``operation`` (or ``any``).
+
+        Either way the call goes to the call log, naming ``subject`` (else
+        the id of what the change returned).
+        """
 
         def attempt(state: CloudState) -> tuple[Injected | None, T | None]:
             injected = _take_failure(state, operation)
@@ -89,7 +93,20 @@ class SimControls:
                 return injected, None
             return None, change(self._cloud(state))
 
-        injected, result = await self._store.update(attempt)
+        def logged(outcome: tuple[Injected | None, T | None]) -> VimCall:
+            injected, result = outcome
+            metadata = getattr(result, "metadata", None)
+            return VimCall(
+                at=self._clock.now(),
+                operation=operation,
+                subject=subject or str(getattr(result, "id", "")),
+                metadata=dict(metadata) if isinstance(metadata, dict) else {},
+                error=None if injected is None else f"injected {injected.kind} failure",
+            )
+
+        injected, result = await self._store.update(
+            attempt, None if operation == "read" else logged
+        )
         if injected is None:
             return cast(T, result)
         if injected.kind == "hang":
@@ -103,6 +120,11 @@ class SimControls:
                 f"injected temporary failure of {operation}", retry_after=injected.retry_after
             )
         raise PermanentVimError(f"injected permanent failure of {operation}")
+
+    async def calls(self, operation: str | None = None) -> list[VimCall]:
+        """The calls this cloud answered (every process's), oldest first; only those of
+        ``operation`` when given."""
+        return [c for c in await self._store.calls() if operation in (None, c.operation)]
 
     async def servers(self) -> list[ServerInfo]:
         """Every server, oldest first (never failed by injection)."""

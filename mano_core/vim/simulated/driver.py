@@ -137,7 +137,7 @@ class SimulatedVim(SimControls):
                 quotas=quotas or QuotaRec(),
             )
 
-        self._store = CloudStore(redis, keys.sim_cloud(name), initial)
+        self._store = CloudStore(redis, keys.sim_cloud(name), initial, log_key=keys.sim_calls(name))
         self._hangs: dict[str, asyncio.Event] = {}
 
     # ------------------------------------------------------------------
@@ -168,35 +168,39 @@ class SimulatedVim(SimControls):
         return await self._call("create", lambda c: c.create_server(spec))
 
     async def delete_server(self, server_id: str) -> None:
-        await self._call("delete", lambda c: c.delete_server(server_id))
+        await self._call("delete", lambda c: c.delete_server(server_id), server_id)
 
     async def reboot_server(self, server_id: str, *, hard: bool = False) -> None:
-        await self._call("reboot", lambda c: c.act(server_id, "hard_reboot" if hard else "reboot"))
+        await self._call(
+            "reboot", lambda c: c.act(server_id, "hard_reboot" if hard else "reboot"), server_id
+        )
 
     async def rebuild_server(self, server_id: str, *, image: str | None = None) -> None:
-        await self._call("rebuild", lambda c: c.act(server_id, "rebuild", image=image))
+        await self._call("rebuild", lambda c: c.act(server_id, "rebuild", image=image), server_id)
 
     async def resize_server(self, server_id: str, flavor: Flavor) -> None:
         record = FlavorRec.of(flavor)
-        await self._call("resize", lambda c: c.act(server_id, "resize", flavor=record))
+        await self._call("resize", lambda c: c.act(server_id, "resize", flavor=record), server_id)
 
     async def migrate_server(self, server_id: str, *, host: str | None = None) -> None:
-        await self._call("migrate", lambda c: c.act(server_id, "migrate", host=host))
+        await self._call("migrate", lambda c: c.act(server_id, "migrate", host=host), server_id)
 
     async def live_migrate_server(self, server_id: str, *, host: str | None = None) -> None:
-        await self._call("live_migrate", lambda c: c.act(server_id, "live_migrate", host=host))
+        await self._call(
+            "live_migrate", lambda c: c.act(server_id, "live_migrate", host=host), server_id
+        )
 
     async def confirm_resize(self, server_id: str) -> None:
-        await self._call("confirm", lambda c: c.act(server_id, "confirm"))
+        await self._call("confirm", lambda c: c.act(server_id, "confirm"), server_id)
 
     async def revert_resize(self, server_id: str) -> None:
-        await self._call("revert", lambda c: c.act(server_id, "revert"))
+        await self._call("revert", lambda c: c.act(server_id, "revert"), server_id)
 
     async def stop_server(self, server_id: str) -> None:
-        await self._call("stop", lambda c: c.act(server_id, "stop"))
+        await self._call("stop", lambda c: c.act(server_id, "stop"), server_id)
 
     async def start_server(self, server_id: str) -> None:
-        await self._call("start", lambda c: c.act(server_id, "start"))
+        await self._call("start", lambda c: c.act(server_id, "start"), server_id)
 
     # ------------------------------------------------------------------
     # VimDriver: server groups, networks, ports
@@ -210,7 +214,9 @@ class SimulatedVim(SimControls):
         return await self._read(network.groups)
 
     async def delete_server_group(self, group_id: str) -> None:
-        await self._call("delete_server_group", lambda c: network.delete_group(c, group_id))
+        await self._call(
+            "delete_server_group", lambda c: network.delete_group(c, group_id), group_id
+        )
 
     async def create_network(
         self, name: str, *, metadata: Mapping[str, str] | None = None
@@ -225,7 +231,9 @@ class SimulatedVim(SimControls):
         return await self._read(lambda c: network.networks(c, metadata))
 
     async def delete_network(self, network_id: str) -> None:
-        await self._call("delete_network", lambda c: network.delete_network(c, network_id))
+        await self._call(
+            "delete_network", lambda c: network.delete_network(c, network_id), network_id
+        )
 
     async def create_subnet(
         self,
@@ -249,7 +257,7 @@ class SimulatedVim(SimControls):
         return await self._read(lambda c: network.subnets(c, network_id, metadata))
 
     async def delete_subnet(self, subnet_id: str) -> None:
-        await self._call("delete_subnet", lambda c: network.delete_subnet(c, subnet_id))
+        await self._call("delete_subnet", lambda c: network.delete_subnet(c, subnet_id), subnet_id)
 
     async def create_port(self, spec: PortSpec) -> PortInfo:
         return await self._call("create_port", lambda c: network.create_port(c, spec))
@@ -264,7 +272,7 @@ class SimulatedVim(SimControls):
         return await self._read(lambda c: network.ports(c, network_id, server_id, metadata))
 
     async def delete_port(self, port_id: str) -> None:
-        await self._call("delete_port", lambda c: network.delete_port(c, port_id))
+        await self._call("delete_port", lambda c: network.delete_port(c, port_id), port_id)
 
     # ------------------------------------------------------------------
     # VimDriver: telemetry

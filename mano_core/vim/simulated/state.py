@@ -133,6 +133,20 @@ class QuotaRec(msgspec.Struct):
     networks: int | None = None
 
 
+class VimCall(msgspec.Struct, frozen=True):
+    """One call the simulated VIM answered, as its call log keeps it."""
+
+    at: float
+    operation: str
+    """The operation (``create``, ``reboot``, ``delete``, ``create_port``...)."""
+    subject: str
+    """What it acted on: the server (or port, network...) id; for a create, the new id."""
+    metadata: dict[str, str] = {}
+    """A created server's metadata (the VNFM's ``vnf``, ``vnfc``, ``op``...)."""
+    error: str | None = None
+    """Set when an injected failure answered the call instead (nothing changed)."""
+
+
 class Injected(msgspec.Struct):
     """A failure queued for the next call of an operation."""
 
