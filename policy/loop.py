@@ -179,13 +179,27 @@ class ClosedLoop(Chain):
             state.completions[_cooldown_key(episode, step)] = step.finished_at or now
         if episode.phase is not Phase.RUNNING or episode.current is not step:
             return t.fx  # a notification, or a step the episode has moved past
+        await self._ended(t, policy, episode, step)
+        key = episode_key(episode.policy, episode.target)
+        if policy is not None and key not in state.episodes:
+            # The episode's trigger released while it ran, and it is gone: a
+            # violation that opened meanwhile (the condition fired again) was
+            # kept from opening one while it ran, and opens one now.
+            await self._trigger_changed(t, policy, episode.trigger_target, None)
+        return t.fx
+
+    async def _ended(
+        self, t: Turn, policy: KpiPolicy | None, episode: Episode, step: StepRecord
+    ) -> None:
+        """Move the episode on from its running step's result."""
+        completed = step.outcome is Outcome.COMPLETED
         if policy is None:
             self._close(t, episode, "failed", "its policy is no longer loaded")
         elif completed:
             await self._completed(t, policy, episode, step)
         elif episode.released_at is not None:
             self._close(t, episode, "abated", "the violation abated while the action failed")
-            drop_if_released(state, episode)
+            drop_if_released(t.state, episode)
         elif (
             step.outcome is Outcome.FAILED and episode.attempt < self._step(policy, episode).retries
         ):
@@ -194,7 +208,6 @@ class ClosedLoop(Chain):
         else:
             which = "timeout" if step.outcome is Outcome.TIMEOUT else "failure"
             await self._branch(t, policy, episode, which)
-        return t.fx
 
     async def tick(self, state: VnfLoop, now: float) -> Effects:
         """Take every step that is due: re-checks, approvals, verifications, timeouts."""

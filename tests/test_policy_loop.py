@@ -121,6 +121,32 @@ async def test_a_long_surge_gets_another_scale_step_after_each_verify_window(
     assert [s.outcome for s in record.episode.steps] == ["completed", "completed"]
 
 
+async def test_a_condition_firing_again_while_the_last_step_runs_gets_its_own_decision(
+    redis: Any, keys: Keys
+) -> None:
+    text = policy("in", CPU_LOW) + (
+        "  action: {type: scale_in, aspect: fw-scale}\n  guards: {cooldown: 1s}\n"
+    )
+    world = await world_of(redis, keys, text)
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2"), ("c3", "h1"), ("c4", "h2")])
+    first_low = world.onset("in", vnf_target("fw1"), "v-1")
+    first = one(await world.engine.handle(first_low))
+    # The VNF is listed smaller before the operation ends: the CPU rises, the
+    # condition abates, then fires again before the result is in.
+    await world.resize("fw1", 3)
+    assert await world.engine.handle(world.abated(first_low)) == []
+    again = world.onset("in", vnf_target("fw1"), "v-2")
+    assert await world.engine.handle(again) == [], "one decision in flight per VNF"
+
+    await world.finish(first, after_s=5.0)
+    second = one(await world.advance(1.0))  # once the 1s cooldown has passed
+
+    assert second.approved and second.violation_id == "v-2"
+    assert second.episode != first.episode
+    record = await world.engine.audit.episode_of(first.id)
+    assert record is not None and record.episode.result == "recovered"
+
+
 async def test_proportional_scaling_takes_the_steps_the_hpa_formula_gives(
     redis: Any, keys: Keys
 ) -> None:
