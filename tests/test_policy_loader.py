@@ -360,7 +360,7 @@ def test_the_shipped_policies_load_with_the_settings_the_demo_relies_on() -> Non
         ">",
     )
     assert (high.threshold, high.clear, high.for_s, high.vnfd) == (75.0, 60.0, 30.0, "vfw")
-    assert (low.op, low.threshold, low.clear, low.for_s) == ("<", 25.0, 35.0, 60.0)
+    assert (low.op, low.threshold, low.clear, low.for_s) == ("<", 33.0, 43.0, 60.0)
     absent = specs["vfw-heal"]
     assert (absent.kind, absent.kpi, absent.scope, absent.for_s) == (
         "absent",

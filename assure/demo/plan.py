@@ -36,7 +36,7 @@ class ScenarioPlan:
 
 def make_plan(seed: int) -> ScenarioPlan:
     # Why these numbers (one VNFC serves 1000 rps at 100% CPU; policies:
-    # scale out at avg CPU > 75% for 30s, clear < 60%; scale in at < 25% for
+    # scale out at avg CPU > 75% for 30s, clear < 60%; scale in at < 33% for
     # 60s): the surge puts two VNFCs at 81-85% and three at 54-57%; after
     # it, three VNFCs run at 35-38%, and two at 53-58% while one is down,
     # below the scale-out threshold; the drop leaves three at 14-16%.
