@@ -1,8 +1,9 @@
 """How a decision becomes a VNFM call, and how an operation becomes an OpResult.
 
-``scale_out``/``scale_in`` -> :meth:`Vnfm.scale` on the decision's VNF,
-``heal`` -> :meth:`Vnfm.heal` and ``migrate`` -> :meth:`Vnfm.migrate` on its
-VNFC. A decision whose parameters cannot make a valid call raises
+``scale_out``/``scale_in`` -> :meth:`Vnfm.scale`, ``change_flavour`` ->
+:meth:`Vnfm.change_flavour` and ``operate`` -> :meth:`Vnfm.operate` on the
+decision's VNF, ``heal`` -> :meth:`Vnfm.heal` and ``migrate`` ->
+:meth:`Vnfm.migrate` on its VNFC. A decision whose parameters cannot make a valid call raises
 :class:`~mano_core.errors.InvalidRequest`, like the VNFM does for a request
 that can never succeed, so both end the same way: a FAILED result.
 """
@@ -13,7 +14,7 @@ from typing import Any, Literal
 
 from bus.contracts import Action, Decision, OpResult, OpState, Target, TargetKind
 from mano_core.errors import InvalidRequest
-from mano_core.models import LcmOperation, LcmOpOcc
+from mano_core.models import ComputeFlavour, LcmOperation, LcmOpOcc
 from mano_core.vnfd import RecoveryLevel
 from mano_core.vnfm import Vnfm
 
@@ -22,6 +23,8 @@ OPERATION_OF: dict[Action, str] = {
     Action.SCALE_IN: LcmOperation.SCALE.value,
     Action.HEAL: LcmOperation.HEAL.value,
     Action.MIGRATE: LcmOperation.MIGRATE.value,
+    Action.CHANGE_FLAVOUR: LcmOperation.CHANGE_FLAVOUR.value,
+    Action.OPERATE: LcmOperation.OPERATE.value,
     Action.NOTIFY: "NOTIFY",
 }
 """The SOL003 operation name each action runs as (NOTIFY runs no operation)."""
@@ -81,7 +84,26 @@ async def start_operation(vnfm: Vnfm, decision: Decision, vnf_id: str, op_id: st
             op_id=op_id,
             decision_id=decision.id,
         )
+    if decision.action is Action.CHANGE_FLAVOUR:
+        vdu = params.get("vdu")
+        sizes = [params.get(k, 0) for k in ("vcpus", "ram_mb", "disk_gb")]
+        if not isinstance(vdu, str) or not all(_count(v) for v in sizes):
+            raise InvalidRequest(f"change_flavour needs vdu, vcpus, ram_mb, disk_gb: {params!r}")
+        new = ComputeFlavour(vcpus=sizes[0], ram_mb=sizes[1], disk_gb=sizes[2])
+        return await vnfm.change_flavour(vnf_id, vdu, new, op_id=op_id, decision_id=decision.id)
+    if decision.action is Action.OPERATE:
+        state = params.get("state")
+        if state not in ("STARTED", "STOPPED"):
+            raise InvalidRequest(f"operate needs state STARTED or STOPPED, got {state!r}")
+        graceful = bool(params.get("graceful", True))
+        return await vnfm.operate(
+            vnf_id, state, graceful=graceful, op_id=op_id, decision_id=decision.id
+        )
     raise InvalidRequest(f"action {decision.action.value} runs no VNFM operation")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def result_of(decision: Decision, op: LcmOpOcc) -> OpResult:

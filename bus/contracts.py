@@ -216,6 +216,8 @@ class Action(enum.StrEnum):
     SCALE_IN = "scale_in"
     HEAL = "heal"
     MIGRATE = "migrate"
+    CHANGE_FLAVOUR = "change_flavour"
+    OPERATE = "operate"
     NOTIFY = "notify"
 
 

@@ -27,8 +27,10 @@ _DEFAULT_BRANCHES: dict[str, dict[str, str]] = {
     "migrate": {"unrecovered": REPEAT, "failure": REPEAT, "timeout": FINAL, "denied": FINAL},
     "scale": {"unrecovered": REPEAT, "failure": FINAL, "timeout": FINAL, "denied": FINAL},
     "notify": {"unrecovered": FINAL, "failure": FINAL, "timeout": FINAL, "denied": FINAL},
+    "once": {"unrecovered": FINAL, "failure": FINAL, "timeout": FINAL, "denied": FINAL},
 }
-"""Where a step goes when its branch is not set: heals climb, scales step again."""
+"""Where a step goes when its branch is not set: heals climb, scales step again, a
+change of flavour or an operate is done once."""
 
 _RESULT_OF = {
     "unrecovered": "not_recovered",
@@ -160,4 +162,6 @@ def drop_if_released(state: VnfLoop, episode: Episode) -> None:
 
 
 def _family(action: str) -> str:
-    return action if action in ("heal", "migrate", "notify") else "scale"
+    if action in ("heal", "migrate", "notify"):
+        return action
+    return "once" if action in ("change_flavour", "operate") else "scale"

@@ -20,10 +20,12 @@ from mano_core.vnfd import ScalingAspect, Vnfd
 from policy.guards import MAX_INSTANCES, MIN_INSTANCES, TARGET, TOLERANCE, Check, deny, ok
 from policy.guards import scale_guard as bounds_guard
 from policy.schema import (
+    ChangeFlavourAction,
     HealAction,
     KpiPolicy,
     MigrateAction,
     NotifyAction,
+    OperateAction,
     PolicyAction,
     ProportionalScaleAction,
     ScaleAction,
@@ -123,7 +125,44 @@ def plan_step(
         return gone
     if isinstance(action, HealAction | MigrateAction):
         return _vnfc_plan(action, episode, vnf, vnfd, key)
+    if isinstance(action, ChangeFlavourAction | OperateAction):
+        return _vnf_plan(action, vnf, vnfd, key)
     return _scale_plan(action, episode, vnf, vnfd, key)
+
+
+def _vnf_plan(
+    action: ChangeFlavourAction | OperateAction, vnf: VnfInstance, vnfd: Vnfd, key: str
+) -> Plan:
+    """A change of flavour or an operate of the whole VNF; nothing to do when it is so."""
+    target = Target(TargetKind.VNF, vnf.id, vnf=vnf.id, vnfd=vnf.vnfd_id)
+    if isinstance(action, OperateAction):
+        plan = Plan(Action.OPERATE, target, {"state": action.state}, cooldown_key=key)
+        if action.state == "STOPPED":
+            plan.parameters["graceful"] = action.graceful
+        if vnf.vnf_state.value == action.state:
+            plan.checks.append(deny(TARGET, f"nothing to do: VNF {vnf.id} is {action.state}"))
+        else:
+            plan.checks.append(ok(TARGET, f"VNF {vnf.id} is {vnf.vnf_state.value}"))
+        return plan
+    sizes = {"vcpus": action.vcpus, "ram_mb": action.ram_mb, "disk_gb": action.disk_gb}
+    plan = Plan(Action.CHANGE_FLAVOUR, target, {"vdu": action.vdu, **sizes}, cooldown_key=key)
+    try:
+        vdu = vnfd.vdu(action.vdu)
+    except KeyError:
+        plan.checks.append(deny(TARGET, f"VNFD {vnfd.id} has no VDU {action.vdu!r}"))
+        return plan
+    now = vnf.flavours.get(vdu.id)
+    current = (
+        (now.vcpus, now.ram_mb, now.disk_gb)
+        if now is not None
+        else (vdu.flavour.vcpus, vdu.flavour.ram_mb, vdu.flavour.disk_gb)
+    )
+    shown = f"{current[0]} vCPUs, {current[1]} MB RAM, {current[2]} GB disk"
+    if current == (action.vcpus, action.ram_mb, action.disk_gb):
+        plan.checks.append(deny(TARGET, f"nothing to do: VDU {vdu.id} already has {shown}"))
+    else:
+        plan.checks.append(ok(TARGET, f"VDU {vdu.id} of VNF {vnf.id} has {shown}"))
+    return plan
 
 
 def _action_of(action: PolicyAction) -> str:

@@ -11,6 +11,9 @@
   ladder while the KPI does not recover.
 - ``migrate``: VNFCs off a host; a live migration that fails or does not
   help is followed by a cold one when ``cold_fallback`` is set.
+- ``change_flavour``: vertical scaling: every VNFC of one VDU resized to
+  new compute resources, one at a time.
+- ``operate``: stop or start the whole VNF.
 - ``notify``: a message to the policy's ``notify`` receiver.
 """
 
@@ -65,6 +68,23 @@ class MigrateAction(Strict):
     """After a live migration that failed or did not help, try a cold one."""
 
 
+class ChangeFlavourAction(Strict):
+    type: Literal["change_flavour"]
+    vdu: str = Field(min_length=1)
+    """The VDU whose VNFCs are resized."""
+    vcpus: StrictInt = Field(ge=1)
+    ram_mb: StrictInt = Field(ge=1)
+    disk_gb: StrictInt = Field(default=0, ge=0)
+
+
+class OperateAction(Strict):
+    type: Literal["operate"]
+    state: Literal["STARTED", "STOPPED"]
+    """The state to bring the VNF to."""
+    graceful: StrictBool = True
+    """Stopping: run the VNFCs' drain hooks first."""
+
+
 class NotifyAction(Strict):
     type: Literal["notify"]
     message: str = ""
@@ -77,12 +97,16 @@ PolicyAction = Annotated[
     | ProportionalScaleAction
     | HealAction
     | MigrateAction
+    | ChangeFlavourAction
+    | OperateAction
     | NotifyAction,
     Field(discriminator="type"),
 ]
 
 SCALING_ACTIONS = frozenset({"scale_out", "scale_in", "scale_to_level", "scale"})
 """Actions that change a VNF's scale level (they share one cooldown per aspect)."""
+VNF_ACTIONS = SCALING_ACTIONS | {"change_flavour", "operate"}
+"""Actions that act on the whole VNF (the others on a VNFC, or notify on the target)."""
 
 ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
     "scale_out": ("vnf", "vnfc"),
@@ -91,6 +115,8 @@ ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
     "scale": ("vnf",),
     "heal": ("vnfc",),
     "migrate": ("vnfc", "host"),
+    "change_flavour": ("vnf", "vnfc"),
+    "operate": ("vnf", "vnfc"),
     "notify": ("vnf", "vnfc", "host", "ns"),
 }
 """Which condition scopes can drive each action (scale a VNF, heal a VNFC, empty a host)."""
@@ -101,5 +127,7 @@ ACTION_MODELS = (
     ProportionalScaleAction,
     HealAction,
     MigrateAction,
+    ChangeFlavourAction,
+    OperateAction,
     NotifyAction,
 )

@@ -4,7 +4,8 @@ A violation of a VNF or one of its VNFCs concerns that VNF; one of a host
 concerns every VNF with a VNFC on the host. A policy applies to a VNF when
 every selector of its ``target`` matches (VNFD and the version the VNF
 runs, NS, VNF instance labels, hosts).
-What the action acts on: scaling acts on the VNF, heal on the VNFC,
+What the action acts on: scaling, a change of flavour and operate act
+on the VNF, heal on the VNFC,
 migrate on the VNFC or on each of the VNF's VNFCs on the host, notify on
 the violation's own target.
 """
@@ -19,7 +20,7 @@ from mano_core.errors import NotFound
 from mano_core.models import VnfcInstance, VnfInstance
 from mano_core.vnfd import Vnfd
 from policy.schema import KpiPolicy
-from policy.schema_actions import SCALING_ACTIONS
+from policy.schema_actions import VNF_ACTIONS
 
 
 @dataclass
@@ -87,7 +88,7 @@ class TargetRouter:
                 reasons.append(why)
                 continue
             action = policy.spec.chain()[0].action.type
-            if action in SCALING_ACTIONS:
+            if action in VNF_ACTIONS:
                 route.targets[vnf.id] = [vnf_target(vnf)]
             elif action == "notify":
                 route.targets[vnf.id] = [host]
@@ -104,7 +105,7 @@ class TargetRouter:
         self, policy: KpiPolicy, violation: Violation, vnf: VnfInstance, vnfc: VnfcInstance | None
     ) -> Target:
         action = policy.spec.chain()[0].action.type
-        if action in SCALING_ACTIONS:
+        if action in VNF_ACTIONS:
             return vnf_target(vnf)
         if action == "notify" or vnfc is None:
             return violation.target

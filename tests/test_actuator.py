@@ -251,6 +251,38 @@ async def test_heal_and_migrate_act_on_the_vnfc(redis: Any, keys: Keys) -> None:
     assert [r.decision_id for r in await world.results()] == ["d1", "d2"]
 
 
+async def test_change_flavour_resizes_every_vnfc_and_operate_stops_the_vnf(
+    redis: Any, keys: Keys
+) -> None:
+    world = await make_world(redis, keys)
+    vnf = await world.vnf("lb-1")
+    actuator = world.actuator()
+
+    resized = await actuator.execute(
+        decision("d1", Action.CHANGE_FLAVOUR, vnf_target(vnf), vdu="web", vcpus=2, ram_mb=1024,
+                 disk_gb=0)
+    )  # fmt: skip
+    stopped = await actuator.execute(
+        decision("d2", Action.OPERATE, vnf_target(vnf), state="STOPPED", graceful=True)
+    )
+
+    assert resized is not None, "approved"
+    assert (resized.operation, resized.state) == ("CHANGE_FLAVOUR", OpState.COMPLETED)
+    servers = {s.id: s for s in await world.vim.servers()}
+    assert {(servers[c.server_id].flavor.vcpus, servers[c.server_id].flavor.ram_mb)
+            for c in vnf.vnfcs} == {(2, 1024)}  # fmt: skip
+    assert stopped is not None and (stopped.operation, stopped.state) == (
+        "OPERATE", OpState.COMPLETED
+    )  # fmt: skip
+    assert (await world.inventory.get(vnf.id)).vnf_state.value == "STOPPED"
+    assert {servers[c.server_id].id for c in vnf.vnfcs} <= {
+        s.id for s in await world.vim.servers() if s.status == "SHUTOFF"
+    }
+    refused = await actuator.execute(decision("d3", Action.OPERATE, vnf_target(vnf), state="UP"))
+    assert refused is not None and refused.state is OpState.FAILED
+    assert "STARTED or STOPPED" in (refused.error or "")
+
+
 async def heal_on_a_dead_host(world: World) -> tuple[VnfInstance, VnfcInstance]:
     """A VNF whose first VNFC's host died, and a decision to heal it by a reboot."""
     vnf = await world.vnf("lb-1")

@@ -219,6 +219,20 @@ CASES = [
         "a target needs vnfd, ns, vnf_labels or hosts",
     ),
     (
+        "change of flavour without its RAM",
+        bad("{type: scale_out, aspect: fw-scale}", "{type: change_flavour, vdu: fw, vcpus: 4}"),
+        "spec.action.ram_mb",
+        "action:",
+        "required field is missing",
+    ),
+    (
+        "operate to an unknown state",
+        bad("{type: scale_out, aspect: fw-scale}", "{type: operate, state: PAUSED}"),
+        "spec.action.state",
+        "action:",
+        "'STARTED' or 'STOPPED'",
+    ),
+    (
         "empty file",
         "# nothing here yet\n",
         "(file)",

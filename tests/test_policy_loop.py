@@ -14,6 +14,7 @@ import pytest
 from bus.contracts import Action, OpState
 from bus.keys import Keys
 from mano_core.granter import VimGranter
+from mano_core.models import VnfState
 from mano_core.vim.registry import VimRegistry
 from mano_core.vim.simulated import SimHost, SimulatedVim
 from tests.policy_support import (
@@ -210,6 +211,53 @@ async def test_scale_in_keeps_the_highest_count_recommended_in_the_stabilisation
     assert "4 VNFCs were recommended within 5m" in detail
     released = one(await world.advance(300.0))
     assert released.id == held.id and released.approved
+
+
+async def test_a_change_of_flavour_acts_on_the_vnf_once_and_not_when_it_is_done(
+    redis: Any, keys: Keys
+) -> None:
+    bigger = policy("bigger", CPU_HIGH) + (
+        "  action: {type: change_flavour, vdu: fw, vcpus: 4, ram_mb: 4096, disk_gb: 10}\n"
+        "  verify: 1m\n"
+    )
+    world = await world_of(redis, keys, bigger)
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    onset = world.onset("bigger", vnfc_target("c1"), "v-1")
+
+    resize = one(await world.engine.handle(onset))
+    assert (resize.action, resize.target.key(), resize.approved) == (
+        Action.CHANGE_FLAVOUR, "vnf:fw1", True
+    )  # fmt: skip
+    assert resize.parameters == {"vdu": "fw", "vcpus": 4, "ram_mb": 4096, "disk_gb": 10}
+    assert guard(resize, "target") == (
+        True,
+        "VDU fw of VNF fw1 has 2 vCPUs, 2048 MB RAM, 10 GB disk",
+    )
+    await world.finish(resize)
+    # Still hot after the verify window: a change of flavour is not repeated.
+    assert await world.advance(60.0) == []
+    record = await world.engine.audit.episode_of(resize.id)
+    assert record is not None and record.episode.result == "not_recovered"
+
+
+async def test_operate_stops_a_started_vnf_and_has_nothing_to_do_on_a_stopped_one(
+    redis: Any, keys: Keys
+) -> None:
+    stop = policy("stop", CPU_HIGH) + "  action: {type: operate, state: STOPPED, graceful: false}\n"
+    world = await world_of(redis, keys, stop)
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+
+    stopping = one(await world.engine.handle(world.onset("stop", vnf_target("fw1"), "v-1")))
+    assert (stopping.action, stopping.approved) == (Action.OPERATE, True)
+    assert stopping.parameters == {"state": "STOPPED", "graceful": False}
+
+    await world.add_vnf("fw2", [("c3", "h1"), ("c4", "h2")])
+    stopped = await world.inventory.get("fw2")
+    stopped.vnf_state = VnfState.STOPPED
+    await world.inventory.save(stopped)
+    denied = one(await world.engine.handle(world.onset("stop", vnf_target("fw2"), "v-2")))
+    assert denied.verdict == "denied"
+    assert guard(denied, "target") == (False, "nothing to do: VNF fw2 is STOPPED")
 
 
 # --- heal: the ladder climbs when the KPI does not recover ---------------------------
