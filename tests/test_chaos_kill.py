@@ -232,7 +232,10 @@ async def test_killed_workers_lose_no_decision_and_run_none_twice(
             """Kill a role at a random moment once it is up, and start it again."""
             while True:
                 role = chance.choice(roles)
-                await eventually(lambda role=role: role.up(redis), timeout_s=60)
+                try:
+                    await eventually(lambda role=role: role.up(redis), timeout_s=120)
+                except AssertionError as exc:
+                    raise AssertionError(f"{role.role} not reading: {role.tail()}") from exc
                 await asyncio.sleep(chance.uniform(0.2, 3.0))
                 await role.kill()
                 kills.append(role.role)
