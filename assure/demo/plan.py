@@ -3,7 +3,11 @@
 Times are seconds from the scenario start (after the VNF is instantiated
 and warm), in scenario (simulated) time. Every seed gives a plan the
 default policies must handle: the ranges keep the faults apart so that
-each one's effect can be attributed to it.
+each one's effect can be attributed to it. A fault that falls due while an
+action an earlier fault called for is still outstanding waits for it (at
+most ``HOLD_MAX_S`` of :mod:`assure.demo.runner`), and every later fault and
+the deadline move back by the same time: on a slow machine the plan slides
+rather than running its faults together.
 """
 
 from __future__ import annotations
