@@ -21,6 +21,7 @@ from assure.platform import Platform
 from assure.settings import Settings
 from bus.clock import WallClock
 from mano_core.errors import NotFound, PermanentVimError
+from mano_core.servers import moved_from, wait_for
 from mano_core.vim.base import (
     HOST_DEGRADED,
     HOST_UP,
@@ -253,6 +254,7 @@ async def test_a_members_credentials_give_server_telemetry_only(
         await member.aclose()
 
 
+@pytest.mark.timeout(300)  # and the host's nova-compute restarted after (Operator.restore)
 async def test_migrating_off_a_forced_down_host_evacuates(
     vim: OpenStackVim, operator: Operator, image: str, run: str
 ) -> None:
@@ -267,11 +269,15 @@ async def test_migrating_off_a_forced_down_host_evacuates(
         await vim.live_migrate_server(live.id)
         await vim.migrate_server(cold.id, host=second)
 
-        def moved(server: ServerInfo) -> bool:
-            return active(server) and server.host == second
-
+        # Watched closely, as the VNFM watches a move: Nova shows an evacuated server
+        # ACTIVE on its dead source for a moment before moving its host, which must not
+        # read as an evacuation that ended back there (moved_from raises on that).
+        moved = await wait_for(
+            vim, WallClock(), [live.id, cold.id], moved_from(first), poll_s=0.05, timeout_s=120
+        )
         for before in (live, cold):
-            after = await wait_server(vim, before.id, moved, f"ACTIVE on {second}")
+            after = moved[before.id]
+            assert (after.status, after.host) == (ServerStatus.ACTIVE, second)
             assert (after.id, after.address) == (before.id, before.address)
     finally:
         await asyncio.to_thread(operator.restore, first)

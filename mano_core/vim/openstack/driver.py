@@ -60,6 +60,7 @@ from mano_core.vim.base import (
 )
 from mano_core.vim.openstack import convert, hosts, network
 from mano_core.vim.openstack.errors import translate
+from mano_core.vim.openstack.evacuation import Evacuations
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class OpenStackVim:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"vim-{name}")
         self._now = (clock or WallClock()).now
         self._hosts_visible = True
+        self._evacuations = Evacuations()
 
     @classmethod
     def connect(
@@ -166,7 +168,7 @@ class OpenStackVim:
         return self._server(self._conn.compute.get_server(server_id))
 
     def _server(self, raw: Any) -> ServerInfo:
-        return convert.server(raw, self._network_names)
+        return self._evacuations.settle(self._conn, convert.server(raw, self._network_names))
 
     async def create_server(self, spec: ServerSpec) -> ServerInfo:
         return await self._run(f"create server {spec.name}", self._create_server, spec)
@@ -253,18 +255,19 @@ class OpenStackVim:
     def _migrate(self, server_id: str, host: str | None, live: bool = False) -> None:
         source = self._get_server(server_id).host
         if source is not None and self._host_dead(source):
-            self._evacuate(server_id, host)
+            self._evacuate(server_id, source, host)
         elif live:
             self._conn.compute.live_migrate_server(server_id, host=host, block_migration="auto")
         else:
             self._conn.compute.migrate_server(server_id, host=host)
 
-    def _evacuate(self, server_id: str, host: str | None) -> None:
+    def _evacuate(self, server_id: str, source: str, host: str | None) -> None:
         body: dict[str, Any] = {"evacuate": {} if host is None else {"host": host}}
         response = self._conn.compute.post(
             f"/servers/{server_id}/action", json=body, microversion=EVACUATE_MICROVERSION
         )
         openstack.exceptions.raise_from_response(response)
+        self._evacuations.started(server_id, source)
 
     def _host_dead(self, host: str) -> bool:
         for service in self._conn.compute.services(binary="nova-compute", host=host):
