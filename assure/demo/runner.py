@@ -22,6 +22,7 @@ from pathlib import Path
 from assure.demo.plan import ScenarioPlan
 from assure.demo.progress import Progress
 from assure.demo.report import ActionOutcome, DemoReport
+from assure.demo.worlds import DemoWorld, open_worlds, pinned_nsd
 from assure.platform import ROLES, Platform
 from assure.settings import DEFAULTS_DIR, Settings
 from assure.simulation.workload import Workload
@@ -30,7 +31,6 @@ from bus.contracts import Decision, OpResult, Violation, ViolationStatus, decode
 from bus.streams import FIELD
 from mano_core.models import VnfInstance
 from mano_core.nfvo.records import NsInstance, NsOpState
-from mano_core.vim.simulated import SimulatedVim
 
 NSD_FILE = DEFAULTS_DIR / "nsds" / "edge.yaml"
 NSD_ID = "edge"
@@ -62,7 +62,8 @@ class World:
     """The running scenario: the platform under test and the simulated world around it."""
 
     platform: Platform
-    vim: SimulatedVim
+    vim: DemoWorld
+    """The firewall's VIM."""
     workload: Workload
     """The firewall's: its state is the ground truth."""
     others: list[Workload]
@@ -110,8 +111,12 @@ class DemoRunner:
         *,
         speed: float = 20.0,
         policies: Path | None = None,
+        firewall_vim: str | None = None,
     ) -> None:
         self.settings = settings
+        self.firewall_vim = firewall_vim
+        """The VIM the firewall is pinned to (None: where the NFVO places it)."""
+        self.ns_id: str | None = None
         self.plan = plan
         self.progress = progress
         self.speed = speed
@@ -129,6 +134,8 @@ class DemoRunner:
         report = DemoReport(seed=self.plan.seed)
         clock = ScaledClock(self.speed)
         platform = await Platform.open(self.settings, clock, seed=self.plan.seed)
+        worlds: dict[str, DemoWorld] = {}
+        members: dict[str, VnfInstance] | None = None
         workload: Workload | None = None
         others: list[Workload] = []
         stop = asyncio.Event()
@@ -148,15 +155,21 @@ class DemoRunner:
             members = await self._instantiate(platform, report)
             if members is None:
                 return report
-            vnf = members.pop(FIREWALL)
-            vim = platform.sims[vnf.vim]
-            workload = Workload(vim, platform.inventory, vnf.id, seed=self.plan.noise_seed)
+            worlds = await open_worlds(platform, self.settings, (v.vim for v in members.values()))
+            vnf = members[FIREWALL]
+            vim = worlds[vnf.vim]
+            workload = Workload(
+                vim.infrastructure, platform.inventory, vnf.id, seed=self.plan.noise_seed
+            )
             others = [
-                Workload(platform.sims[other.vim], platform.inventory, other.id, seed=i)
-                for i, other in enumerate(members.values())
+                Workload(worlds[other.vim].infrastructure, platform.inventory, other.id, seed=i)
+                for i, other in enumerate(v for m, v in members.items() if m != FIREWALL)
             ]
             for each in (workload, *others):
                 each.offered_rps = self.plan.base_rps
+                # The exporters serve before the collector's first scrape: a slow first
+                # reading of a real cloud must not read as VNFCs gone silent.
+                await each.tick(clock.now())
             roles = asyncio.create_task(platform.run_roles(ROLES, stop, loaded))
             world = World(platform, vim, workload, others, vnf.id, vnf.name, clock, clock.now())
             await self._play(world, report, roles)
@@ -169,7 +182,12 @@ class DemoRunner:
                     report.problems.append(f"platform stopped with an error: {exc!r}")
             for each in ([workload] if workload is not None else []) + others:
                 await each.aclose()
-            await platform.aclose()
+            try:
+                report.problems += await self._give_back(platform, worlds, members)
+            finally:
+                for each_world in worlds.values():
+                    await each_world.aclose()
+                await platform.aclose()
             report.wall_seconds = time.monotonic() - wall0
         return report
 
@@ -177,11 +195,15 @@ class DemoRunner:
         self, platform: Platform, report: DemoReport
     ) -> dict[str, VnfInstance] | None:
         """Onboard the NSD and instantiate the NS through the NFVO; its VNFs by member."""
-        await platform.onboarding.nsd(NSD_FILE.read_text(encoding="utf-8"), str(NSD_FILE))
+        text = NSD_FILE.read_text(encoding="utf-8")
+        if self.firewall_vim is not None:
+            text = pinned_nsd(text, FIREWALL, self.firewall_vim)
+        await platform.onboarding.nsd(text, str(NSD_FILE))
         taken = {ns.name for ns in await platform.nslcm.list()}
         name = next(n for n in (NSD_ID, *(f"{NSD_ID}-{i}" for i in range(2, 10_000)))
                     if n not in taken)  # fmt: skip
         ns: NsInstance = await platform.nslcm.create(NSD_ID, name)
+        self.ns_id = ns.id
         op = await platform.nslcm.instantiate(ns.id)
         if op.state is not NsOpState.COMPLETED:
             report.problems.append(f"instantiation of NS {name} ended {op.state}: {op.error}")
@@ -199,6 +221,27 @@ class DemoRunner:
             )
         self.progress.info(f"instantiated NS {ns.name} ({ns.id}) through the NFVO")
         return members
+
+    async def _give_back(
+        self,
+        platform: Platform,
+        worlds: dict[str, DemoWorld],
+        members: dict[str, VnfInstance] | None,
+    ) -> list[str]:
+        """On a cloud that keeps what the demo created: terminate the NS through the NFVO,
+        then each world checks that nothing of its VNFs is left; the problems."""
+        if self.ns_id is None or not any(w.keeps_resources for w in worlds.values()):
+            return []
+        problems = []
+        op = await platform.nslcm.terminate(self.ns_id)
+        if op.state is not NsOpState.COMPLETED:
+            problems.append(f"termination of NS {self.ns_id} ended {op.state}: {op.error}")
+        else:
+            self.progress.info(f"terminated NS {self.ns_id} through the NFVO")
+        for name, world in worlds.items():
+            vnf_ids = [v.id for v in (members or {}).values() if v.vim == name]
+            problems += await world.finish(vnf_ids, self.progress)
+        return problems
 
     async def _play(self, world: World, report: DemoReport, roles: asyncio.Task[None]) -> None:
         watcher = StreamWatcher(world.platform)
@@ -270,8 +313,8 @@ class DemoRunner:
         async def crash(t: float) -> None:
             vnf = await world.platform.inventory.get(world.vnf_id)
             victim = vnf.vnfcs[plan.seed % len(vnf.vnfcs)]
-            await vim.crash_server(victim.server_id)
-            self.progress.fault(t, f"VNFC {victim.id} crashed (server {victim.server_id})")
+            what = await vim.crash(victim.server_id)
+            self.progress.fault(t, f"VNFC {victim.id} {what}")
             world.expect("heal", "VNFC crash", victim.id, t)
 
         async def degrade(t: float) -> None:
@@ -280,8 +323,8 @@ class DemoRunner:
             for c in vnf.vnfcs:
                 by_host.setdefault(c.host or "?", []).append(c.id)
             host = max(sorted(by_host), key=lambda h: len(by_host[h]))
-            await vim.degrade_host(host)
-            self.progress.fault(t, f"host {host} degraded; it carries {', '.join(by_host[host])}")
+            what = await vim.degrade(host)
+            self.progress.fault(t, f"host {host} {what}; it carries {', '.join(by_host[host])}")
             for vnfc_id in by_host[host]:
                 world.expect("migrate", f"{host} degraded", vnfc_id, t)
 

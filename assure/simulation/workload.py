@@ -14,15 +14,36 @@ the KPI objective holds, independently of what the platform detects.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from assure.simulation.exporter import ExporterFleet, specs_from_vnfs
 from mano_core.inventory import Inventory
 from mano_core.models import VnfcInstance
-from mano_core.vim.base import ServerStatus
-from mano_core.vim.simulated import SimulatedVim
+from mano_core.vim.base import ServerInfo, ServerStatus
 
 SERVING = (ServerStatus.ACTIVE, ServerStatus.MIGRATING)
+
+
+class HostView(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def degraded(self) -> bool: ...
+
+
+class Infrastructure(Protocol):
+    """What the workload reads of the cloud under the VNF (the truth, not the platform's
+    view), and the load it reports back: a :class:`~mano_core.vim.simulated.SimulatedVim`,
+    or :class:`~assure.demo.openstack_world.OpenStackWorld` on a real cloud."""
+
+    async def servers(self) -> Sequence[ServerInfo]: ...
+
+    async def hosts(self) -> Sequence[HostView]: ...
+
+    async def set_server_cpu(self, cpus: Mapping[str, float]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -79,7 +100,7 @@ class WorkloadState:
 class Workload:
     """Drives the KPIs of one VNF instance from the traffic offered to it."""
 
-    vim: SimulatedVim
+    vim: Infrastructure
     inventory: Inventory
     vnf_id: str
     model: WorkloadModel = field(default_factory=WorkloadModel)
