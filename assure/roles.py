@@ -34,7 +34,6 @@ from collector.push.ves import VesReceiver
 from collector.service import DEFAULT_MAX_BATCH_SAMPLES, Collector
 from collector.writer import SampleWriter
 from mano_core.granter import VimGranter
-from mano_core.vim.registry import VimRegistry
 from policy.conditions import conditions_of
 from policy.engine import PolicyEngine
 from policy.loader import LoadResult
@@ -167,7 +166,7 @@ def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
         policies.policies,
         maxlen=s.redis.stream_maxlen,
         vim=platform.vim,
-        granter=VimGranter(VimRegistry([platform.vim])),
+        granter=VimGranter(platform.vims),
         max_concurrent=s.policy.max_concurrent,
         max_concurrent_per_host=s.policy.max_concurrent_per_host,
         tick_s=s.policy.tick,
