@@ -1,6 +1,8 @@
 """The VNFM's lifecycle on a real OpenStack: the demo's firewall VNF, start to end.
 
-The OpenStack tier (``scripts/test-openstack``). Every operation must end
+The OpenStack tier (``scripts/test-openstack``): instantiate, scale out and
+in, heal by each ladder step, migrate, change flavour, change package,
+terminate. Every operation must end
 COMPLETED with the VNF's servers where the VNFM says they are; after
 terminate, openstacksdk (not the driver under test) must find no server,
 port or server group of the VNF left in the cloud.
@@ -22,11 +24,11 @@ from bus.keys import Keys
 from mano_core.catalogue import Catalogue
 from mano_core.inventory import Inventory
 from mano_core.lcm import OpOccStore
-from mano_core.models import VnfInstance
+from mano_core.models import ComputeFlavour, VnfInstance
 from mano_core.vim.base import ServerStatus
 from mano_core.vim.openstack import OpenStackVim
 from mano_core.vim.timed import TimedVim
-from mano_core.vnfd import RecoveryLevel, load_vnfd
+from mano_core.vnfd import RecoveryLevel, load_vnfd, parse_vnfd
 from mano_core.vnfm import Vnfm
 from tests.openstack_cloud import ADMIN_CLOUD, HOSTS, NETWORK, Operator, connect_admin
 from tests.vim_backends import eventually
@@ -41,6 +43,7 @@ ASPECT = "fw-scale"
 class Mano:
     driver: OpenStackVim
     inventory: Inventory
+    catalogue: Catalogue
     vnfm: Vnfm
     operator: Operator
     seen_servers: set[str]
@@ -74,7 +77,7 @@ async def mano(redis: Any, keys: Keys, operator: Operator) -> AsyncIterator[Mano
     await catalogue.onboard(load_vnfd(VFW))
     ops = OpOccStore(redis, keys, clock)
     vnfm = Vnfm(TimedVim(driver, 30.0), inventory, catalogue, ops, clock, poll_s=0.5, timeout_s=120)
-    built = Mano(driver, inventory, vnfm, operator, set())
+    built = Mano(driver, inventory, catalogue, vnfm, operator, set())
     try:
         yield built
     finally:
@@ -199,5 +202,47 @@ async def test_migrate_live_and_cold(mano: Mano) -> None:
         assert after.host != before.host
         assert (server.status, server.compute_host) == ("ACTIVE", after.host)
         assert after.address == before.address
+
+    await terminate_leaving_nothing(mano, vnf.id)
+
+
+async def test_change_flavour_resizes_every_vnfc_then_terminate(mano: Mano) -> None:
+    vnf = await instantiate(mano)
+    medium = ComputeFlavour(vcpus=2, ram_mb=4096, disk_gb=40, name="m1.medium")
+    op = await mano.vnfm.change_flavour(vnf.id, "fw", medium)
+    assert op.state is OpState.COMPLETED, op.error
+    changed = await mano.vnf(vnf.id)
+    assert changed.flavours["fw"] == medium
+    servers = await mano.servers_of(vnf.id)
+    assert set(servers) == {c.server_id for c in vnf.vnfcs}  # resized in place, same servers
+    for vnfc in changed.vnfcs:
+        server = servers[vnfc.server_id]
+        # Confirmed (not left waiting in VERIFY_RESIZE), where the VNFM says it runs.
+        assert (server.status, server.flavor.original_name) == ("ACTIVE", "m1.medium")
+        assert server.compute_host == vnfc.host
+
+    await terminate_leaving_nothing(mano, vnf.id)
+
+
+async def test_change_package_rebuilds_every_vnfc_on_the_new_image_then_terminate(
+    mano: Mano,
+) -> None:
+    vnf = await instantiate(mano)
+    upgrade = VFW.read_text(encoding="utf-8").replace('version: "1.0"', 'version: "1.1"')
+    await mano.catalogue.onboard(parse_vnfd(upgrade))
+    conn = mano.operator.conn
+    images = await asyncio.to_thread(lambda: list(conn.image.images(name="fw-image")))
+    new_image = next(i.id for i in images if (i.properties or {}).get("version") == "1.1")
+
+    op = await mano.vnfm.change_package(vnf.id, "1.1")
+    assert op.state is OpState.COMPLETED, op.error
+    upgraded = await mano.vnf(vnf.id)
+    assert upgraded.vnfd_version == "1.1"
+    servers = await mano.servers_of(vnf.id)
+    assert set(servers) == {c.server_id for c in vnf.vnfcs}  # rebuilt in place
+    for vnfc in upgraded.vnfcs:
+        server = servers[vnfc.server_id]
+        assert (server.status, server.image.id) == ("ACTIVE", new_image)
+        assert vnfc.address == next(c for c in vnf.vnfcs if c.id == vnfc.id).address
 
     await terminate_leaving_nothing(mano, vnf.id)

@@ -150,8 +150,11 @@ async def _resize(
         problem = await ctx.healthy(vim, vnf, server) if check else None
         if problem is not None:
             await vim.revert_resize(server_id)
-            await ctx.wait(vim, [server_id], active, run)
+            back = await ctx.wait(vim, [server_id], active, run)
+            await ctx.refresh(await ctx.vnf(vnf.id), back)
             raise PermanentVimError(f"resize to {flavor.name} reverted: {problem}")
         await vim.confirm_resize(server_id)
-        await ctx.wait(vim, [server_id], active, run)
+        # A cloud that does not resize on the same host moved the server: record where.
+        done = await ctx.wait(vim, [server_id], active, run)
+        await ctx.refresh(await ctx.vnf(vnf.id), done)
     return True
