@@ -205,9 +205,9 @@ class SampleArchive:
         defs: list[SeriesDef] = []
         for sid, i in zip(unique[new].tolist(), first[new].tolist(), strict=True):
             t = self.tables[int(table[i])]
-            info = t.info[int(row[i])]
-            if info is not None:  # a row freed since: its series is gone
-                defs.append(SeriesDef(sid, t.kpi, dict(info.labels)))
+            labels = t.info[int(row[i])]
+            if labels is not None:  # a row freed since: its series is gone
+                defs.append(SeriesDef(sid, t.kpi, dict(labels)))
         starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
         counts = np.diff(np.r_[starts, len(ts)])
         batch = PackedBatch(

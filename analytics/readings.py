@@ -25,6 +25,9 @@ from analytics.table import Floats, Ints, SeriesTable
 from bus.conditions import ConditionSpec
 from bus.contracts import TargetKind
 
+CHUNK_ROWS = 16_384
+"""Rows a window function is computed over at once."""
+
 
 class FunctionCache:
     """One function of every row of a table, recomputed for changed rows only."""
@@ -46,21 +49,25 @@ class FunctionCache:
             self._values = np.r_[self._values, np.full(grow, np.nan)]
             self._version = np.r_[self._version, np.full(grow, -1, dtype=np.int64)]
         dirty = rows[self._version[rows] != table.version[rows]]
+        # In chunks of rows: a function's temporaries (masks, sums, sorted
+        # copies) are a chunk's size, not the table's.
         if 2 * len(dirty) > table.rows:
-            # Most rows changed: the whole table at once, without gathering copies.
-            self._values[: table.rows] = compute(
-                self.function, table.ts, table.values, self.range_s, quantile=self.q
-            )
+            # Most rows changed: the whole table, by slices (no gathered copies).
+            for lo in range(0, table.rows, CHUNK_ROWS):
+                hi = min(lo + CHUNK_ROWS, table.rows)
+                self._values[lo:hi] = compute(
+                    self.function, table.ts[lo:hi], table.values[lo:hi], self.range_s,
+                    quantile=self.q,
+                )  # fmt: skip
             self._version[: table.rows] = table.version
             self.computed += len(dirty)
         elif len(dirty):
-            self._values[dirty] = compute(
-                self.function,
-                table.ts[dirty],
-                table.values[dirty],
-                self.range_s,
-                quantile=self.q,
-            )
+            for lo in range(0, len(dirty), CHUNK_ROWS):
+                part = dirty[lo : lo + CHUNK_ROWS]
+                self._values[part] = compute(
+                    self.function, table.ts[part], table.values[part], self.range_s,
+                    quantile=self.q,
+                )  # fmt: skip
             self._version[dirty] = table.version[dirty]
             self.computed += len(dirty)
         return self._values[rows]

@@ -27,7 +27,6 @@ timestamp the series already has is a duplicate and dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -51,13 +50,6 @@ def identity(labels: Mapping[str, str]) -> int:
     if "vnfc" in labels:
         return series_id("", {k: v for k, v in labels.items() if k != "host"})
     return series_id("", labels)
-
-
-@dataclass
-class RowInfo:
-    """The labels of a row's series (of its newest sample)."""
-
-    labels: Mapping[str, str]
 
 
 class SeriesTable:
@@ -92,7 +84,8 @@ class SeriesTable:
         self.obj: Ints = np.full(rows, NO_CODE, dtype=np.int64)
         """The object a row measures: its VNFC, else its server, else its host."""
         self.vnfd: Ints = np.full(rows, NO_CODE, dtype=np.int64)
-        self.info: list[RowInfo | None] = [None] * rows
+        self.info: list[Mapping[str, str] | None] = [None] * rows
+        """Each row's labels (of its newest sample; None: a free row)."""
         self._row_of: dict[int, int] = {}
         self._free: list[int] = list(range(rows - 1, -1, -1))
         self.membership = 0
@@ -124,7 +117,7 @@ class SeriesTable:
         row = self._free.pop()
         self._row_of[key] = row
         # The labels are kept as given (a series' definition), not copied.
-        self.info[row] = RowInfo(labels)
+        self.info[row] = labels
         self._set_codes(row, labels)
         self.last[row] = np.nan  # allocated, no sample yet (not free, not live)
         self.membership += 1
@@ -146,7 +139,7 @@ class SeriesTable:
     def labels(self, row: int) -> Mapping[str, str]:
         info = self.info[row]
         assert info is not None, f"row {row} of {self.kpi} is free"
-        return info.labels
+        return info
 
     def _grow_rows(self) -> None:
         old = self.rows
@@ -251,9 +244,8 @@ class SeriesTable:
         host = labels.get("host")
         code = self.codes.code(host) if host else NO_CODE
         if code != self.host[row]:
-            info = self.info[row]
-            assert info is not None
-            info.labels = dict(labels)
+            assert self.info[row] is not None
+            self.info[row] = dict(labels)
             self._set_codes(row, labels)
             self.membership += 1
 
@@ -265,7 +257,7 @@ class SeriesTable:
         for row in old.tolist():
             info = self.info[row]
             assert info is not None
-            del self._row_of[identity(info.labels)]
+            del self._row_of[identity(info)]
             self.info[row] = None
             self._free.append(row)
         self.ts[old] = -np.inf
