@@ -139,6 +139,8 @@ http {{
 """
         )
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise SystemExit("ingest: nginx is not installed (apt-get install nginx-light)")
         self.process = subprocess.Popen(
             [binary, "-c", str(conf), "-p", str(self.dir)],
             stdout=subprocess.DEVNULL,
@@ -286,8 +288,11 @@ async def run_prometheus(args: argparse.Namespace, nginx_port: int) -> tuple[flo
         ],
     }  # fmt: skip
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise SystemExit("ingest: prometheus is not installed (apt-get install prometheus)")
     process = await asyncio.create_subprocess_exec(
-        shutil.which("prometheus") or "prometheus",
+        binary,
         f"--config.file={folder / 'prometheus.yml'}",
         f"--storage.tsdb.path={folder / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
