@@ -56,8 +56,9 @@ async def scenario(redis_url: str, steps: list[Step], fault_at_start: bool) -> N
                     await world.sims[site].fail_next(call, temporary=temporary, after=after)
                 try:
                     if operation in ("scale_out", "scale_in"):
-                        direction = "out" if operation == "scale_out" else "in"
-                        await world.nslcm.scale(ns.id, "capacity", direction)
+                        await world.nslcm.scale(
+                            ns.id, "capacity", "out" if operation == "scale_out" else "in"
+                        )
                     elif operation == "heal_fw":
                         await world.nslcm.heal(ns.id, vnfs=["svc-fw-1"], level="rebuild")
                     elif operation == "heal_all":
