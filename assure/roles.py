@@ -170,6 +170,7 @@ def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
         max_concurrent=s.policy.max_concurrent,
         max_concurrent_per_host=s.policy.max_concurrent_per_host,
         tick_s=s.policy.tick,
+        settle_s=s.settle_s,
         reloader=None if policies.directory is None else PolicyDirectory(policies.directory),
         reload_s=s.policy.reload_interval,
     )

@@ -134,6 +134,11 @@ class PolicySettings:
     tick: float = 1.0
     """Seconds between two looks at the VNFs whose follow-up is due (queued
     decisions, verifications, approval timeouts)."""
+    settle: float | None = None
+    """Seconds decisions on a VNF wait after an operation on it completed, so that
+    the analytics see its fresh samples first and a condition the operation cured
+    abates instead of being acted on again (the ``settle`` guard). Unset: two
+    scrape intervals plus one evaluation interval; 0 turns it off."""
     reload_interval: float = 5.0
     """Seconds between two looks at the policy directory for changed files (hot
     reload); 0 turns it off. A changed file that does not load keeps its previous
@@ -181,9 +186,17 @@ class Settings:
     actuator: ActuatorSettings = field(default_factory=ActuatorSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 
+    @property
+    def settle_s(self) -> float:
+        """``policy.settle``, or when unset two scrape intervals plus one evaluation interval."""
+        if self.policy.settle is not None:
+            return self.policy.settle
+        return 2 * self.collector.scrape_interval + self.analytics.eval_interval
+
 
 _INSTANT_ALLOWED = {
     ("policy", "reload_interval"),
+    ("policy", "settle"),
     ("vim", "boot"),
     ("vim", "reboot"),
     ("vim", "migrate"),

@@ -31,6 +31,7 @@ from policy.guards import (
     in_flight_check,
     ok,
     recommend,
+    settle_check,
     stabilised_count,
     windows_check,
 )
@@ -65,9 +66,10 @@ class Verdicts:
 class Decider:
     """Plans a step and runs the guards on it."""
 
-    def __init__(self, facts: Facts, *, requeue_s: float) -> None:
+    def __init__(self, facts: Facts, *, requeue_s: float, settle_s: float = 0.0) -> None:
         self._facts = facts
         self.requeue_s = requeue_s
+        self.settle_s = settle_s
 
     async def decide(
         self, t: Turn, policy: KpiPolicy, episode: Episode, conf: Step, mode: Mode
@@ -152,6 +154,9 @@ class Decider:
         checks.extend(c for c in (breaker, windows) if c is not None)
         checks.append(coordination_check(state, episode, plan.action.value, vnf))
         checks.append(in_flight_check(state, decision_id))
+        settle = settle_check(state, self.settle_s, now)
+        if settle is not None:
+            checks.append(settle)
         if plan.scale is not None:
             checks.extend(self._stabilise(t, policy, plan))
         checks.append(cooldown_check(state, plan.cooldown_key, guards.cooldown, now))

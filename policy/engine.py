@@ -101,6 +101,7 @@ class PolicyEngine:
         tick_s: float = 1.0,
         claim_s: float = 30.0,
         requeue_s: float = 5.0,
+        settle_s: float = 0.0,
         reloader: PolicyDirectory | None = None,
         reload_s: float = 5.0,
     ) -> None:
@@ -118,7 +119,7 @@ class PolicyEngine:
             max_concurrent=max_concurrent,
             max_concurrent_per_host=max_concurrent_per_host,
         )
-        self.loop = ClosedLoop(policies, self.facts, requeue_s=requeue_s)
+        self.loop = ClosedLoop(policies, self.facts, requeue_s=requeue_s, settle_s=settle_s)
         self._router = TargetRouter(inventory, catalogue)
         self._store = LoopStore(redis, keys)
         self.audit = AuditTrail(redis, keys, clock)

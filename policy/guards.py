@@ -16,7 +16,9 @@ escalate), ``capacity`` (the VIM cannot place a scale-out), ``tolerance``
 Passing (queued): ``opt_out`` (automation off for the VNF or a host),
 ``blackout`` / ``maintenance`` windows, ``coordination`` (heal before
 migrate before scale; no scale-in while another condition is open on the
-VNF), ``in_flight`` (one decision at a time per VNF), ``stabilisation``,
+VNF), ``in_flight`` (one decision at a time per VNF), ``settle`` (after an
+operation on the VNF completed, its KPIs are given time to show the change
+before the next decision on it), ``stabilisation``,
 ``cooldown`` (timed from the completion of the last operation, shared by
 the scaling actions of one aspect), ``frequency`` and ``concurrency``
 (global and per-host caps on operations under way).
@@ -54,6 +56,7 @@ BLACKOUT = "blackout"
 MAINTENANCE = "maintenance"
 COORDINATION = "coordination"
 IN_FLIGHT = "in_flight"
+SETTLE = "settle"
 CONCURRENCY = "concurrency"
 BLAST_RADIUS = "blast_radius"
 CAPACITY = "capacity"
@@ -182,6 +185,27 @@ def in_flight_check(state: VnfLoop, decision_id: str) -> Check:
     if state.inflight is None or state.inflight == decision_id:
         return ok(IN_FLIGHT, "no other decision runs on the VNF")
     return deny(IN_FLIGHT, f"decision {state.inflight} runs on the VNF", WHEN_FREED)
+
+
+def settle_check(state: VnfLoop, settle_s: float, now: float) -> Check | None:
+    """Queue decisions on a VNF until ``settle_s`` after its last completed operation.
+
+    An operation changes what the analytics see (a migrated VNFC reports again
+    from its new host, a rebooted one comes back): a condition it cured needs a
+    fresh sample and an evaluation to abate. Deciding before that would act on
+    evidence from before the operation. None: no settle time is set.
+    """
+    if settle_s <= 0:
+        return None
+    changed = state.changed_at
+    if changed is None or now - changed >= settle_s:
+        return ok(SETTLE, "the KPIs have had time to show the last operation on the VNF")
+    return deny(
+        SETTLE,
+        f"the last operation on the VNF completed {format_duration(now - changed)} ago; "
+        f"its KPIs settle for {format_duration(settle_s)}",
+        changed + settle_s,
+    )
 
 
 def cooldown_check(state: VnfLoop, key: str, cooldown_s: float, now: float) -> Check:

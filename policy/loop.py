@@ -74,7 +74,9 @@ class ClosedLoop(Chain):
     ``requeue_s`` is how often a decision queued behind a guard that frees
     on an event elsewhere (a slot of the global concurrency cap) is
     re-checked; ``grace_s`` how long past a step's timeout the loop waits
-    for the actuator's result before it takes the timeout branch itself.
+    for the actuator's result before it takes the timeout branch itself;
+    ``settle_s`` how long decisions on a VNF wait after an operation on it
+    completed (the ``settle`` guard; 0: not at all).
     """
 
     def __init__(
@@ -84,11 +86,12 @@ class ClosedLoop(Chain):
         *,
         requeue_s: float = 5.0,
         grace_s: float = 30.0,
+        settle_s: float = 0.0,
     ) -> None:
         self._policies: dict[str, KpiPolicy] = {}
         self.set_policies(policies)
         self._facts = facts
-        self._decider = Decider(facts, requeue_s=requeue_s)
+        self._decider = Decider(facts, requeue_s=requeue_s, settle_s=settle_s)
         self.grace_s = grace_s
 
     # --- policies ---------------------------------------------------------------
@@ -163,7 +166,11 @@ class ClosedLoop(Chain):
         t = Turn(state, now)
         if state.inflight == result.decision_id:
             state.inflight = None
-            _wake_queued(state, now)
+            wake = now
+            if result.state is OpState.COMPLETED:
+                state.changed_at = now
+                wake += self._decider.settle_s
+            _wake_queued(state, wake)
         await self._facts.release_slot(result.decision_id)
         found = find_step(state, result.decision_id)
         if found is None:
@@ -445,7 +452,8 @@ def _pending_verdict(episode: Episode) -> Verdict | None:
     return None if step is None or step.outcome is not None else step.verdict
 
 
-def _wake_queued(state: VnfLoop, now: float) -> None:
+def _wake_queued(state: VnfLoop, at: float) -> None:
+    """Re-check the VNF's queued decisions at ``at`` (the decision in flight ended)."""
     for episode in state.episodes.values():
         if episode.phase is Phase.QUEUED:
-            episode.next_at = now
+            episode.next_at = at

@@ -189,6 +189,8 @@ class VnfLoop(msgspec.Struct, kw_only=True):
     ``<policy>|<target key>``."""
     inflight: str | None = None
     """The decision running on the VNF now: one at a time."""
+    changed_at: float | None = None
+    """When the last operation the loop ran on the VNF completed (the settle guard)."""
     completions: dict[str, float] = {}
     """Cooldown marks: when the last operation under each cooldown key ended."""
     actions: list[tuple[str, float]] = []

@@ -426,6 +426,43 @@ async def test_heal_goes_before_scale_and_one_decision_runs_per_vnf(redis: Any, 
     assert scale.id == held.id and scale.approved
 
 
+async def test_a_heal_queued_behind_a_migration_waits_for_fresh_kpis_and_is_withdrawn(
+    redis: Any, keys: Keys
+) -> None:
+    # A VNFC goes silent while it is migrated off a degraded host: once the
+    # migration completes, the heal queued behind it waits for the settle
+    # time, within which the VNFC reports again from its new host, and the
+    # heal is never taken.
+    heal = policy("heal", SILENT) + "  action: {type: heal}\n"
+    both = policies_from(heal) + shipped_policies("vfw-migrate")
+    world = await world_with(redis, keys, both, settle_s=11.0)
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    moving = one(await world.engine.handle(world.onset("vfw-migrate", host_target("h1"))))
+    silent = world.onset("heal", vnfc_target("c1"), "v-silent", value=None)
+    held = one(await world.engine.handle(silent))
+    assert held.verdict == "queued" and not guard(held, "in_flight")[0]
+
+    assert await world.finish(moving, after_s=20.0) == []
+    assert await world.advance(5.0) == [], "no heal on KPIs from before the migration"
+    await world.engine.handle(world.abated(silent))
+    assert await world.advance(10.0) == []
+    assert [d.id for d in await world.approved()] == [moving.id]
+
+
+async def test_a_heal_still_needed_after_the_settle_time_runs(redis: Any, keys: Keys) -> None:
+    heal = policy("heal", SILENT) + "  action: {type: heal}\n"
+    both = policies_from(heal) + shipped_policies("vfw-migrate")
+    world = await world_with(redis, keys, both, settle_s=11.0)
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    moving = one(await world.engine.handle(world.onset("vfw-migrate", host_target("h1"))))
+    held = one(await world.engine.handle(world.onset("heal", vnfc_target("c1"), "v-s", value=None)))
+    await world.finish(moving, after_s=20.0)
+    assert await world.advance(5.0) == []
+    healing = one(await world.advance(6.0))
+    assert healing.id == held.id and healing.approved
+    assert guard(healing, "settle")[0]
+
+
 async def test_no_scale_in_while_another_condition_is_open_on_the_vnf(
     redis: Any, keys: Keys
 ) -> None:

@@ -62,3 +62,12 @@ def test_bad_settings_name_the_place(
 def test_the_documented_example_file_loads_and_shows_the_defaults() -> None:
     example = Path(__file__).resolve().parents[1] / "deploy" / "assure.example.yaml"
     assert load_settings(example) == load_settings()
+
+
+def test_the_settle_time_follows_collection_and_evaluation_unless_set(tmp_path: Path) -> None:
+    config = tmp_path / "assure.yaml"
+    config.write_text("collector: {scrape_interval: 15s}\nanalytics: {eval_interval: 2s}\n")
+    assert load_settings(config).settle_s == 32.0, "two scrapes and an evaluation"
+    assert load_settings(config, {"NFVA_POLICY_SETTLE": "5s"}).settle_s == 5.0
+    assert load_settings(config, {"NFVA_POLICY_SETTLE": "0s"}).settle_s == 0.0, "off"
+    assert load_settings().settle_s == 11.0
