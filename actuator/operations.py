@@ -25,6 +25,8 @@ OPERATION_OF: dict[Action, str] = {
     Action.MIGRATE: LcmOperation.MIGRATE.value,
     Action.CHANGE_FLAVOUR: LcmOperation.CHANGE_FLAVOUR.value,
     Action.OPERATE: LcmOperation.OPERATE.value,
+    Action.SCALE_NS_OUT: LcmOperation.SCALE.value,
+    Action.SCALE_NS_IN: LcmOperation.SCALE.value,
     Action.NOTIFY: "NOTIFY",
 }
 """The SOL003 operation name each action runs as (NOTIFY runs no operation)."""

@@ -165,6 +165,7 @@ def _policy(platform: Platform, policies: LoadResult) -> RoleWork:
         platform.clock,
         policies.policies,
         maxlen=s.redis.stream_maxlen,
+        ns_inventory=platform.ns_inventory,
         vim=platform.vim,
         granter=VimGranter(platform.vims),
         max_concurrent=s.policy.max_concurrent,

@@ -218,6 +218,9 @@ class Action(enum.StrEnum):
     MIGRATE = "migrate"
     CHANGE_FLAVOUR = "change_flavour"
     OPERATE = "operate"
+    SCALE_NS_OUT = "scale_ns_out"
+    """Out by steps of an NS scaling aspect (on an NS target)."""
+    SCALE_NS_IN = "scale_ns_in"
     NOTIFY = "notify"
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from bus.contracts import Action
 from bus.units import format_duration
 from mano_core.models import VnfInstance
+from mano_core.nfvo.records import NsInstance
+from mano_core.vnfd import Vnfd
 from policy.facts import Facts
 from policy.guards import (
     CAPACITY,
@@ -35,10 +37,12 @@ from policy.guards import (
     stabilised_count,
     windows_check,
 )
-from policy.plans import Plan, ScaleChange, plan_step
+from policy.guards_ns import member_coordination_check, ns_coordination_check
+from policy.plans import Plan, ScaleChange, cooldown_key, plan_step
+from policy.plans_ns import plan_ns_step
 from policy.records import Turn, reason
-from policy.schema import KpiPolicy, Mode, Step
-from policy.state import Episode, StepRecord, Verdict, episode_key, step_decision_id
+from policy.schema import KpiPolicy, Mode, ScaleNsAction, ScaleNsToLevelAction, Step
+from policy.state import Episode, StepRecord, Verdict, episode_key, ns_of_loop, step_decision_id
 
 KEEP_ACTIONS_S = 86_400.0
 """How long approved decisions are remembered for the frequency limits."""
@@ -76,17 +80,27 @@ class Decider:
     ) -> tuple[StepRecord, Plan, Verdicts]:
         """The current step's decision record (new, or the pending one) with its checks."""
         pending = pending_step(episode)
-        vnf = await self._facts.vnf(t.state.vnf)
-        vnfd = None if vnf is None else await self._facts.vnfd_of(vnf)
-        plan = plan_step(policy, conf.action, episode, vnf, vnfd)
+        ns_id = ns_of_loop(t.state.vnf)
+        vnf = ns = None
+        if ns_id is None:
+            vnf = await self._facts.vnf(t.state.vnf)
+            vnfd = None if vnf is None else await self._facts.vnfd_of(vnf)
+            plan = plan_step(policy, conf.action, episode, vnf, vnfd)
+        else:
+            ns, plan = await self._ns_plan(policy, conf, episode, ns_id)
         decision_id = (
             pending.decision_id if pending else step_decision_id(episode.id, len(episode.steps))
         )
         verdicts = Verdicts(list(plan.checks))
-        if verdicts.final is None and plan.action is not Action.NOTIFY and vnf is not None:
-            verdicts.checks.extend(
-                await self._guards(t, policy, episode, plan, vnf=vnf, decision_id=decision_id)
-            )
+        if verdicts.final is None and plan.action is not Action.NOTIFY:
+            if vnf is not None:
+                verdicts.checks.extend(
+                    await self._guards(t, policy, episode, plan, vnf=vnf, decision_id=decision_id)
+                )
+            elif ns is not None:
+                verdicts.checks.extend(
+                    await self._ns_guards(t, policy, episode, plan, ns=ns, decision_id=decision_id)
+                )
         approved_by = pending.approved_by if pending else None
         runs = mode == "enforce" or approved_by is not None
         if verdicts.final is None and not verdicts.waiting and runs:
@@ -123,6 +137,89 @@ class Decider:
         soonest = min(c.retry_at or now for c in verdicts.waiting)
         return now + self.requeue_s if soonest == WHEN_FREED else soonest
 
+    async def _ns_plan(
+        self, policy: KpiPolicy, conf: Step, episode: Episode, ns_id: str
+    ) -> tuple[NsInstance | None, Plan]:
+        """The plan of a step on an NS's record, with the NS (None: gone)."""
+        action = conf.action
+        key = cooldown_key(policy, action, episode.target)
+        if not isinstance(action, ScaleNsAction | ScaleNsToLevelAction):
+            return None, plan_step(policy, action, episode, None, None)  # notify, or refused
+        ns = await self._facts.ns(ns_id)
+        nsd = None if ns is None else await self._facts.nsd_of(ns)
+        members: dict[str, tuple[VnfInstance, Vnfd | None]] = {}
+        for vnf_id in [] if ns is None else ns.vnf_ids():
+            vnf = await self._facts.vnf(vnf_id)
+            if vnf is not None:
+                members[vnf_id] = (vnf, await self._facts.vnfd_of(vnf))
+        return ns, plan_ns_step(action, ns, nsd, members, ns_id=ns_id, key=key)
+
+    async def _ns_guards(
+        self,
+        t: Turn,
+        policy: KpiPolicy,
+        episode: Episode,
+        plan: Plan,
+        *,
+        ns: NsInstance,
+        decision_id: str,
+    ) -> list[Check]:
+        """The guards of an NS decision, in the order of a VNF's (no blast radius, no
+        stabilisation: they count VNFCs of one VNF)."""
+        guards = policy.spec.guards
+        state, now = t.state, t.now
+        checks: list[Check] = []
+        for vnf_id in ns.vnf_ids():
+            why = await self._facts.opted_out(vnf_id, [])
+            if why:
+                checks.append(deny(OPT_OUT, f"member {why}", now + OPT_OUT_RECHECK_S))
+                break
+        else:
+            checks.append(ok(OPT_OUT, f"automation is on for the members of NS {ns.name}"))
+        windows = windows_check(guards, now)
+        if windows is not None:
+            checks.append(windows)
+        checks.append(await ns_coordination_check(self._facts, state, episode, plan, ns))
+        checks.extend(self._timing(t, policy, episode, plan, decision_id))
+        return await self._with_capacity(policy, checks, plan)
+
+    def _timing(
+        self, t: Turn, policy: KpiPolicy, episode: Episode, plan: Plan, decision_id: str
+    ) -> list[Check]:
+        """In flight, settle, stabilisation (a VNF's scale-in), cooldown, frequency."""
+        guards = policy.spec.guards
+        state, now = t.state, t.now
+        checks = [in_flight_check(state, decision_id)]
+        settle = settle_check(state, self.settle_s, now)
+        if settle is not None:
+            checks.append(settle)
+        if plan.scale is not None:
+            checks.extend(self._stabilise(t, policy, plan))
+        checks.append(cooldown_check(state, plan.cooldown_key, guards.cooldown, now))
+        if guards.frequency is not None:
+            key = episode_key(policy.name, episode.target)
+            checks.append(frequency_check(state, key, guards.frequency, now))
+        return checks
+
+    async def _with_capacity(
+        self, policy: KpiPolicy, checks: list[Check], plan: Plan
+    ) -> list[Check]:
+        """The capacity pre-check of a scale-out, only when every other guard passed."""
+        if not (policy.spec.guards.capacity and plan.capacity and all(c.passed for c in checks)):
+            return checks
+        granted = []
+        for ask in plan.capacity:
+            result = await self._facts.capacity(ask.vnf, ask.vnfd, ask.vdu, ask.count)
+            if not result.passed:
+                return [*checks, deny(CAPACITY, result.detail)]
+            granted.append(result)
+        if len(granted) == 1:
+            return [*checks, Check(granted[0])]
+        details = "; ".join(
+            f"VNF {a.vnf.name}: {r.detail}" for a, r in zip(plan.capacity, granted, strict=True)
+        )
+        return [*checks, ok(CAPACITY, details)]
+
     async def _guards(
         self,
         t: Turn,
@@ -152,25 +249,12 @@ class Decider:
         breaker = blast_radius_check(guards, state, vnf, onsets, share)
         windows = windows_check(guards, now)
         checks.extend(c for c in (breaker, windows) if c is not None)
-        checks.append(coordination_check(state, episode, plan.action.value, vnf))
-        checks.append(in_flight_check(state, decision_id))
-        settle = settle_check(state, self.settle_s, now)
-        if settle is not None:
-            checks.append(settle)
-        if plan.scale is not None:
-            checks.extend(self._stabilise(t, policy, plan))
-        checks.append(cooldown_check(state, plan.cooldown_key, guards.cooldown, now))
-        if guards.frequency is not None:
-            key = episode_key(policy.name, episode.target)
-            checks.append(frequency_check(state, key, guards.frequency, now))
-        change = plan.scale
-        if all(c.passed for c in checks) and change is not None and change.direction == "out":
-            vnfd = await self._facts.vnfd_of(vnf)
-            if guards.capacity and vnfd is not None:
-                more = change.steps * change.per_step
-                result = await self._facts.capacity(vnf, vnfd, change.vdu, more)
-                checks.append(Check(result) if result.passed else deny(CAPACITY, result.detail))
-        return checks
+        coordination = coordination_check(state, episode, plan.action.value, vnf)
+        if coordination.passed:
+            coordination = await member_coordination_check(self._facts, vnf) or coordination
+        checks.append(coordination)
+        checks.extend(self._timing(t, policy, episode, plan, decision_id))
+        return await self._with_capacity(policy, checks, plan)
 
     def _stabilise(self, t: Turn, policy: KpiPolicy, plan: Plan) -> list[Check]:
         """Scale-in no lower than the highest count recommended within the window."""

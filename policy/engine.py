@@ -3,13 +3,14 @@
 It consumes the ``violations`` stream (ONSET and ABATED) and the
 ``op_results`` stream (how the actuator's operations ended), each with a
 consumer group so several policy workers share the work, and looks at the
-VNFs that are due (:mod:`policy.store`) on its clock. Every change of a
-VNF's loop is one compare-and-set of its record; the decisions it produced
-are saved in the record's outbox first and published after, so a worker
-that dies in between has them published by the next one that touches the
-VNF (the actuator runs each decision id once). Every decision, approved or
-not, is published to ``decisions``; every episode it touched is written to
-the audit trail (:mod:`policy.audit`).
+VNFs (and network services, with ``ns_inventory``) that are due
+(:mod:`policy.store`) on its clock. Every change of a VNF's loop is one
+compare-and-set of its record; the decisions it produced are saved in the
+record's outbox first and published after, so a worker that dies in between
+has them published by the next one that touches the VNF (the actuator runs
+each decision id once). Every decision, approved or not, is published to
+``decisions``; every episode it touched is written to the audit trail
+(:mod:`policy.audit`).
 
 An ONSET read after its violation already abated (a backlog) is not acted
 on: the ``active`` guard denies it. A violation that concerns no VNF the
@@ -45,6 +46,7 @@ from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from mano_core.catalogue import Catalogue
 from mano_core.grants import Granter
 from mano_core.inventory import Inventory
+from mano_core.nfvo.inventory import NsInventory
 from mano_core.vim.base import VimDriver
 from policy.audit import AuditTrail
 from policy.guards import TARGET, active_guard
@@ -53,9 +55,7 @@ from policy.records import unrouted
 from policy.reload import PolicyDirectory
 from policy.replacements import PolicyReplacements
 from policy.schema import KpiPolicy
-from policy.state import (
-    VnfLoop,
-)
+from policy.state import VnfLoop, ns_loop_id
 from policy.store import Conflict, LoopStore, RedisFacts
 from policy.targets import TargetRouter
 
@@ -78,7 +78,8 @@ class PolicyEngine:
     ``claim_s`` how long a due VNF it works on is kept from the others.
     ``max_concurrent`` / ``max_concurrent_per_host`` cap the operations
     under way at once (0: no cap). The decisions stream is trimmed to about
-    ``maxlen`` entries.
+    ``maxlen`` entries. ``ns_inventory`` holds the network services that
+    violations of scope ``ns`` name (None: those concern nothing).
     """
 
     def __init__(  # noqa: PLR0917 -- the positional collaborators are the documented API
@@ -94,6 +95,7 @@ class PolicyEngine:
         consumer: str | None = None,
         settings: ConsumerSettings | None = None,
         maxlen: int = 100_000,
+        ns_inventory: NsInventory | None = None,
         vim: VimDriver | None = None,
         granter: Granter | None = None,
         max_concurrent: int = 0,
@@ -114,13 +116,14 @@ class PolicyEngine:
             inventory,
             catalogue,
             clock,
+            ns_inventory=ns_inventory,
             vim=vim,
             granter=granter,
             max_concurrent=max_concurrent,
             max_concurrent_per_host=max_concurrent_per_host,
         )
         self.loop = ClosedLoop(policies, self.facts, requeue_s=requeue_s, settle_s=settle_s)
-        self._router = TargetRouter(inventory, catalogue)
+        self._router = TargetRouter(inventory, catalogue, ns_inventory)
         self._store = LoopStore(redis, keys)
         self.audit = AuditTrail(redis, keys, clock)
         self._locks = KeyedLocks()
@@ -282,7 +285,9 @@ class PolicyEngine:
             )
         members = await self._redis.smembers(self._keys.violation_vnfs(violation.id))
         vnfs = {reply_text(m) for m in members}
-        if not vnfs and violation.target.kind is not TargetKind.HOST:
+        if not vnfs and violation.target.kind is TargetKind.NS:
+            vnfs = {ns_loop_id(violation.target.id)}
+        elif not vnfs and violation.target.kind is not TargetKind.HOST:
             vnf = violation.target.vnf or violation.target.id
             vnfs = {vnf}
         decisions: list[Decision] = []
@@ -295,8 +300,9 @@ class PolicyEngine:
         return decisions
 
     async def handle_result(self, result: OpResult) -> list[Decision]:
-        """Take the end of an operation through its VNF's loop."""
-        vnf_id = result.vnf or result.target.vnf
+        """Take the end of an operation through its VNF's (or NS's) loop."""
+        ns = result.target.kind is TargetKind.NS
+        vnf_id = ns_loop_id(result.target.id) if ns else result.vnf or result.target.vnf
         if not vnf_id:
             record = await self.audit.episode_of(result.decision_id)
             vnf_id = record.vnf if record is not None else ""

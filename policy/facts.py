@@ -13,6 +13,8 @@ from typing import Protocol
 
 from bus.contracts import GuardResult
 from mano_core.models import VnfInstance
+from mano_core.nfvo.records import NsInstance
+from mano_core.nsd import Nsd
 from mano_core.vnfd import Vnfd
 from policy.schema import KpiPolicy, Mode
 
@@ -24,6 +26,18 @@ class Facts(Protocol):
 
     async def vnfd_of(self, vnf: VnfInstance) -> Vnfd | None:
         """The descriptor version ``vnf`` runs (None: not in the catalogue)."""
+        ...
+
+    async def ns(self, ns_id: str) -> NsInstance | None:
+        """The NS instance as the NFVO has it now (None: gone, or no NFVO here)."""
+        ...
+
+    async def nsd_of(self, ns: NsInstance) -> Nsd | None:
+        """The NSD version ``ns`` was instantiated from (None: not in the catalogue)."""
+        ...
+
+    async def busy(self, loop_id: str) -> str | None:
+        """The decision in flight in another loop record (a VNF's, an NS's); None: none."""
         ...
 
     async def mode(self, policy: KpiPolicy) -> Mode:

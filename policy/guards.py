@@ -9,19 +9,24 @@ capacity pre-check, the concurrency slot) run last, only when all others
 passed.
 
 Final: ``target`` (nothing to act on), ``max_instances`` / ``min_instances``
-(the VNFD's bounds), ``blast_radius`` (too much fails at once: stop and
-escalate), ``capacity`` (the VIM cannot place a scale-out), ``tolerance``
+(the VNFD's bounds; for an NS scale, the NSD aspect's levels and each
+member VNF's bounds for its share), ``blast_radius`` (too much fails at once: stop and
+escalate), ``capacity`` (the VIM cannot place a scale-out, or for an NS scale-out one
+member's share), ``tolerance``
 (a proportional scale with nothing to change).
 
 Passing (queued): ``opt_out`` (automation off for the VNF or a host),
 ``blackout`` / ``maintenance`` windows, ``coordination`` (heal before
 migrate before scale; no scale-in while another condition is open on the
-VNF), ``in_flight`` (one decision at a time per VNF), ``settle`` (after an
+VNF; an NS decision waits while a member VNF has one in flight, a member
+VNF's decision while its NS has one, see :mod:`policy.guards_ns`),
+``in_flight`` (one decision at a time per VNF, and per NS), ``settle`` (after an
 operation on the VNF completed, its KPIs are given time to show the change
 before the next decision on it), ``stabilisation``,
 ``cooldown`` (timed from the completion of the last operation, shared by
-the scaling actions of one aspect), ``frequency`` and ``concurrency``
-(global and per-host caps on operations under way).
+the scaling actions of one aspect, out or in, of one VNF or one NS),
+``frequency`` and ``concurrency`` (global and per-host caps on operations
+under way).
 
 ``active``: the violation has not abated meanwhile. The analytics stage
 records each violation's latest status at ``keys.violation_state(id)``; an
@@ -42,7 +47,7 @@ from bus.units import format_duration
 from mano_core.models import VnfInstance
 from mano_core.vnfd import ScalingAspect, Vnfd
 from policy.schema_guards import Frequency, Guards, Window
-from policy.state import ACTIVE_PHASES, Episode, Recommendation, VnfLoop
+from policy.state import ACTIVE_PHASES, Episode, Recommendation, VnfLoop, ns_of_loop
 from policy.windows import next_opening, open_until
 
 TARGET = "target"
@@ -182,9 +187,10 @@ def _same_trigger(policy: str, target_key: str, episode: Episode) -> bool:
 
 
 def in_flight_check(state: VnfLoop, decision_id: str) -> Check:
+    subject = "the VNF" if ns_of_loop(state.vnf) is None else "the NS"
     if state.inflight is None or state.inflight == decision_id:
-        return ok(IN_FLIGHT, "no other decision runs on the VNF")
-    return deny(IN_FLIGHT, f"decision {state.inflight} runs on the VNF", WHEN_FREED)
+        return ok(IN_FLIGHT, f"no other decision runs on {subject}")
+    return deny(IN_FLIGHT, f"decision {state.inflight} runs on {subject}", WHEN_FREED)
 
 
 def settle_check(state: VnfLoop, settle_s: float, now: float) -> Check | None:

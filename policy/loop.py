@@ -40,7 +40,7 @@ from mano_core.models import VnfInstance
 from policy.chain import Chain, drop_if_released
 from policy.decide import Decider, remember_action
 from policy.facts import Facts
-from policy.plans import aspect_vdu, first_rung
+from policy.plans import SCALE_COOLDOWNS, aspect_vdu, first_rung, scale_cooldown_key
 from policy.records import (
     Effects,
     Turn,
@@ -442,8 +442,8 @@ def _record_result(step: StepRecord, result: OpResult, now: float) -> None:
 
 def _cooldown_key(episode: Episode, step: StepRecord) -> str:
     aspect = step.parameters.get("aspect")
-    if step.action in (Action.SCALE_OUT.value, Action.SCALE_IN.value) and aspect:
-        return f"scale:{aspect}"
+    if step.action in SCALE_COOLDOWNS and aspect:
+        return scale_cooldown_key(Action(step.action), str(aspect))
     return f"{episode.policy}|{episode.target.key()}"
 
 

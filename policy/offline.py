@@ -11,7 +11,8 @@ the CPU and a simulated day runs in seconds.
 What the live engine reads from operators (mode overrides, opt-outs,
 approvals) is empty here: each policy runs in the mode its file says, and
 a decision that waits for approval gets the policy's default when its
-approval timeout ends.
+approval timeout ends. Network services are not modelled: a violation of
+scope ``ns`` concerns nothing here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from bus.contracts import Decision, GuardResult, OpResult, TargetKind, Violation, ViolationStatus
 from mano_core.errors import NotFound
 from mano_core.models import VnfcInstance, VnfInstance
+from mano_core.nfvo.records import NsInstance
+from mano_core.nsd import Nsd
 from mano_core.vnfd import Vnfd
 from policy.guards import CONCURRENCY
 from policy.loop import ClosedLoop, Effects
@@ -98,6 +101,15 @@ class MemoryFacts:
             return await self.world.get(vnf.vnfd_id, vnf.vnfd_version)
         except NotFound:
             return None
+
+    async def ns(self, ns_id: str) -> NsInstance | None:
+        return None  # network services are not modelled offline
+
+    async def nsd_of(self, ns: NsInstance) -> Nsd | None:
+        return None
+
+    async def busy(self, loop_id: str) -> str | None:
+        return None
 
     async def mode(self, policy: KpiPolicy) -> Mode:
         return policy.spec.mode

@@ -29,8 +29,11 @@ from policy.schema import (
     PolicyAction,
     ProportionalScaleAction,
     ScaleAction,
+    ScaleNsAction,
+    ScaleNsToLevelAction,
     ScaleToLevelAction,
 )
+from policy.schema_actions import decision_action
 from policy.state import Episode, Outcome
 
 Direction = Literal["out", "in"]
@@ -53,6 +56,16 @@ class ScaleChange:
         return self.count + sign * self.steps * self.per_step
 
 
+@dataclass(frozen=True)
+class CapacityAsk:
+    """VNFCs a scale-out adds to one VNF: what the capacity pre-check asks the granter."""
+
+    vnf: VnfInstance
+    vnfd: Vnfd
+    vdu: str
+    count: int
+
+
 @dataclass
 class Plan:
     action: Action
@@ -65,6 +78,8 @@ class Plan:
     """The host the operation touches (per-host concurrency), if any."""
     timeout_s: float | None = None
     """How long the descriptor gives the operation (a heal step's timeout)."""
+    capacity: list[CapacityAsk] = field(default_factory=list)
+    """What a scale-out adds, VNF by VNF (the capacity pre-check)."""
 
     @property
     def denied(self) -> Check | None:
@@ -98,10 +113,27 @@ def first_rung(action: PolicyAction) -> str | None:
     return None
 
 
+SCALE_COOLDOWNS = {
+    Action.SCALE_OUT: "scale",
+    Action.SCALE_IN: "scale",
+    Action.SCALE_NS_OUT: "ns-scale",
+    Action.SCALE_NS_IN: "ns-scale",
+}
+"""The cooldown key's prefix of each scaling decision (the aspect follows)."""
+
+
+def scale_cooldown_key(action: Action, aspect: str) -> str:
+    """The cooldown a scaling decision shares with the others of its aspect, out or in."""
+    return f"{SCALE_COOLDOWNS[action]}:{aspect}"
+
+
 def cooldown_key(policy: KpiPolicy, action: PolicyAction, target: Target) -> str:
-    """Scaling actions share one cooldown per VNF and aspect; the others, per policy and target."""
+    """Scaling actions share one cooldown per VNF (NS) and aspect; the others, per policy
+    and target."""
     if isinstance(action, ScaleAction | ScaleToLevelAction | ProportionalScaleAction):
-        return f"scale:{action.aspect}"
+        return scale_cooldown_key(Action.SCALE_OUT, action.aspect)
+    if isinstance(action, ScaleNsAction | ScaleNsToLevelAction):
+        return scale_cooldown_key(Action.SCALE_NS_OUT, action.aspect)
     return f"{policy.name}|{target.key()}"
 
 
@@ -118,7 +150,7 @@ def plan_step(
         return Plan(Action.NOTIFY, episode.target, {"message": action.message}, cooldown_key=key)
     if vnf is None or vnfd is None:
         what = "VNF" if vnf is None else "VNFD"
-        gone = Plan(Action(_action_of(action)), episode.target, {}, cooldown_key=key)
+        gone = Plan(Action(decision_action(action.type)), episode.target, {}, cooldown_key=key)
         gone.checks.append(
             deny(TARGET, f"nothing to do: the {what} of {episode.target.key()} is gone")
         )
@@ -127,6 +159,10 @@ def plan_step(
         return _vnfc_plan(action, episode, vnf, vnfd, key)
     if isinstance(action, ChangeFlavourAction | OperateAction):
         return _vnf_plan(action, vnf, vnfd, key)
+    if isinstance(action, ScaleNsAction | ScaleNsToLevelAction):
+        gone = Plan(Action(decision_action(action.type)), episode.target, {}, cooldown_key=key)
+        gone.checks.append(deny(TARGET, f"{action.type} acts on an NS, not on VNF {vnf.id}"))
+        return gone
     return _scale_plan(action, episode, vnf, vnfd, key)
 
 
@@ -163,14 +199,6 @@ def _vnf_plan(
     else:
         plan.checks.append(ok(TARGET, f"VDU {vdu.id} of VNF {vnf.id} has {shown}"))
     return plan
-
-
-def _action_of(action: PolicyAction) -> str:
-    if isinstance(action, ScaleAction):
-        return action.type
-    if isinstance(action, ScaleToLevelAction | ProportionalScaleAction):
-        return "scale_out"
-    return action.type
 
 
 def _vnfc_plan(
@@ -244,6 +272,8 @@ def _scale_plan(
     change = ScaleChange(aspect.id, vdu, direction, steps, count, per_step)
     plan.scale = change
     plan.parameters = {"aspect": aspect.id, "steps": steps}
+    if direction == "out":
+        plan.capacity = [CapacityAsk(vnf, vnfd, vdu, steps * per_step)]
     if why:
         plan.checks.insert(0, ok(TOLERANCE, why))
     return plan
@@ -316,4 +346,4 @@ def _within_bounds(
     return max(0, min(steps, room))
 
 
-__all__ = ["MAX_INSTANCES", "MIN_INSTANCES", "Plan", "ScaleChange", "plan_step"]
+__all__ = ["MAX_INSTANCES", "MIN_INSTANCES", "CapacityAsk", "Plan", "ScaleChange", "plan_step"]

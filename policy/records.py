@@ -11,6 +11,7 @@ from bus.contracts import Action, Decision, GuardResult, Violation, to_builtins
 from policy.guards import Check
 from policy.plans import Plan
 from policy.schema import KpiPolicy
+from policy.schema_actions import decision_action
 from policy.state import (
     Episode,
     Outcome,
@@ -160,7 +161,7 @@ def unrouted(
         decision_id=step_decision_id(eid, 0),
         index=0,
         step=first.id,
-        action="scale_out" if action in ("scale", "scale_to_level") else action,
+        action=decision_action(action),
         target=violation.target,
         parameters={},
         guards=[why],

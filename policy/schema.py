@@ -33,6 +33,7 @@ from bus.fields import Duration
 from bus.problems import rule_error
 from policy.schema_actions import (
     ACTION_SCOPES,
+    NS_ACTIONS,
     SCALING_ACTIONS,
     ChangeFlavourAction,
     HealAction,
@@ -42,6 +43,8 @@ from policy.schema_actions import (
     PolicyAction,
     ProportionalScaleAction,
     ScaleAction,
+    ScaleNsAction,
+    ScaleNsToLevelAction,
     ScaleToLevelAction,
 )
 from policy.schema_base import NAME_PATTERN, Scope
@@ -55,6 +58,7 @@ __all__ = [
     "ACTION_SCOPES",
     "FINAL",
     "NAME_PATTERN",
+    "NS_ACTIONS",
     "REPEAT",
     "SCALING_ACTIONS",
     "AlertTrigger",
@@ -75,6 +79,8 @@ __all__ = [
     "ProportionalScaleAction",
     "Receiver",
     "ScaleAction",
+    "ScaleNsAction",
+    "ScaleNsToLevelAction",
     "ScaleToLevelAction",
     "Scope",
     "Step",
@@ -100,18 +106,22 @@ class PolicyTarget(_Strict):
     """VNF instances of this VNFD."""
     vnfd_version: str | None = Field(default=None, min_length=1)
     """Only while the onboarded VNFD has this version (needs ``vnfd``)."""
+    nsd: str | None = Field(default=None, min_length=1)
+    """NS instances of this NSD (for conditions of scope ``ns``)."""
     ns: str | None = Field(default=None, min_length=1)
-    """Only VNF instances that are members of this NS instance (its id)."""
+    """Only VNF instances that are members of this NS instance (its id); with
+    conditions of scope ``ns``, only that NS instance (its id or name)."""
     vnf_labels: dict[str, str] = Field(default_factory=dict)
-    """Only VNF instances carrying every one of these labels, with these values."""
+    """Only VNF instances carrying every one of these labels, with these values
+    (with scope ``ns``: NS instances carrying them)."""
     hosts: list[str] = Field(default_factory=list)
     """Only VNFCs on these hosts (and host violations of these hosts)."""
 
     @model_validator(mode="after")
     def _selects_something(self) -> PolicyTarget:
-        if self.vnfd is None and not (self.hosts or self.ns or self.vnf_labels):
+        if self.vnfd is None and not (self.hosts or self.nsd or self.ns or self.vnf_labels):
             raise rule_error(
-                "a target needs vnfd, ns, vnf_labels or hosts (what the policy applies to)"
+                "a target needs vnfd, nsd, ns, vnf_labels or hosts (what the policy applies to)"
             )
         if self.vnfd_version is not None and self.vnfd is None:
             raise rule_error("vnfd_version needs vnfd", "vnfd_version")
@@ -231,6 +241,34 @@ class PolicySpec(_Strict):
                     )
             if action.type == "notify" and self.notify is None:
                 raise rule_error("a notify action needs the policy's notify receiver", *at)
+            if action.type in NS_ACTIONS and isinstance(self.trigger, AlertTrigger):
+                raise rule_error(
+                    f"a {action.type} action needs conditions of scope ns "
+                    "(an alert names no network service to scale)",
+                    *at,
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _target_fits_scopes(self) -> PolicySpec:
+        """Conditions of scope ns select network services; the others select VNFs."""
+        target = self.target
+        ns_scoped = [c.scope == "ns" for c in self.conditions]
+        if target.nsd is not None and not (ns_scoped and all(ns_scoped)):
+            raise rule_error(
+                "nsd selects network services: it goes with conditions of scope ns only",
+                "target",
+                "nsd",
+            )
+        if any(ns_scoped):
+            for name in ("vnfd", "vnfd_version", "hosts"):
+                if getattr(target, name):
+                    raise rule_error(
+                        f"{name} selects VNFs; conditions of scope ns apply to network "
+                        "services (select them by nsd, ns or vnf_labels)",
+                        "target",
+                        name,
+                    )
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,11 @@
 - ``change_flavour``: vertical scaling: every VNFC of one VDU resized to
   new compute resources, one at a time.
 - ``operate``: stop or start the whole VNF.
+- ``scale_ns_out`` / ``scale_ns_in``: ``steps`` steps of an NSD's NS
+  scaling aspect (SOL005 ``ScaleNsRequest`` with ``scaleNsByStepsData``);
+  each step scales the member VNFs the aspect lists by their own aspects.
+- ``scale_ns_to_level``: the NS aspect to one level (``scaleNsToLevelData``),
+  out or in as needed.
 - ``notify``: a message to the policy's ``notify`` receiver.
 """
 
@@ -85,6 +90,21 @@ class OperateAction(Strict):
     """Stopping: run the VNFCs' drain hooks first."""
 
 
+class ScaleNsAction(Strict):
+    type: Literal["scale_ns_out", "scale_ns_in"]
+    aspect: str = Field(min_length=1)
+    """The NSD's scaling aspect to step (``scaling_aspects[].id`` of the NSD)."""
+    steps: StrictInt = Field(default=1, ge=1)
+    """How many NS steps one decision takes."""
+
+
+class ScaleNsToLevelAction(Strict):
+    type: Literal["scale_ns_to_level"]
+    aspect: str = Field(min_length=1)
+    level: StrictInt = Field(ge=0)
+    """The NS scale level to reach (bounded by the aspect's max_scale_level)."""
+
+
 class NotifyAction(Strict):
     type: Literal["notify"]
     message: str = ""
@@ -99,6 +119,8 @@ PolicyAction = Annotated[
     | MigrateAction
     | ChangeFlavourAction
     | OperateAction
+    | ScaleNsAction
+    | ScaleNsToLevelAction
     | NotifyAction,
     Field(discriminator="type"),
 ]
@@ -107,6 +129,8 @@ SCALING_ACTIONS = frozenset({"scale_out", "scale_in", "scale_to_level", "scale"}
 """Actions that change a VNF's scale level (they share one cooldown per aspect)."""
 VNF_ACTIONS = SCALING_ACTIONS | {"change_flavour", "operate"}
 """Actions that act on the whole VNF (the others on a VNFC, or notify on the target)."""
+NS_ACTIONS = frozenset({"scale_ns_out", "scale_ns_in", "scale_ns_to_level"})
+"""Actions that act on a whole network service (they share one cooldown per NS aspect)."""
 
 ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
     "scale_out": ("vnf", "vnfc"),
@@ -117,9 +141,25 @@ ACTION_SCOPES: dict[str, tuple[Scope, ...]] = {
     "migrate": ("vnfc", "host"),
     "change_flavour": ("vnf", "vnfc"),
     "operate": ("vnf", "vnfc"),
+    "scale_ns_out": ("ns",),
+    "scale_ns_in": ("ns",),
+    "scale_ns_to_level": ("ns",),
     "notify": ("vnf", "vnfc", "host", "ns"),
 }
-"""Which condition scopes can drive each action (scale a VNF, heal a VNFC, empty a host)."""
+"""Which condition scopes can drive each action (scale a VNF, heal a VNFC, empty a host,
+scale an NS)."""
+
+
+def decision_action(action_type: str) -> str:
+    """The decision action (:class:`bus.contracts.Action`) a policy action type decides:
+    scaling to a level and proportional scaling decide a scale-out or a scale-in, named
+    here by its scale-out."""
+    return {
+        "scale": "scale_out",
+        "scale_to_level": "scale_out",
+        "scale_ns_to_level": "scale_ns_out",
+    }.get(action_type, action_type)
+
 
 ACTION_MODELS = (
     ScaleAction,
@@ -129,5 +169,7 @@ ACTION_MODELS = (
     MigrateAction,
     ChangeFlavourAction,
     OperateAction,
+    ScaleNsAction,
+    ScaleNsToLevelAction,
     NotifyAction,
 )

@@ -1,13 +1,15 @@
 """What the policy stage remembers per VNF instance: open conditions, episodes, marks.
 
-One :class:`VnfLoop` record per VNF holds everything the closed loop needs to
-decide about that VNF: the conditions open on it (and on the hosts under
-it), the episodes of its policies with their whole chain of steps, the
-decision in flight, and the marks the guards read (completions for the
-cooldowns, recent actions for the frequency limits, scale recommendations
-for the stabilisation window). It is stored as one JSON record, so a
-decision about a VNF is taken from one consistent picture and saved with
-one compare-and-set (:mod:`policy.store`).
+One :class:`VnfLoop` record per VNF (and one per NS instance, named by
+:func:`ns_loop_id`, for conditions of scope ``ns`` and NS scaling) holds
+everything the closed loop needs to decide about that VNF: the conditions
+open on it (and on the hosts under it), the episodes of its policies with
+their whole chain of steps, the decision in flight, and the marks the
+guards read (completions for the cooldowns, recent actions for the
+frequency limits, scale recommendations for the stabilisation window). It
+is stored as one JSON record, so a decision about a VNF is taken from one
+consistent picture and saved with one compare-and-set
+(:mod:`policy.store`).
 """
 
 from __future__ import annotations
@@ -218,6 +220,20 @@ class VnfLoop(msgspec.Struct, kw_only=True):
             for aspect, recs in self.recommendations.items()
             if (kept := [r for r in recs if now - r.at < keep_s])
         }
+
+
+NS_LOOP_PREFIX = "ns:"
+"""Records of network services are named ``ns:<NS instance id>`` beside the VNFs' ids."""
+
+
+def ns_loop_id(ns_id: str) -> str:
+    """The loop record of an NS instance (its NS-scope conditions and NS scaling)."""
+    return f"{NS_LOOP_PREFIX}{ns_id}"
+
+
+def ns_of_loop(loop_id: str) -> str | None:
+    """The NS instance a loop record is of (None: a VNF's record)."""
+    return loop_id[len(NS_LOOP_PREFIX) :] if loop_id.startswith(NS_LOOP_PREFIX) else None
 
 
 def condition_key(policy: str, condition: str, target: Target) -> str:

@@ -8,11 +8,13 @@ approval's timeout) by when; a worker claims a due VNF by pushing its time
 forward by ``claim_s`` before it works on it, so a worker that dies with
 the claim leaves the VNF to be picked up again.
 
-:class:`RedisFacts` answers the loop's questions from the inventory, the
-catalogue, the VIM, the granter (the scale-out pre-check asks it what the
-VNFM will ask before creating anything) and the policy keys: operator overrides of modes,
-opt-outs, approvals, recent ONSETs, failing hosts, and the concurrency
-slots (one Lua script checks the global and the per-host cap and claims).
+:class:`RedisFacts` answers the loop's questions from the inventory (of
+VNFs and of network services), the catalogue, the other loop records (the
+decision in flight on an NS's members, on a member's NS), the VIM, the
+granter (the scale-out pre-check asks it what the VNFM will ask before
+creating anything) and the policy keys: operator overrides of modes, opt-
+outs, approvals, recent ONSETs, failing hosts, and the concurrency slots
+(one Lua script checks the global and the per-host cap and claims).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from mano_core.errors import GrantRefused, NotFound
 from mano_core.grants import Granter, GrantRequest, ResourceChange, Resources
 from mano_core.inventory import Inventory
 from mano_core.models import LcmOperation, VnfInstance
+from mano_core.nfvo.inventory import NsInventory
+from mano_core.nfvo.records import NsInstance
+from mano_core.nsd import Nsd
 from mano_core.vim.base import VimDriver
 from mano_core.vnfd import Vnfd
 from policy.guards import CAPACITY, CONCURRENCY
@@ -163,6 +168,7 @@ class RedisFacts:
         catalogue: Catalogue,
         clock: Clock,
         *,
+        ns_inventory: NsInventory | None = None,
         vim: VimDriver | None = None,
         granter: Granter | None = None,
         max_concurrent: int = 0,
@@ -172,6 +178,7 @@ class RedisFacts:
         self._redis = redis
         self._keys = keys
         self._inventory = inventory
+        self._ns_inventory = ns_inventory
         self._catalogue = catalogue
         self._clock = clock
         self._vim = vim
@@ -189,6 +196,19 @@ class RedisFacts:
             return await self._catalogue.of(vnf)
         except NotFound:
             return None
+
+    async def ns(self, ns_id: str) -> NsInstance | None:
+        return None if self._ns_inventory is None else await self._ns_inventory.find(ns_id)
+
+    async def nsd_of(self, ns: NsInstance) -> Nsd | None:
+        try:
+            return await self._catalogue.get_nsd(ns.nsd_id, ns.nsd_version)
+        except NotFound:
+            return None
+
+    async def busy(self, loop_id: str) -> str | None:
+        raw = await self._redis.hget(self._keys.policy_loop(loop_id), "s")
+        return None if raw is None else decode_loop(raw).inflight
 
     async def mode(self, policy: KpiPolicy) -> Mode:
         override = reply_text(await self._redis.hget(self._keys.policy_modes(), policy.name))

@@ -1,13 +1,17 @@
 """Which VNFs a violation concerns, and what a policy's action acts on in each.
 
 A violation of a VNF or one of its VNFCs concerns that VNF; one of a host
-concerns every VNF with a VNFC on the host. A policy applies to a VNF when
+concerns every VNF with a VNFC on the host; one of an NS (a condition of
+scope ``ns``) concerns the NS itself, on its own loop record
+(:func:`~policy.state.ns_loop_id`). A policy applies to a VNF when
 every selector of its ``target`` matches (VNFD and the version the VNF
-runs, NS, VNF instance labels, hosts).
+runs, NS, VNF instance labels, hosts); to an NS when its ``nsd``, ``ns``
+(the NS's id or name) and ``vnf_labels`` (the NS's labels) match.
 What the action acts on: scaling, a change of flavour and operate act
 on the VNF, heal on the VNFC,
 migrate on the VNFC or on each of the VNF's VNFCs on the host, notify on
-the violation's own target.
+the violation's own target; NS scaling (and anything else a policy of
+scope ``ns`` does) acts on the NS.
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from typing import Protocol
 from bus.contracts import Target, TargetKind, Violation
 from mano_core.errors import NotFound
 from mano_core.models import VnfcInstance, VnfInstance
+from mano_core.nfvo.records import NsInstance
 from mano_core.vnfd import Vnfd
 from policy.schema import KpiPolicy
 from policy.schema_actions import VNF_ACTIONS
+from policy.state import ns_loop_id
 
 
 @dataclass
 class Route:
-    """The VNFs a violation concerns, with the action targets of each."""
+    """The VNFs (or the NS) a violation concerns, with the action targets of each."""
 
     targets: dict[str, list[Target]] = field(default_factory=dict)
+    """By loop record: a VNF instance id, or an NS's :func:`~policy.state.ns_loop_id`."""
     why_not: str = ""
     """Why it concerns no VNF (when ``targets`` is empty)."""
 
@@ -56,17 +63,31 @@ class VnfdLookup(Protocol):
     async def get(self, vnfd_id: str, version: str | None = None) -> Vnfd: ...
 
 
-class TargetRouter:
-    """Resolves violations to VNFs through the inventory and the catalogue."""
+class NsLookup(Protocol):
+    """What routing asks the NS inventory (:class:`~mano_core.nfvo.inventory.NsInventory`)."""
 
-    def __init__(self, inventory: VnfLookup, catalogue: VnfdLookup) -> None:
+    async def find(self, ns_id: str) -> NsInstance | None: ...
+
+
+class TargetRouter:
+    """Resolves violations to VNFs (and NSs) through the inventories and the catalogue.
+
+    Without ``ns_inventory`` a violation of an NS concerns nothing.
+    """
+
+    def __init__(
+        self, inventory: VnfLookup, catalogue: VnfdLookup, ns_inventory: NsLookup | None = None
+    ) -> None:
         self._inventory = inventory
         self._catalogue = catalogue
+        self._ns_inventory = ns_inventory
 
     async def route(self, policy: KpiPolicy, violation: Violation) -> Route:
         target = violation.target
         if target.kind is TargetKind.HOST:
             return await self._host(policy, target)
+        if target.kind is TargetKind.NS:
+            return await self._ns(policy, target)
         found = await self._vnf_and_vnfc(target)
         if found is None:
             return Route(why_not=f"nothing to do: {target.key()} is not in the inventory")
@@ -100,6 +121,15 @@ class TargetRouter:
                 f" ({reasons[0]})" if reasons else ""
             )
         return route
+
+    async def _ns(self, policy: KpiPolicy, target: Target) -> Route:
+        ns = None if self._ns_inventory is None else await self._ns_inventory.find(target.id)
+        if ns is None:
+            return Route(why_not=f"nothing to do: NS {target.id} is not in the NS inventory")
+        why = ns_excluded(policy, ns)
+        if why:
+            return Route(why_not=why)
+        return Route({ns_loop_id(ns.id): [Target(TargetKind.NS, ns.id)]})
 
     def _action_target(
         self, policy: KpiPolicy, violation: Violation, vnf: VnfInstance, vnfc: VnfcInstance | None
@@ -148,3 +178,17 @@ class TargetRouter:
         if selector.hosts and host is not None and host not in selector.hosts:
             return f"host {host} is not one of the policy's hosts ({', '.join(selector.hosts)})"
         return ""
+
+
+def ns_excluded(policy: KpiPolicy, ns: NsInstance) -> str:
+    """Why the policy does not apply to NS ``ns``; "" when it does."""
+    selector = policy.spec.target
+    if selector.nsd is not None and ns.nsd_id != selector.nsd:
+        return f"NS {ns.name} is of NSD {ns.nsd_id}, the policy targets NSD {selector.nsd}"
+    if selector.ns is not None and selector.ns not in (ns.id, ns.name):
+        return f"NS {ns.name} ({ns.id}) is not NS {selector.ns}, which the policy targets"
+    unmatched = {k: v for k, v in selector.vnf_labels.items() if ns.labels.get(k) != v}
+    if unmatched:
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(unmatched.items()))
+        return f"NS {ns.name} lacks the labels {wanted}"
+    return ""

@@ -10,7 +10,7 @@ from bus.contracts import TargetKind
 from mano_core.vnfd import RecoveryLevel, load_vnfd
 from policy.conditions import conditions_of
 from policy.loader import Problem, load_policies, validate_files
-from policy.schema import HealAction, MigrateAction, ScaleAction
+from policy.schema import HealAction, MigrateAction, ScaleAction, ScaleNsAction
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "assure" / "defaults"
 POLICIES = DEFAULTS / "policies"
@@ -35,6 +35,16 @@ spec:
 
 # The bad policy: a copy of GOOD named "bad", with one line changed.
 BAD = GOOD.replace("name: good", "name: bad")
+
+
+# An NS policy: GOOD on the NS's latency, scaling the NS.
+NS_BAD = (
+    BAD.replace("  target: {vnfd: vfw}", "  target: {nsd: edge}")
+    .replace(
+        "kpi: vnf_cpu_utilisation\n      scope: vnf", "kpi: vnf_cpu_utilisation\n      scope: ns"
+    )
+    .replace("{type: scale_out, aspect: fw-scale}", "{type: scale_ns_out, aspect: capacity}")
+)
 
 
 def bad(old: str, new: str) -> str:
@@ -216,7 +226,7 @@ CASES = [
         bad("  target: {vnfd: vfw}", "  target: {vnfd_version: '1.0'}"),
         "spec.target",
         "target:",
-        "a target needs vnfd, ns, vnf_labels or hosts",
+        "a target needs vnfd, nsd, ns, vnf_labels or hosts",
     ),
     (
         "change of flavour without its RAM",
@@ -231,6 +241,50 @@ CASES = [
         "spec.action.state",
         "action:",
         "'STARTED' or 'STOPPED'",
+    ),
+    (
+        "NS scaling driven by a VNF condition",
+        bad("{type: scale_out, aspect: fw-scale}", "{type: scale_ns_out, aspect: capacity}"),
+        "spec.conditions[0].scope",
+        "scope: vnf",
+        "scope vnf cannot drive a scale_ns_out action (it needs scope ns)",
+    ),
+    (
+        "NS scaling by no step",
+        NS_BAD.replace("aspect: capacity}", "aspect: capacity, steps: 0}"),
+        "spec.action.steps",
+        "action:",
+        "greater than or equal to 1",
+    ),
+    (
+        "NS scaling to no level",
+        NS_BAD.replace(
+            "{type: scale_ns_out, aspect: capacity}", "{type: scale_ns_to_level, aspect: capacity}"
+        ),
+        "spec.action.level",
+        "action:",
+        "required field is missing",
+    ),
+    (
+        "NS scaling in the wrong direction",
+        NS_BAD.replace("scale_ns_out", "scale_ns_up"),
+        "spec.action.type",
+        "action:",
+        "did you mean 'scale_ns_out'?",
+    ),
+    (
+        "NS conditions on a VNFD's VNFs",
+        NS_BAD.replace("  target: {nsd: edge}", "  target: {vnfd: vfw}"),
+        "spec.target.vnfd",
+        "target:",
+        "vnfd selects VNFs; conditions of scope ns apply to network services",
+    ),
+    (
+        "an NSD selector with VNF conditions",
+        bad("  target: {vnfd: vfw}", "  target: {nsd: edge}"),
+        "spec.target.nsd",
+        "target:",
+        "nsd selects network services: it goes with conditions of scope ns only",
     ),
     (
         "empty file",
@@ -442,3 +496,17 @@ def test_problems_name_the_column_of_their_place(tmp_path: Path) -> None:
         f"{path}:{typo.line}:28: spec.guards.coldown: unknown field 'coldown' "
         "(did you mean 'cooldown'?)"
     )
+
+
+def test_an_ns_scaling_policy_loads_with_its_aspect_steps_and_ns_conditions(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ns.yaml"
+    path.write_text(NS_BAD.replace("name: bad", "name: edge-grow"))
+    result = load_policies(path)
+    assert result.problems == []
+    [policy] = result.policies
+    assert policy.spec.action == ScaleNsAction(type="scale_ns_out", aspect="capacity", steps=1)
+    assert policy.spec.target.nsd == "edge"
+    [spec] = conditions_of([policy])
+    assert (spec.scope, spec.vnfd) == (TargetKind.NS, None)
