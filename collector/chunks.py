@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,7 +72,8 @@ class Chunk:
         self.again.extend(other.again)
 
 
-LabelKey = tuple[str, tuple[tuple[str, str], ...]]
+KeyedSample = tuple[Hashable, str, Mapping[str, str], float, float]
+"""``(key, kpi, labels, ts, value)``: ``key`` one the source keeps per series (its id, say)."""
 
 
 class DefinitionTerms(Protocol):
@@ -105,8 +106,8 @@ class SeriesBook:
         self._forget_after_s = forget_after_s
         self._wall = wall
         # key -> (id, writer token, when to define it again)
-        self._current: dict[LabelKey, tuple[int, int, float]] = {}
-        self._previous: dict[LabelKey, tuple[int, int, float]] = {}
+        self._current: dict[Hashable, tuple[int, int, float]] = {}
+        self._previous: dict[Hashable, tuple[int, int, float]] = {}
         self._swapped_at = wall()
 
     def __len__(self) -> int:
@@ -116,6 +117,22 @@ class SeriesBook:
         self, samples: Iterable[Sample], kind: Callable[[str], SeriesKind] | None = None
     ) -> Chunk:
         """``samples`` as a chunk, with the definitions the writer needs."""
+        return self.chunk_keyed(
+            (((s.kpi, tuple(sorted(s.labels.items()))), s.kpi, s.labels, s.ts, s.value)
+             for s in samples),
+            kind,
+        )  # fmt: skip
+
+    def chunk_keyed(
+        self, rows: Iterable[KeyedSample], kind: Callable[[str], SeriesKind] | None = None
+    ) -> Chunk:
+        """Samples keyed by their series, as a chunk.
+
+        A source that sees the same series again and again (a push
+        receiver) keeps a key per series (cheap to hash: an int, say) and
+        saves making one from the labels for every sample; a key must
+        stand for one KPI and label set only.
+        """
         now = self._wall()
         if now - self._swapped_at >= self._forget_after_s:
             self._previous, self._current = self._current, {}
@@ -123,18 +140,15 @@ class SeriesBook:
         token = self._terms.token
         out = Chunk()
         current = self._current
-        for sample in samples:
-            key: LabelKey = (sample.kpi, tuple(sorted(sample.labels.items())))
+        for key, kpi, labels, ts, value in rows:
             known = current.get(key)
             if known is None:
                 known = self._previous.pop(key, None)
             if known is None or known[1] != token or now >= known[2]:
-                sid = known[0] if known is not None else series_id(sample.kpi, sample.labels)
-                d = SeriesDef(
-                    sid, sample.kpi, dict(sample.labels), kind(sample.kpi) if kind else "unknown"
-                )
+                sid = known[0] if known is not None else series_id(kpi, labels)
+                d = SeriesDef(sid, kpi, dict(labels), kind(kpi) if kind else "unknown")
                 (out.new if known is None else out.again).append(d)
                 known = (sid, token, now + self._terms.reregister_after_s())
             current[key] = known
-            out.add(known[0], sample.ts, sample.value)
+            out.add(known[0], ts, value)
         return out

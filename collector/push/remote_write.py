@@ -18,19 +18,27 @@ type (counters stay counters). Answers, as the specification wants them:
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import cramjam
 from aiohttp import web
 
 from bus.clock import Clock
-from bus.contracts import REMOTE_WRITE_SOURCE, Sample, SeriesKind
+from bus.contracts import REMOTE_WRITE_SOURCE
 from bus.heap import freeze_heap_once
+from bus.series import series_id
 from collector.chunks import SeriesBook
 from collector.exposition_lines import kind_of
 from collector.instances import InstanceLabels
 from collector.push.errors import PushError
-from collector.push.remote_write_wire import LabelCache, WireError, decode_write_request
+from collector.push.remote_write_wire import (
+    LabelCache,
+    TimeSeries,
+    WireError,
+    WriteRequest,
+    decode_write_request,
+)
 from collector.push.stats import PushStats
 from collector.writer import SampleWriter
 
@@ -48,10 +56,17 @@ def inflated_size(body: bytes) -> int:
     raise PushError(400, "not a snappy block: no valid length header")
 
 
+SERIES_PER_STEP = 500
+"""Series of a request mapped (or chunked) between two yields to the event loop."""
 MAX_LABEL_VALUE = 4096
 """Longest label value taken, in characters (a longer one refuses the request)."""
 _MAX_CACHED_SERIES = 200_000
 """Series whose decoded labels are kept; beyond, the caches start again."""
+
+_Mapped = tuple[int, str, dict[str, str]]
+"""A series' id, KPI and instance labels."""
+_Series = tuple[int, str, dict[str, str], list[tuple[float, int]]]
+"""The same, with the series' samples (value, timestamp in ms)."""
 
 
 class RemoteWriteReceiver:
@@ -75,22 +90,34 @@ class RemoteWriteReceiver:
         # A sender sends the same series again and again, each with the same
         # label bytes: what they decode and map to is kept per inventory read.
         self._wire_labels: LabelCache = {}
-        self._mapped: dict[bytes, tuple[str, dict[str, str]]] = {}
+        self._mapped: dict[bytes, _Mapped] = {}
         self._mapped_for = -1
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
-            samples, kinds = await self._samples(request)
+            write = await self._decoded(request)
+            series = await self._mapped_series(write)
         except PushError:
             self.stats.failed(REMOTE_WRITE_SOURCE)
             raise
-        chunk = self._book.chunk(samples, lambda kpi: kind_of(kpi, kinds))
-        await self._writer.write(REMOTE_WRITE_SOURCE, self._clock.now(), [chunk])
-        self.stats.took(REMOTE_WRITE_SOURCE, len(samples), time.perf_counter() - started)
+        chunks = []
+        taken = 0
+        for n in range(0, len(series), SERIES_PER_STEP):
+            if n:
+                await asyncio.sleep(0)  # a large request must not hold the loop
+            rows = [
+                (sid, name, labels, ts / 1000.0, value)
+                for sid, name, labels, samples in series[n : n + SERIES_PER_STEP]
+                for value, ts in samples
+            ]
+            taken += len(rows)
+            chunks.append(self._book.chunk_keyed(rows, lambda kpi: kind_of(kpi, write.kinds)))
+        await self._writer.write(REMOTE_WRITE_SOURCE, self._clock.now(), chunks)
+        self.stats.took(REMOTE_WRITE_SOURCE, taken, time.perf_counter() - started)
         return web.Response(status=204)
 
-    async def _samples(self, request: web.Request) -> tuple[list[Sample], dict[str, SeriesKind]]:
+    async def _decoded(self, request: web.Request) -> WriteRequest:
         if request.headers.get("Content-Encoding", "snappy").lower() != "snappy":
             raise PushError(415, "remote_write bodies must be snappy-compressed")
         if request.content_type not in ("application/x-protobuf", "application/octet-stream"):
@@ -110,35 +137,47 @@ class RemoteWriteReceiver:
         if len(self._wire_labels) > _MAX_CACHED_SERIES:
             self._wire_labels.clear()
         try:
-            write = decode_write_request(raw, self._wire_labels)
+            return decode_write_request(raw, self._wire_labels)
         except WireError as exc:
             raise PushError(400, f"not a WriteRequest: {exc}") from None
+
+    async def _mapped_series(self, write: WriteRequest) -> list[_Series]:
+        """Each series of ``write`` with its id, KPI, instance labels and samples.
+
+        Every series is checked before anything is taken: a request with a
+        bad one is refused whole.
+        """
         await self._instances.refresh()
         mapped = self._mapped
         if self._mapped_for != self._instances.generation or len(mapped) > _MAX_CACHED_SERIES:
             mapped.clear()
             self._mapped_for = self._instances.generation
-        samples: list[Sample] = []
+        out: list[_Series] = []
         all_known = True
         for n, series in enumerate(write.timeseries):
+            if n and n % SERIES_PER_STEP == 0:
+                await asyncio.sleep(0)  # a large request must not hold the loop
             known = mapped.get(series.key)
             if known is None:
                 all_known = False
-                labels = dict(series.labels)
-                name = labels.pop("__name__", "")
-                if not name:
-                    raise PushError(400, f"timeseries[{n}] has no __name__ label")
-                for label, value in series.labels.items():
-                    if len(value) > MAX_LABEL_VALUE:
-                        raise PushError(
-                            400, f"timeseries[{n}] label {label}: a value of {len(value)} "
-                            f"characters, over the limit of {MAX_LABEL_VALUE}"
-                        )  # fmt: skip
-                known = (name, self._instances.label({k: v for k, v in labels.items() if v}))
+                known = self._map(n, series)
                 mapped[series.key] = known
-            name, labels = known
-            samples.extend(Sample(name, labels, ts / 1000.0, value) for value, ts in series.samples)
+            out.append((*known, series.samples))
         if all_known and write.timeseries:
             # The sender's series are known: the caches are built (see bus.heap).
             freeze_heap_once()
-        return samples, write.kinds
+        return out
+
+    def _map(self, n: int, series: TimeSeries) -> _Mapped:
+        labels = dict(series.labels)
+        name = labels.pop("__name__", "")
+        if not name:
+            raise PushError(400, f"timeseries[{n}] has no __name__ label")
+        for label, value in series.labels.items():
+            if len(value) > MAX_LABEL_VALUE:
+                raise PushError(
+                    400, f"timeseries[{n}] label {label}: a value of {len(value)} "
+                    f"characters, over the limit of {MAX_LABEL_VALUE}"
+                )  # fmt: skip
+        mapped = self._instances.label({k: v for k, v in labels.items() if v})
+        return series_id(name, mapped), name, mapped
