@@ -261,14 +261,18 @@ class PolicyEngine:
         active = await active_guard(self._redis, self._keys, violation.id)
         if not active.passed:
             return await self._unrouted(policy, violation, active)
-        await self._count_onset(violation)
-        route = await self._router.route(policy, violation)
+        # Independent: counted and routed at once (one wait for Redis, not two).
+        _, route = await asyncio.gather(
+            self._count_onset(violation), self._router.route(policy, violation)
+        )
         if not route.targets:
             return await self._unrouted(
                 policy, violation, GuardResult(TARGET, False, route.why_not)
             )
-        await self._redis.sadd(self._keys.violation_vnfs(violation.id), *route.targets)
-        await self._redis.expire(self._keys.violation_vnfs(violation.id), _ROUTE_TTL_S)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(self._keys.violation_vnfs(violation.id), *route.targets)
+            pipe.expire(self._keys.violation_vnfs(violation.id), _ROUTE_TTL_S)
+            await pipe.execute()
         decisions: list[Decision] = []
         for vnf_id, targets in route.targets.items():
 
@@ -336,17 +340,16 @@ class PolicyEngine:
         """Run ``work`` on the VNF's record, save it, then publish and record what it made."""
         async with self._locks.hold(vnf_id):
             for _ in range(_RETRIES):
-                state, version = await self._store.load(vnf_id)
+                # Unclaimed, looked at again in a while even if this worker dies before
+                # it saves.
+                due_by = None if claimed_until is not None else self._clock.now() + self.claim_s
+                state, version = await self._store.load(vnf_id, due_by=due_by)
                 if state.outbox:
                     await self._flush(state, version)
                     state, version = await self._store.load(vnf_id)
-                if claimed_until is None:
-                    # Looked at again in a while even if this worker dies before it saves.
-                    await self._store.schedule(
-                        vnf_id, self._clock.now() + self.claim_s, lower_only=True
-                    )
                 now = self._clock.now()
-                fx = await work(state, now)
+                with self.facts.turn():
+                    fx = await work(state, now)
                 state.prune(now)
                 state.outbox = [encode(d) for d in fx.decisions]
                 try:

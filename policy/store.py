@@ -19,10 +19,12 @@ outs, approvals, recent ONSETs, failing hosts, and the concurrency slots
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from bus.clock import Clock
 from bus.contracts import GuardResult
@@ -97,6 +99,24 @@ return {1, running + 1, on_host}
 """
 
 
+_TURN_MEMO: contextvars.ContextVar[dict[tuple[object, ...], Any] | None] = contextvars.ContextVar(
+    "policy_turn_memo", default=None
+)
+"""The facts read in the current turn (see :meth:`RedisFacts.turn`); None: outside one."""
+
+T = TypeVar("T")
+
+
+async def _memo(key: tuple[object, ...], read: Callable[[], Awaitable[T]]) -> T:
+    memo = _TURN_MEMO.get()
+    if memo is None:
+        return await read()
+    if key not in memo:
+        memo[key] = await read()
+    value: T = memo[key]
+    return value
+
+
 class Conflict(RuntimeError):
     """Another worker saved the record first: reload and decide again."""
 
@@ -111,9 +131,19 @@ class LoopStore:
         self._claim = redis.register_script(_CLAIM_DUE)
         self._undue = redis.register_script(_UNDUE)
 
-    async def load(self, vnf_id: str) -> tuple[VnfLoop, int]:
-        """The VNF's record (empty when it has none) and its version."""
-        version, raw = await self._redis.hmget(self._keys.policy_loop(vnf_id), ["v", "s"])
+    async def load(self, vnf_id: str, *, due_by: float | None = None) -> tuple[VnfLoop, int]:
+        """The VNF's record (empty when it has none) and its version.
+
+        ``due_by``: in the same round trip, have the VNF looked at by then
+        (as :meth:`schedule` with ``lower_only``).
+        """
+        if due_by is None:
+            version, raw = await self._redis.hmget(self._keys.policy_loop(vnf_id), ["v", "s"])
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(self._keys.policy_loop(vnf_id), ["v", "s"])
+                pipe.zadd(self._keys.policy_due(), {vnf_id: due_by}, lt=True)
+                (version, raw), _ = await pipe.execute()
         if raw is None:
             return VnfLoop(vnf=vnf_id), int(version or 0)
         return decode_loop(raw), int(version or 0)
@@ -188,14 +218,33 @@ class RedisFacts:
         self.slot_ttl_s = slot_ttl_s
         self._claim = redis.register_script(_CLAIM_SLOT)
 
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Within it, a VNF's record, a descriptor and a policy's mode are each read once.
+
+        One turn of the loop on a VNF asks for them several times; reading
+        them once makes the turn decide on one view of them, in fewer
+        round trips to Redis. The memo belongs to the calling task (a
+        context variable), so turns running at once in other tasks keep
+        their own.
+        """
+        token = _TURN_MEMO.set({})
+        try:
+            yield
+        finally:
+            _TURN_MEMO.reset(token)
+
     async def vnf(self, vnf_id: str) -> VnfInstance | None:
-        return await self._inventory.find(vnf_id)
+        return await _memo(("vnf", vnf_id), lambda: self._inventory.find(vnf_id))
 
     async def vnfd_of(self, vnf: VnfInstance) -> Vnfd | None:
-        try:
-            return await self._catalogue.of(vnf)
-        except NotFound:
-            return None
+        async def read() -> Vnfd | None:
+            try:
+                return await self._catalogue.of(vnf)
+            except NotFound:
+                return None
+
+        return await _memo(("vnfd", vnf.vnfd_id, vnf.vnfd_version), read)
 
     async def ns(self, ns_id: str) -> NsInstance | None:
         return None if self._ns_inventory is None else await self._ns_inventory.find(ns_id)
@@ -211,6 +260,9 @@ class RedisFacts:
         return None if raw is None else decode_loop(raw).inflight
 
     async def mode(self, policy: KpiPolicy) -> Mode:
+        return await _memo(("mode", policy.name), lambda: self._mode(policy))
+
+    async def _mode(self, policy: KpiPolicy) -> Mode:
         override = reply_text(await self._redis.hget(self._keys.policy_modes(), policy.name))
         for mode in MODES:
             if override == mode:
