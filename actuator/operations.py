@@ -57,11 +57,8 @@ async def start_operation(vnfm: Vnfm, decision: Decision, vnf_id: str, op_id: st
         if not isinstance(aspect, str) or not aspect:
             raise InvalidRequest(f"{decision.action.value} decision has no 'aspect' parameter")
         direction: Literal["out", "in"] = "out" if decision.action is Action.SCALE_OUT else "in"
-        steps = params.get("steps", 1)
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise InvalidRequest(f"'steps' must be a positive integer, got {steps!r}")
         return await vnfm.scale(
-            vnf_id, aspect, direction, steps, op_id=op_id, decision_id=decision.id
+            vnf_id, aspect, direction, scale_steps(decision), op_id=op_id, decision_id=decision.id
         )
     if decision.action is Action.HEAL:
         try:
@@ -102,6 +99,14 @@ async def start_operation(vnfm: Vnfm, decision: Decision, vnf_id: str, op_id: st
             vnf_id, state, graceful=graceful, op_id=op_id, decision_id=decision.id
         )
     raise InvalidRequest(f"action {decision.action.value} runs no VNFM operation")
+
+
+def scale_steps(decision: Decision) -> int:
+    """The steps a scaling decision takes (1 unless it says); raises InvalidRequest."""
+    steps = decision.parameters.get("steps", 1)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise InvalidRequest(f"'steps' must be a positive integer, got {steps!r}")
+    return steps
 
 
 def _count(value: Any) -> bool:

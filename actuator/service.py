@@ -1,4 +1,5 @@
-"""The actuator: runs approved decisions through the VNFM and publishes their results.
+"""The actuator: runs approved decisions through the VNFM (the NFVO for NS scaling)
+and publishes their results.
 
 It consumes ``keys.stream("decisions")`` with a consumer group and publishes
 one :class:`~bus.contracts.OpResult` per executed decision to
@@ -51,6 +52,11 @@ ladder, another scale step) is the policy stage's, decided from how the
 operation ended and whether the KPI recovered, and comes as a decision of
 its own.
 
+Network services: a ``scale_ns_out`` / ``scale_ns_in`` decision runs as
+an NS scale of the NFVO (:mod:`actuator.ns_operations`), with the same
+operation id, expiry and retry settings; the NFVO takes the NS's and the
+members' leases itself.
+
 Notifications: a ``notify`` decision is sent to the webhook its parameters
 name (:mod:`actuator.notify`), retried on temporary failures; the result
 says whether it was delivered.
@@ -77,6 +83,7 @@ from typing import Any
 from actuator.idempotency import DecisionRecord, IdempotencyStore
 from actuator.lease import VnfLease
 from actuator.notify import Notifier
+from actuator.ns_operations import NS_SCALING, NsScaleRun
 from actuator.operations import result_of, result_without_op, start_operation, vnf_of
 from bus.clock import Clock
 from bus.contracts import Action, Decision, Message, OpResult, OpState
@@ -86,6 +93,7 @@ from bus.streams import ConsumerSettings, StreamConsumer, StreamPublisher, consu
 from bus.tasks import cancel_and_wait
 from mano_core.errors import CorruptRecord, InvalidRequest, NotFound
 from mano_core.models import LcmOpOcc
+from mano_core.nfvo.lcm import NsLcm
 from mano_core.vnfm import Vnfm
 
 log = logging.getLogger(__name__)
@@ -99,7 +107,8 @@ class Actuator:
     lease is renewed every third of its TTL anyway, but a wide TTL rides out
     missed renewals (a Redis blip), and it is how long a VNF waits after its
     worker died. A decision older than ``max_decision_age_s`` when it is about
-    to start is not run (``math.inf``: no limit).
+    to start is not run (``math.inf``: no limit). ``nslcm`` runs NS scaling
+    decisions (None: they fail, naming the missing NFVO).
     """
 
     def __init__(
@@ -120,6 +129,7 @@ class Actuator:
         max_decision_age_s: float = 300.0,
         retry_base_s: float = 1.0,
         notifier: Notifier | None = None,
+        nslcm: NsLcm | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -159,6 +169,17 @@ class Actuator:
         self.retry_base_s = retry_base_s
         # Owned: closed when run() ends.
         self._notifier = notifier or Notifier(clock)
+        self._ns = (
+            None
+            if nslcm is None
+            else NsScaleRun(
+                nslcm,
+                clock,
+                max_attempts=max_attempts,
+                retry_base_s=retry_base_s,
+                poll_s=lease_poll_s,
+            )
+        )
 
     # --- the consumer loop -------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -222,6 +243,8 @@ class Actuator:
                 decision, vnf, record.op_id, self._now(), error=error, detail=detail
             )
             return await self._publish(record, notified)
+        if decision.action in NS_SCALING:
+            return await self._publish(record, await self._scale_ns(decision, record))
         if not vnf:
             error = f"decision targets {decision.target.key()}, which names no VNF instance"
             refused = result_without_op(decision, vnf, record.op_id, self._now(), error=error)
@@ -253,6 +276,12 @@ class Actuator:
         else:
             result = await self._run_bounded(decision, record.vnf, record.op_id, op)
         return await self._publish(record, result)
+
+    async def _scale_ns(self, decision: Decision, record: DecisionRecord) -> OpResult:
+        if self._ns is None:
+            error = f"no NFVO here to run {decision.action.value} on {decision.target.key()}"
+            return result_without_op(decision, "", record.op_id, self._now(), error=error)
+        return await self._ns.run(decision, record.op_id, lambda: self._expired(decision))
 
     def _expired(self, decision: Decision) -> str | None:
         """Why ``decision`` is too old to start now; None while it is not."""

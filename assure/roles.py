@@ -195,6 +195,7 @@ def _actuator(platform: Platform, _policies: LoadResult) -> RoleWork:
             timeout_s=s.actuator.notify_timeout,
             attempts=s.actuator.notify_attempts,
         ),
+        nslcm=platform.nslcm,
     )
     return actuator.run
 

@@ -9,7 +9,9 @@ when it undoes its partial work); its module says what it does
 (:mod:`.instantiate`, :mod:`.scale`, :mod:`.heal`, :mod:`.terminate`).
 
 One operation at a time per NS: each runs under the NS's lease
-(``keys.ns_lease``); a request while another runs is refused. A request
+(``keys.ns_lease``); a request while another runs is refused with
+:class:`NsBusy` (an :class:`~mano_core.errors.InvalidRequest` that passes
+with time). A request
 that can never succeed as asked (an unknown aspect, a level out of bounds,
 an NS in the wrong state) raises :class:`~mano_core.errors.InvalidRequest`
 or :class:`~mano_core.errors.NotFound` before any operation is recorded;
@@ -43,6 +45,10 @@ from mano_core.vnfd import RecoveryLevel
 from mano_core.vnfm import Direction, Vnfm
 
 Body = Callable[[NsInstance, NsOperation], Awaitable[tuple[NsInstance, NsOperation]]]
+
+
+class NsBusy(InvalidRequest):
+    """Another lifecycle operation holds the NS: the request may succeed once it ends."""
 
 
 class NsLcm:
@@ -161,7 +167,7 @@ class NsLcm:
         ns = await self.get(ref)
         lease = self._lease(ns.id)
         if not await lease.try_acquire():
-            raise InvalidRequest(f"a lifecycle operation is in progress on NS {ns.name}")
+            raise NsBusy(f"a lifecycle operation is in progress on NS {ns.name}")
         try:
             ns = await self.ns_inventory.get(ns.id)
             if ns.state is not NsState.NOT_INSTANTIATED or ns.vnfs or ns.networks:
@@ -255,14 +261,25 @@ class NsLcm:
         """
         settled = []
         for ns in await self.ns_inventory.list():
-            op = ns.last_operation
-            if op is None or op.state.final or await self._redis.exists(self._keys.ns_lease(ns.id)):
-                continue
-            _, moved = await self._ctx.move(
-                ns, op, NsOpState.FAILED, error=(op.error or "") + " (found abandoned at start-up)"
-            )
-            settled.append(moved)
+            moved = await self._settle(ns, "found abandoned at start-up")
+            if moved is not None:
+                settled.append(moved)
         return settled
+
+    async def settle_abandoned(self, ref: str) -> NsOperation | None:
+        """Settle the NS's last operation as FAILED when no live process runs it.
+
+        For a caller waiting on an operation that another process started:
+        while the NS's lease is held it is left alone (None), as is a final one.
+        """
+        return await self._settle(await self.get(ref), "abandoned by the process running it")
+
+    async def _settle(self, ns: NsInstance, why: str) -> NsOperation | None:
+        op = ns.last_operation
+        if op is None or op.state.final or await self._redis.exists(self._keys.ns_lease(ns.id)):
+            return None
+        _, moved = await self._ctx.move(ns, op, NsOpState.FAILED, error=f"{op.error or ''} ({why})")
+        return moved
 
     # ------------------------------------------------------------------
     def _lease(self, ns_id: str) -> Lease:
@@ -289,7 +306,7 @@ class NsLcm:
             return done
         lease = self._lease(ns.id)
         if not await lease.try_acquire():
-            raise InvalidRequest(f"another lifecycle operation is in progress on NS {ns.name}")
+            raise NsBusy(f"another lifecycle operation is in progress on NS {ns.name}")
 
         async def under_lease() -> NsOperation:
             current = await self.ns_inventory.get(ns.id)
