@@ -278,7 +278,12 @@ class PolicySpec(_Strict):
         if self.guards.stabilisation is not None and not any(
             a.type in ("scale_in", "scale", "scale_to_level") for a, _ in self.actions()
         ):
-            raise rule_error("stabilisation applies to scaling in only", "guards", "stabilisation")
+            raise rule_error(
+                "stabilisation applies to scaling in only (a VNF's: scale_in, scale, "
+                "scale_to_level)",
+                "guards",
+                "stabilisation",
+            )
         return self
 
     def actions(self) -> list[tuple[PolicyAction, tuple[str | int, ...]]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bus.contracts import TargetKind
+from mano_core.nsd import load_nsd
 from mano_core.vnfd import RecoveryLevel, load_vnfd
 from policy.conditions import conditions_of
 from policy.loader import Problem, load_policies, validate_files
@@ -510,3 +511,16 @@ def test_an_ns_scaling_policy_loads_with_its_aspect_steps_and_ns_conditions(
     assert policy.spec.target.nsd == "edge"
     [spec] = conditions_of([policy])
     assert (spec.scope, spec.vnfd) == (TargetKind.NS, None)
+
+
+def test_the_ns_scaling_example_loads_and_steps_an_aspect_of_the_shipped_edge_nsd() -> None:
+    result = load_policies(DEFAULTS.parent.parent / "docs" / "examples" / "edge-ns-scale.yaml")
+    assert result.problems == []
+    nsd = load_nsd(DEFAULTS / "nsds" / "edge.yaml")
+    actions = {p.name: p.spec.action for p in result.policies}
+    assert set(actions) == {"edge-latency-high", "edge-latency-low"}
+    for policy in result.policies:
+        action = policy.spec.action
+        assert isinstance(action, ScaleNsAction)
+        assert policy.spec.target.nsd == nsd.id
+        assert [m.vnf for m in nsd.aspect(action.aspect).members] == ["fw"]
