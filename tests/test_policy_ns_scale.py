@@ -15,11 +15,15 @@ import pytest
 
 from bus.contracts import Action, OpState, Target, TargetKind
 from bus.keys import Keys
+from mano_core.granter import VimGranter
 from mano_core.nfvo.inventory import NsInventory
 from mano_core.nfvo.records import NsInstance, NsState, NsVnf
 from mano_core.nsd import parse_nsd
+from mano_core.vim.registry import VimRegistry
+from mano_core.vim.simulated import SimHost, SimulatedVim
 from tests.policy_support import (
     START,
+    ManualClock,
     World,
     guard,
     policies_from,
@@ -328,3 +332,19 @@ async def test_an_ns_result_reaches_the_ns_record_and_is_audited(
     [step] = record.episode.steps
     assert (step.action, step.op_state, step.outcome) == ("scale_ns_out", "COMPLETED", "completed")
     assert record.episode.phase == "verifying"
+
+
+async def test_an_ns_scale_out_a_members_vim_cannot_place_is_denied_by_the_capacity_check(
+    redis: Any, keys: Keys
+) -> None:
+    # One host with one vCPU: the firewall's next VNFC (2 vCPUs) fits nowhere.
+    tiny = SimulatedVim(ManualClock(), redis, keys, [SimHost("h1", vcpus=1, ram_mb=2048)])
+    world = await ns_world(redis, keys, granter=VimGranter(VimRegistry([tiny])))
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")], ns="ns1")
+    await add_ns(redis, keys)
+
+    [denied] = await world.engine.handle(world.onset("edge-slow", NS, condition="slow"))
+
+    assert denied.verdict == "denied"
+    passed, detail = guard(denied, "capacity")
+    assert not passed and "VIM sim" in detail
