@@ -15,8 +15,8 @@ import json
 import resource
 import signal
 import sys
-import time
 
+from benchmarks.loop_stall import StallWatch
 from bus.clock import WallClock
 from bus.keys import Keys
 from bus.redis import connect
@@ -33,16 +33,12 @@ def rss_mib() -> float:
 
 
 async def report(collector: Collector, stop: asyncio.Event) -> None:
-    worst = busy = 0.0
-    last = time.monotonic()
-    while not stop.is_set():
-        started, cpu = time.perf_counter(), time.thread_time()
-        await asyncio.sleep(0.001)
-        worst = max(worst, time.perf_counter() - started - 0.001)
-        # The part of the lateness the loop spent running (not preempted by the OS).
-        busy = max(busy, time.thread_time() - cpu)
-        if time.monotonic() - last >= 1.0:
-            last = time.monotonic()
+    watch = StallWatch()
+    watching = asyncio.create_task(watch.run())
+    try:
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            worst, busy = watch.take()
             line = {
                 "written": collector.writer.written,
                 "stall_ms": round(worst * 1000, 2),
@@ -52,7 +48,8 @@ async def report(collector: Collector, stop: asyncio.Event) -> None:
                 "dropped": collector.writer.dropped,
             }
             print(json.dumps(line), flush=True)
-            worst = busy = 0.0
+    finally:
+        watching.cancel()
 
 
 async def main(url: str, prefix: str, interval_s: float, shards: int, ttl_s: float) -> None:
