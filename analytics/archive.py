@@ -5,15 +5,19 @@ not time, so at a high rate it holds less than the longest window, and a
 worker would read every shard's samples to rebuild one. So each worker
 also keeps, per shard, what that shard's windows hold:
 
-- every flush (at most one per ``flush_s`` of clock time, with the
-  evaluations), the samples kept since the last flush go, for each owned
-  shard that needs them, as one packed batch
-  (:class:`~bus.contracts.PackedBatch`) appended to the shard's current
-  *segment*: a Redis list, ``keys.sample_history(shard, segment)``,
-  covering ``segment_s`` of clock time (half the horizon);
+- every flush (at most one per ``flush_s`` of clock time, beside the
+  evaluations: taken with :meth:`SampleArchive.take`, packed and written
+  by :meth:`SampleArchive.write`), the samples kept since the last flush
+  go, for each owned shard that needs them, as packed batches
+  (:class:`~bus.contracts.PackedBatch`, at most ``PIECE`` samples each,
+  in time order) appended to the shard's current *segment*: a Redis list,
+  ``keys.sample_history(shard, segment)``, covering ``segment_s`` of
+  clock time (half the horizon);
 - the first batch of a segment that holds a series carries its definition,
   so a segment is read on its own (the series registry's generations are
-  wall time, and a history read back after them must still resolve);
+  wall time, and a history read back after them must still resolve); each
+  series is defined once per segment and shard, and the writer remembers
+  which (a set of ids per shard), so a write costs what it writes;
 - the shard's head (``keys.sample_history_head``) records the newest
   segment and ``through``: the samples-stream entry up to which the
   history holds what the shard needs;
@@ -32,6 +36,7 @@ last owner's last flush.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -49,6 +54,8 @@ from bus.redis import reply_text
 
 log = logging.getLogger(__name__)
 
+PIECE = 4096
+"""Samples packed at most in one go (one batch of the history)."""
 KEEP = 3
 """Segments kept before the newest: with segments of half the horizon, at least the horizon."""
 SOURCE = "analytics-history"
@@ -69,6 +76,19 @@ class ShardHistory:
     through: str | None = None
     """The samples-stream entry up to which the batches hold what the shard needs
     (None: no history of this shard)."""
+
+
+@dataclass
+class Flush:
+    """One write of the history, taken from the queue (:meth:`SampleArchive.take`)."""
+
+    now: float
+    segment: int
+    through: str | None
+    chunks: list[Kept]
+    """The samples taken (back in the queue if the write fails)."""
+    epochs: dict[int, int]
+    """The shards to write, each with its epoch when taken."""
 
 
 @dataclass
@@ -130,8 +150,10 @@ class SampleArchive:
         self._flushed_at: float | None = None
         self._segment: dict[int, int] = {}
         """Each shard's segment of the last write."""
-        self._defined: dict[int, Ids] = {}
-        """Each shard's series whose definition its current segment holds (sorted ids)."""
+        self._defined: dict[int, set[int]] = {}
+        """Each shard's series whose definition its current segment holds."""
+        self._epoch: dict[int, int] = {}
+        """Bumped when a shard is given up: a write under way then leaves its tracking alone."""
         self.written = 0
         """Samples written so far."""
 
@@ -149,61 +171,92 @@ class SampleArchive:
     def due(self, now: float) -> bool:
         return self._flushed_at is None or now - self._flushed_at >= self.flush_s
 
-    async def flush(self, now: float, shards: Iterable[int], through: str | None) -> int:
-        """Write the queued samples of ``shards`` (the owned ones); returns how many.
+    def take(self, now: float, shards: Iterable[int], through: str | None) -> Flush:
+        """Take the queued samples for a write of ``shards`` (the owned ones) by :meth:`write`.
 
         ``through``: the samples-stream entry up to which every sample was
         queued. Samples of shards not given (given up meanwhile) are dropped.
-        Raises the Redis error when the write fails; the samples stay queued.
+        Taking is synchronous and cheap, so the samples and ``through``
+        agree; the packing is left to :meth:`write`.
         """
         owned = sorted(set(shards))
-        segment = math.floor(now / self.segment_s)
         # Samples too old for any window are not worth keeping (after a long outage).
         oldest = now - self.horizon_s
-        chunks = self._pending = [c for c in self._pending if c.ts.max() >= oldest]
-        every = Kept.joined(chunks) if chunks else None
-        ttl_ms = max(1000, math.ceil(self._clock.to_wall((KEEP + 2) * self.segment_s) * 1000))
-        defined: dict[int, Ids] = {}
-        written = 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for s in owned:
-                head = self._keys.sample_history_head(s)
-                key = self._keys.sample_history(s, segment)
-                if self._segment.get(s) != segment:
-                    pipe.delete(self._keys.sample_history(s, segment - KEEP - 1))
-                    known: Ids = np.empty(0, dtype=np.uint64)
-                else:
-                    known = self._defined.get(s, np.empty(0, dtype=np.uint64))
-                if every is not None:
-                    sel = np.flatnonzero((every.shard == s) & (every.ts >= oldest))
-                    if len(sel):
-                        blob, known = self._batch(now, every.take(sel), known)
-                        pipe.rpush(key, blob)
-                        pipe.pexpire(key, ttl_ms)
-                        written += len(sel)
-                defined[s] = known
-                fields = {"segment": str(segment)}
-                if through is not None:
-                    fields["through"] = through
-                pipe.hset(head, mapping=fields)
-                pipe.pexpire(head, ttl_ms)
-            await pipe.execute()
+        chunks = [c for c in self._pending if c.ts.max() >= oldest]
         self._pending = []
         self._flushed_at = now
-        for s in owned:
-            self._segment[s] = segment
-        self._defined = defined
-        self.written += written
-        return written
+        epochs = {s: self._epoch.get(s, 0) for s in owned}
+        return Flush(now, math.floor(now / self.segment_s), through, chunks, epochs)
 
-    def _batch(self, now: float, kept: Kept, known: Ids) -> tuple[bytes, Ids]:
-        """One packed batch of a shard's samples (in time order), and the ids now defined."""
-        kept = kept.take(np.argsort(kept.ts, kind="stable"))
+    async def write(self, flush: Flush) -> int:
+        """Pack and write what :meth:`take` took; returns how many samples.
+
+        Packing goes a piece of at most ``PIECE`` samples at a time, letting
+        the event loop run between pieces (the first write of a segment
+        defines every series it holds, which takes a while at scale).
+        Raises the Redis error when the write fails; the samples go back in
+        the queue for the next flush.
+        """
+        segment, now = flush.segment, flush.now
+        ttl_ms = max(1000, math.ceil(self._clock.to_wall((KEEP + 2) * self.segment_s) * 1000))
+        oldest = now - self.horizon_s
+        every = Kept.joined(flush.chunks) if flush.chunks else None
+        blobs: dict[int, list[bytes]] = {}
+        defined: dict[int, set[int]] = {}
+        samples = 0
+        try:
+            for s in flush.epochs:
+                fresh = self._segment.get(s) != segment
+                known = set() if fresh else self._defined.get(s, set())
+                new = defined[s] = set()
+                blobs[s] = []
+                if every is None:
+                    continue
+                sel = np.flatnonzero((every.shard == s) & (every.ts >= oldest))
+                mine = every.take(sel[np.argsort(every.ts[sel], kind="stable")])
+                for lo in range(0, len(mine), PIECE):
+                    piece = mine.take(np.arange(lo, min(lo + PIECE, len(mine))))
+                    blobs[s].append(self._batch(now, piece, known, new))
+                    await asyncio.sleep(0)
+                samples += len(mine)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for s, pieces in blobs.items():
+                    if self._segment.get(s) != segment:
+                        pipe.delete(self._keys.sample_history(s, segment - KEEP - 1))
+                    key = self._keys.sample_history(s, segment)
+                    if pieces:
+                        pipe.rpush(key, *pieces)
+                        pipe.pexpire(key, ttl_ms)
+                    head = self._keys.sample_history_head(s)
+                    fields = {"segment": str(segment)}
+                    if flush.through is not None:
+                        fields["through"] = flush.through
+                    pipe.hset(head, mapping=fields)
+                    pipe.pexpire(head, ttl_ms)
+                await pipe.execute()
+        except BaseException:
+            self._pending[:0] = flush.chunks
+            raise
+        for s, epoch in flush.epochs.items():
+            if self._epoch.get(s, 0) != epoch:
+                continue  # given up while the write was under way
+            if self._segment.get(s) != segment:
+                self._segment[s] = segment
+                self._defined[s] = set()
+            self._defined[s] |= defined[s]
+        self.written += samples
+        return samples
+
+    def _batch(self, now: float, kept: Kept, known: set[int], new: set[int]) -> bytes:
+        """One packed batch of samples in time order, defining the series in neither
+        ``known`` nor ``new`` (and adding them to ``new``)."""
         ids, ts, values, table, row = kept.ids, kept.ts, kept.values, kept.table, kept.row
         unique, first = np.unique(ids, return_index=True)
-        new = ~np.isin(unique, known, assume_unique=True)
         defs: list[SeriesDef] = []
-        for sid, i in zip(unique[new].tolist(), first[new].tolist(), strict=True):
+        for sid, i in zip(unique.tolist(), first.tolist(), strict=True):
+            if sid in known or sid in new:
+                continue
+            new.add(sid)
             t = self.tables[int(table[i])]
             labels = t.info[int(row[i])]
             if labels is not None:  # a row freed since: its series is gone
@@ -219,13 +272,14 @@ class SampleArchive:
             counts.astype(U32).tobytes(),
             ts[starts].astype(F64).tobytes(),
         )
-        return encode(batch), np.union1d(known, unique[new]).astype(np.uint64)
+        return encode(batch)
 
     def forget(self, shards: Iterable[int]) -> None:
         """Stop tracking shards given up (their next owner writes their history)."""
         for s in shards:
             self._segment.pop(s, None)
             self._defined.pop(s, None)
+            self._epoch[s] = self._epoch.get(s, 0) + 1
 
     # --- reading ---------------------------------------------------------
     async def read(self, shard: int) -> ShardHistory:

@@ -144,6 +144,7 @@ class Analytics:
         self._pruned_at: float | None = None
         self._lock = asyncio.Lock()
         self._landed = asyncio.Event()
+        self._evaluated = asyncio.Event()
         self.models = ModelKeeper(redis, keys, self.engine, clock, check_s=eval_interval_s * 5)
         self.archive = SampleArchive(
             redis, keys, clock, list(self.engine.tables.values()),
@@ -300,9 +301,6 @@ class Analytics:
             result = self.engine.evaluate(now, window)
             self._queue(result)
             events = await self._flush()
-            if self.archive.due(now):
-                owned = self.ownership.owned if self.ownership is not None else frozenset({0})
-                await self.archive.flush(now, owned, self.intake.handled_id)
             self._prune(now)
         for event in events:
             log.info(
@@ -315,6 +313,23 @@ class Analytics:
                 f" (caused by {event.caused_by})" if event.caused_by else "",
             )
         return events
+
+    async def keep_history(self, now: float | None = None) -> int:
+        """Write the samples kept since the last write to the owned shards' history, when due
+        (once per ``eval_interval_s`` of clock time); returns how many were written.
+
+        The running stage does it after each evaluation has published its
+        events, beside the evaluation rather than inside it. Raises the
+        Redis error when the write fails (the samples wait for the next).
+        """
+        async with self._lock:
+            now = self._clock.now() if now is None else now
+            if not self._loaded or not self.archive.due(now):
+                return 0  # before the first evaluation, the history is still to be read
+            owned = self.ownership.owned if self.ownership is not None else frozenset({0})
+            flush = self.archive.take(now, owned, self.intake.handled_id)
+        # Written outside the lock: the next evaluation need not wait for it.
+        return await self.archive.write(flush)
 
     def _queue(self, result: Pass) -> None:
         self._outbox_events.extend(result.events)
@@ -384,6 +399,7 @@ class Analytics:
                 tasks.create_task(self.owner.run(stop))
             tasks.create_task(self.intake.run(stop, self._handle))
             tasks.create_task(self._evaluate_on_landing(stop))
+            tasks.create_task(self._keep_history_after_evaluations(stop))
             tasks.create_task(self.models.run(stop))
 
     async def _start_reading(self) -> None:
@@ -421,7 +437,28 @@ class Analytics:
                 if failing:
                     log.warning("evaluation works again")
                 failing = False
+                self._evaluated.set()
             await self._until_landed(stop, failing)
+
+    async def _keep_history_after_evaluations(self, stop: asyncio.Event) -> None:
+        """Write the history after an evaluation published its events, when due."""
+        failing = False
+        while not stop.is_set():
+            raise_if_cancelled()
+            await _first_of(self._evaluated, stop)
+            self._evaluated.clear()
+            try:
+                await self.keep_history()
+            except RedisError as exc:
+                if not is_transient(exc):
+                    raise
+                if not failing:  # once per outage; the samples wait for the next write
+                    log.warning(
+                        "writing the sample history failed (%s: %s)", type(exc).__name__, exc
+                    )
+                failing = True
+            else:
+                failing = False
 
     async def _until_landed(self, stop: asyncio.Event, failing: bool) -> None:
         """Wait for new samples (not while writes fail), the tick, or ``stop``."""
@@ -429,12 +466,17 @@ class Analytics:
         if failing or self._landed.is_set():
             await wait_for_stop(stop, wait if failing else 0)
             return
-        landed = asyncio.ensure_future(self._landed.wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({landed, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await cancel_and_wait([landed, stopped])
+        await _first_of(self._landed, stop, within_s=wait)
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, *, within_s: float | None = None) -> None:
+    """Wait until either event is set (or ``within_s`` seconds passed)."""
+    first = asyncio.ensure_future(a.wait())
+    second = asyncio.ensure_future(b.wait())
+    try:
+        await asyncio.wait({first, second}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait([first, second])
 
 
 def _entry_order(entry_id: str) -> tuple[int, int]:

@@ -124,6 +124,7 @@ async def test_a_takeover_mid_window_evaluates_as_an_uninterrupted_worker(
             while await worker.intake.read_once(ingest):
                 pass
             ours.extend(await worker.evaluate(T0 + step * STEP))
+            await worker.keep_history(T0 + step * STEP)
         theirs.extend(await reference.evaluate(T0 + step * STEP))
         if worker is not None:
             assert same(values(worker), values(reference)), step
@@ -168,6 +169,7 @@ async def test_a_restarted_worker_rebuilds_its_windows_and_the_history_stays_bou
                 await before.ingest(batch)
                 await reference.ingest(batch)
         await before.evaluate(T0 + step * STEP)
+        await before.keep_history(T0 + step * STEP)
     after = stage()  # a restart: nothing in memory
     now = T0 + 199 * STEP
     await after.evaluate(now)
