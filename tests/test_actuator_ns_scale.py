@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from actuator.idempotency import op_id_for
 from actuator.service import Actuator
 from assure.settings import Settings
 from bus.contracts import Action, OpResult, OpState, Target, TargetKind
 from bus.lease import Lease
-from bus.streams import read_all
+from bus.streams import StreamPublisher, read_all
 from mano_core.models import VnfInstance
-from mano_core.nfvo.records import NsInstance, NsOpState
-from tests.actuator_support import FAST, decision
+from mano_core.nfvo.records import NsInstance, NsOperation, NsOpState
+from tests.actuator_support import FAST, decision, running, until
 from tests.nfvo_support import EDGE, NfvoWorld, nfvo_world
 
 
@@ -186,3 +188,60 @@ async def test_an_ns_busy_with_another_operation_is_waited_for(settings: Setting
 
         assert result is not None and result.state is OpState.COMPLETED, result
         assert result.started_at >= released_at, "started only once the NS was free"
+
+
+async def test_a_decision_delivered_twice_on_the_stream_scales_the_ns_once(
+    settings: Settings,
+) -> None:
+    async with edge_ns(settings) as ns:
+        p = ns.world.platform
+        grow = decision("d-1", Action.SCALE_NS_OUT, ns.target(), aspect="capacity", steps=1)
+        publisher = StreamPublisher(p.redis, p.keys.stream("decisions"))
+        await publisher.publish(grow)
+        await publisher.publish(grow)  # a policy worker that died after publishing, say
+
+        async with running(ns.actuator()), running(ns.actuator(consumer="other")):
+
+            async def both_taken() -> bool:
+                if not await ns.results():
+                    return False  # the group exists once a result is out
+                pending = await p.redis.xpending(p.keys.stream("decisions"), "actuator")
+                read = await p.redis.xinfo_groups(p.keys.stream("decisions"))
+                return int(pending["pending"]) == 0 and int(read[0]["entries-read"]) == 2
+
+            await until(both_taken, wall_s=20)
+
+        record = await ns.world.nslcm.get(ns.ns.id)
+        assert [o.id for o in record.operations if o.operation == "SCALE"] == [op_id_for("d-1")]
+        assert record.scale_levels == {"capacity": 1}
+        assert len(await ns.servers_of(await ns.firewall())) == 3
+        assert {r.op_id for r in await ns.results()} == {op_id_for("d-1")}
+
+
+async def test_an_ns_scale_left_running_by_a_stopped_worker_is_settled_failed(
+    settings: Settings,
+) -> None:
+    async with edge_ns(settings) as ns:
+        # A worker recorded the decision's NS operation, then stopped (its NS lease expired).
+        left = NsOperation(
+            id=op_id_for("d-1"),
+            operation="SCALE",
+            state=NsOpState.PROCESSING,
+            started_at=ns.world.platform.clock.now(),
+            params={"aspect_id": "capacity", "direction": "out", "steps": 1},
+        )
+        await ns.world.nslcm.ns_inventory.save(
+            msgspec.structs.replace(ns.ns, operations=[*ns.ns.operations, left])
+        )
+        grow = decision("d-1", Action.SCALE_NS_OUT, ns.target(), aspect="capacity", steps=1)
+
+        result = await ns.actuator().execute(grow)
+
+        assert result is not None and result.state is OpState.FAILED
+        assert result.op_id == op_id_for("d-1")
+        assert "abandoned by the process running it" in (result.error or "")
+        record = await ns.world.nslcm.get(ns.ns.id)
+        assert [(o.operation, o.state) for o in record.operations] == [
+            ("INSTANTIATE", NsOpState.COMPLETED),
+            ("SCALE", NsOpState.FAILED),
+        ]
