@@ -52,11 +52,12 @@ def attempt_id(op_id: str, attempt: int) -> str:
 
 
 class NsScaleRun:
-    """Runs one NS scaling decision to its end through the NFVO."""
+    """Runs one NS scaling decision to its end through the NFVO (None: fails them, naming
+    the missing NFVO)."""
 
     def __init__(
         self,
-        nslcm: NsLcm,
+        nslcm: NsLcm | None,
         clock: Clock,
         *,
         max_attempts: int,
@@ -74,6 +75,10 @@ class NsScaleRun:
     ) -> OpResult:
         """The decision's NS scale, started or found, to its end; ``expired`` says why a
         decision is too old to start (None: it is not)."""
+        nslcm = self._nslcm
+        if nslcm is None:
+            error = f"no NFVO here to run {decision.action.value} on {decision.target.key()}"
+            return self._refused(decision, op_id, error)
         try:
             ns_id, aspect, direction, steps = _request(decision)
         except InvalidRequest as exc:
@@ -81,19 +86,19 @@ class NsScaleRun:
         attempt = 0
         while True:
             this_id = attempt_id(op_id, attempt)
-            op = await self._find(this_id)
+            op = await _find(nslcm, this_id)
             if op is None:
                 why = expired() if attempt == 0 else None
                 if why is not None:
                     return self._refused(decision, op_id, why)
                 try:
-                    op = await self._nslcm.scale(ns_id, aspect, direction, steps, op_id=this_id)
+                    op = await nslcm.scale(ns_id, aspect, direction, steps, op_id=this_id)
                 except NsBusy:
                     await self._clock.sleep(self.poll_s)
                     continue
                 except (InvalidRequest, NotFound) as exc:
                     return self._refused(decision, this_id, f"{type(exc).__name__}: {exc}")
-            op = await self._until_final(ns_id, op)
+            op = await self._until_final(nslcm, ns_id, op)
             if op.state is NsOpState.ROLLED_BACK and attempt + 1 < self.max_attempts:
                 ended = op.finished_at if op.finished_at is not None else self._clock.now()
                 backoff = self.retry_base_s * 2**attempt
@@ -102,21 +107,14 @@ class NsScaleRun:
                 continue
             return _result(decision, ns_id, op, attempt + 1)
 
-    async def _find(self, op_id: str) -> NsOperation | None:
-        try:
-            _, op = await self._nslcm.operation(op_id)
-        except NotFound:
-            return None
-        return op
-
-    async def _until_final(self, ns_id: str, op: NsOperation) -> NsOperation:
+    async def _until_final(self, nslcm: NsLcm, ns_id: str, op: NsOperation) -> NsOperation:
         """Follow an operation another process runs until it ends (or is found abandoned)."""
         while not op.state.final:
-            settled = await self._nslcm.settle_abandoned(ns_id)
+            settled = await nslcm.settle_abandoned(ns_id)
             if settled is not None and settled.id == op.id:
                 return settled
             await self._clock.sleep(self.poll_s)
-            _, op = await self._nslcm.operation(op.id)
+            _, op = await nslcm.operation(op.id)
         return op
 
     def _refused(self, decision: Decision, op_id: str, error: str) -> OpResult:
@@ -134,6 +132,14 @@ class NsScaleRun:
             error=error,
             request_id=decision.request_id,
         )
+
+
+async def _find(nslcm: NsLcm, op_id: str) -> NsOperation | None:
+    try:
+        _, op = await nslcm.operation(op_id)
+    except NotFound:
+        return None
+    return op
 
 
 def _request(decision: Decision) -> tuple[str, str, Literal["out", "in"], int]:

@@ -169,16 +169,8 @@ class Actuator:
         self.retry_base_s = retry_base_s
         # Owned: closed when run() ends.
         self._notifier = notifier or Notifier(clock)
-        self._ns = (
-            None
-            if nslcm is None
-            else NsScaleRun(
-                nslcm,
-                clock,
-                max_attempts=max_attempts,
-                retry_base_s=retry_base_s,
-                poll_s=lease_poll_s,
-            )
+        self._ns = NsScaleRun(
+            nslcm, clock, max_attempts=max_attempts, retry_base_s=retry_base_s, poll_s=lease_poll_s
         )
 
     # --- the consumer loop -------------------------------------------------
@@ -244,7 +236,8 @@ class Actuator:
             )
             return await self._publish(record, notified)
         if decision.action in NS_SCALING:
-            return await self._publish(record, await self._scale_ns(decision, record))
+            scaled = await self._ns.run(decision, record.op_id, lambda: self._expired(decision))
+            return await self._publish(record, scaled)
         if not vnf:
             error = f"decision targets {decision.target.key()}, which names no VNF instance"
             refused = result_without_op(decision, vnf, record.op_id, self._now(), error=error)
@@ -276,12 +269,6 @@ class Actuator:
         else:
             result = await self._run_bounded(decision, record.vnf, record.op_id, op)
         return await self._publish(record, result)
-
-    async def _scale_ns(self, decision: Decision, record: DecisionRecord) -> OpResult:
-        if self._ns is None:
-            error = f"no NFVO here to run {decision.action.value} on {decision.target.key()}"
-            return result_without_op(decision, "", record.op_id, self._now(), error=error)
-        return await self._ns.run(decision, record.op_id, lambda: self._expired(decision))
 
     def _expired(self, decision: Decision) -> str | None:
         """Why ``decision`` is too old to start now; None while it is not."""

@@ -38,7 +38,8 @@ class NsActuation:
         options.setdefault("settings", FAST)
         options.setdefault("max_decision_age_s", math.inf)
         options.setdefault("retry_base_s", 2.0)
-        return Actuator(p.redis, p.keys, p.vnfm, p.clock, nslcm=p.nslcm, **options)
+        options.setdefault("nslcm", p.nslcm)
+        return Actuator(p.redis, p.keys, p.vnfm, p.clock, **options)
 
     def target(self) -> Target:
         return Target(TargetKind.NS, self.ns.id)
@@ -245,3 +246,14 @@ async def test_an_ns_scale_left_running_by_a_stopped_worker_is_settled_failed(
             ("INSTANTIATE", NsOpState.COMPLETED),
             ("SCALE", NsOpState.FAILED),
         ]
+
+
+async def test_an_actuator_without_an_nfvo_fails_ns_scaling_saying_so(settings: Settings) -> None:
+    async with edge_ns(settings) as ns:
+        grow = decision("d-1", Action.SCALE_NS_OUT, ns.target(), aspect="capacity", steps=1)
+
+        result = await ns.actuator(nslcm=None).execute(grow)
+
+        assert result is not None and result.state is OpState.FAILED
+        assert result.error == f"no NFVO here to run scale_ns_out on ns:{ns.ns.id}"
+        assert (await ns.world.nslcm.get(ns.ns.id)).scale_levels == {"capacity": 0}
