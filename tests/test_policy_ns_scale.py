@@ -348,3 +348,21 @@ async def test_an_ns_scale_out_a_members_vim_cannot_place_is_denied_by_the_capac
     assert denied.verdict == "denied"
     passed, detail = guard(denied, "capacity")
     assert not passed and "VIM sim" in detail
+
+
+async def test_an_ns_condition_of_a_notify_policy_notifies_about_the_ns(
+    redis: Any, keys: Keys
+) -> None:
+    text = (
+        POLICIES.split("---", maxsplit=1)[0]
+        .replace("{type: scale_ns_out, aspect: capacity}", "{type: notify, message: slow}")
+        .replace("  guards:", "  notify: {url: 'http://127.0.0.1:9/hook'}\n  guards:")
+    )
+    world = await ns_world(redis, keys, text)
+    await add_ns(redis, keys)
+
+    [decision] = await world.engine.handle(world.onset("edge-slow", NS, condition="slow"))
+
+    assert decision.approved and decision.action is Action.NOTIFY
+    assert decision.target == NS
+    assert decision.parameters["target"] == "ns:ns1"
