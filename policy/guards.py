@@ -8,25 +8,26 @@ fixed order, cheapest and most final first; those with side effects (the
 capacity pre-check, the concurrency slot) run last, only when all others
 passed.
 
-Final: ``target`` (nothing to act on), ``max_instances`` / ``min_instances``
-(the VNFD's bounds; for an NS scale, the NSD aspect's levels and each
-member VNF's bounds for its share), ``blast_radius`` (too much fails at once: stop and
-escalate), ``capacity`` (the VIM cannot place a scale-out, or for an NS scale-out one
-member's share), ``tolerance``
-(a proportional scale with nothing to change).
+Final: ``target`` (nothing to act on), ``max_instances`` /
+``min_instances`` (the VNFD's bounds; for an NS scale, the NSD aspect's
+levels and each member VNF's bounds for its share), ``blast_radius`` (too
+much fails at once: stop and escalate), ``capacity`` (the VIM cannot place
+a scale-out; for an NS scale-out, a member's share), ``tolerance`` (a
+proportional scale with nothing to change).
 
-Passing (queued): ``opt_out`` (automation off for the VNF or a host),
-``blackout`` / ``maintenance`` windows, ``coordination`` (heal before
-migrate before scale; no scale-in while another condition is open on the
-VNF; an NS decision waits while a member VNF has one in flight, a member
-VNF's decision while its NS has one, see :mod:`policy.guards_ns`),
-``in_flight`` (one decision at a time per VNF, and per NS), ``settle`` (after an
-operation on the VNF completed, its KPIs are given time to show the change
-before the next decision on it), ``stabilisation``,
-``cooldown`` (timed from the completion of the last operation, shared by
-the scaling actions of one aspect, out or in, of one VNF or one NS),
-``frequency`` and ``concurrency`` (global and per-host caps on operations
-under way).
+Passing (queued): ``opt_out`` (automation off for the VNF or a host; for an
+NS, for a member VNF), ``blackout`` / ``maintenance`` windows,
+``coordination`` (heal before migrate before scale; no scale-in while
+another condition is open on the VNF or the NS; an NS decision waits while
+a member VNF has one in flight, and a member VNF's decision while its NS
+has one: :mod:`policy.guards_ns`), ``in_flight`` (one decision at a time
+per VNF, and per NS), ``settle`` (after an operation on the VNF completed,
+its KPIs are given time to show the change before the next decision on it),
+``stabilisation``, ``cooldown`` (timed from the completion of the last
+operation, shared by the scaling actions of one aspect, out or in, of one
+VNF or of one NS), ``frequency`` and ``concurrency`` (global and per-host
+caps on operations under way). ``blast_radius`` and ``stabilisation`` count
+one VNF's VNFCs: NS decisions skip them.
 
 ``active``: the violation has not abated meanwhile. The analytics stage
 records each violation's latest status at ``keys.violation_state(id)``; an

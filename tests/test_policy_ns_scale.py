@@ -366,3 +366,20 @@ async def test_an_ns_condition_of_a_notify_policy_notifies_about_the_ns(
     assert decision.approved and decision.action is Action.NOTIFY
     assert decision.target == NS
     assert decision.parameters["target"] == "ns:ns1"
+
+
+async def test_no_ns_scale_in_while_another_policys_condition_is_open_on_the_ns(
+    world: World,
+) -> None:
+    await scaled(world, 3)
+    # At its maximum: the scale-out is denied, its condition stays open.
+    [denied] = await world.engine.handle(world.onset("edge-slow", NS, "v-slow", condition="slow"))
+    assert denied.verdict == "denied"
+
+    [held] = await world.engine.handle(world.onset("edge-idle", NS, "v-idle", condition="idle"))
+
+    assert held.verdict == "queued"
+    assert guard(held, "coordination") == (
+        False,
+        "no scale-in while edge-slow/slow is open on NS edge-1",
+    )
