@@ -50,6 +50,7 @@ from mano_core.nfvo.inventory import NsInventory
 from mano_core.vim.base import VimDriver
 from policy.audit import AuditTrail
 from policy.guards import TARGET, active_guard
+from policy.guards_ns import scaled_members
 from policy.loop import ClosedLoop, Effects
 from policy.records import unrouted
 from policy.reload import PolicyDirectory
@@ -316,7 +317,15 @@ class PolicyEngine:
         async def ended(state: VnfLoop, now: float) -> Effects:
             return await self.loop.result(state, result, now)
 
-        return await self.on_vnf(vnf_id, ended)
+        decisions = await self.on_vnf(vnf_id, ended)
+        ended_at = result.finished_at or self._clock.now()
+        for member, aspect in await scaled_members(self.facts, result):
+
+            async def scaled(state: VnfLoop, now: float, aspect: str = aspect) -> Effects:
+                return self.loop.scaled_by_ns(state, aspect, ended_at, now)
+
+            decisions.extend(await self.on_vnf(member, scaled))
+        return decisions
 
     async def tick(self) -> list[Decision]:
         """Follow up every VNF that is due now; returns the decisions published."""

@@ -14,11 +14,16 @@ either starts, the ``coordination`` guard holds back:
 Each is queued and looked at again every ``requeue_s`` (the other record's
 end does not wake this one). Two records decided at the very same moment
 can both pass; the leases then run their operations one after the other.
+
+Once an NS scale completed, each member VNF it scaled counts it as a scale
+of its own aspect (:func:`scaled_members`): the member's KPIs settle, and
+its own scaling of that aspect waits out its cooldown, so a VNF-level
+policy does not add a second step for the same load.
 """
 
 from __future__ import annotations
 
-from bus.contracts import Action
+from bus.contracts import Action, OpResult, OpState, TargetKind
 from mano_core.models import VnfInstance
 from mano_core.nfvo.records import NsInstance
 from policy.facts import Facts
@@ -67,3 +72,27 @@ async def member_coordination_check(facts: Facts, vnf: VnfInstance) -> Check | N
         f"decision {running} runs on NS {vnf.ns_id}, of which VNF {vnf.id} is a member",
         WHEN_FREED,
     )
+
+
+async def scaled_members(facts: Facts, result: OpResult) -> list[tuple[str, str]]:
+    """The member VNFs a completed NS scale scaled, each with the aspect of its own it
+    stepped (none for any other result)."""
+    if result.target.kind is not TargetKind.NS or result.state is not OpState.COMPLETED:
+        return []
+    ns = await facts.ns(result.target.id)
+    nsd = None if ns is None else await facts.nsd_of(ns)
+    if ns is None or nsd is None:
+        return []
+    op = next((o for o in ns.operations if o.id == result.op_id), None)
+    try:
+        aspect = nsd.aspect(str(op.params.get("aspect_id"))) if op is not None else None
+    except KeyError:
+        aspect = None
+    if aspect is None:
+        return []
+    return [
+        (ns_vnf.vnf_id, member.aspect)
+        for member in aspect.members
+        for ns_vnf in ns.member_vnfs(member.vnf)
+        if ns_vnf.vnf_id is not None
+    ]

@@ -195,6 +195,15 @@ class ClosedLoop(Chain):
             await self._trigger_changed(t, policy, episode.trigger_target, None)
         return t.fx
 
+    def scaled_by_ns(self, state: VnfLoop, aspect: str, ended_at: float, now: float) -> Effects:
+        """An NS scale that ended at ``ended_at`` stepped the VNF's ``aspect``: as after a
+        scale of its own, its KPIs settle and its scaling of that aspect cools down."""
+        state.changed_at = max(state.changed_at or ended_at, ended_at)
+        key = scale_cooldown_key(Action.SCALE_OUT, aspect)
+        state.completions[key] = max(state.completions.get(key, ended_at), ended_at)
+        _wake_queued(state, max(now, ended_at + self._decider.settle_s))
+        return Effects()
+
     async def _ended(
         self, t: Turn, policy: KpiPolicy | None, episode: Episode, step: StepRecord
     ) -> None:

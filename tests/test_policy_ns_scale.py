@@ -17,7 +17,7 @@ from bus.contracts import Action, OpState, Target, TargetKind
 from bus.keys import Keys
 from mano_core.granter import VimGranter
 from mano_core.nfvo.inventory import NsInventory
-from mano_core.nfvo.records import NsInstance, NsState, NsVnf
+from mano_core.nfvo.records import NsInstance, NsOperation, NsOpState, NsState, NsVnf
 from mano_core.nsd import parse_nsd
 from mano_core.vim.registry import VimRegistry
 from mano_core.vim.simulated import SimHost, SimulatedVim
@@ -28,6 +28,7 @@ from tests.policy_support import (
     guard,
     policies_from,
     shipped_policies,
+    vnf_target,
     vnfc_target,
     world_with,
 )
@@ -81,13 +82,23 @@ async def ns_world(redis: Any, keys: Keys, text: str = POLICIES, **options: Any)
     options.setdefault("ns_inventory", NsInventory(redis, keys))
     options.setdefault("requeue_s", REQUEUE_S)
     world = await world_with(
-        redis, keys, [*policies_from(text), *shipped_policies("vfw-heal")], **options
+        redis,
+        keys,
+        [*policies_from(text), *shipped_policies("vfw-heal", "vfw-scale-out")],
+        **options,
     )
     await world.catalogue.onboard_nsd(parse_nsd(NSD))
     return world
 
 
-async def add_ns(redis: Any, keys: Keys, *, level: int = 0, nsd: str = "edge1") -> NsInstance:
+async def add_ns(
+    redis: Any,
+    keys: Keys,
+    *,
+    level: int = 0,
+    nsd: str = "edge1",
+    operations: list[NsOperation] | None = None,
+) -> NsInstance:
     """NS ns1 (edge-1) of NSD ``nsd`` at ``level`` of aspect capacity, member fw-1 = fw1."""
     ns = NsInstance(
         id="ns1",
@@ -99,6 +110,7 @@ async def add_ns(redis: Any, keys: Keys, *, level: int = 0, nsd: str = "edge1") 
         updated_at=START,
         vnfs=[NsVnf(member="fw", index=1, vim="sim", op_id="op-i", vnf_id="fw1")],
         scale_levels={"capacity": level},
+        operations=operations or [],
     )
     await NsInventory(redis, keys).save(ns)
     return ns
@@ -383,3 +395,27 @@ async def test_no_ns_scale_in_while_another_policys_condition_is_open_on_the_ns(
         False,
         "no scale-in while edge-slow/slow is open on NS edge-1",
     )
+
+
+async def test_a_completed_ns_scale_counts_for_its_members_own_scaling_cooldown(
+    world: World,
+) -> None:
+    await scaled(world, 0)
+    [grow] = await world.engine.handle(world.onset("edge-slow", NS, "v-slow", condition="slow"))
+    # What the NFVO recorded for it: one step of capacity, which steps fw's fw-scale.
+    op = NsOperation(
+        id=f"op-{grow.id}",
+        operation="SCALE",
+        state=NsOpState.COMPLETED,
+        started_at=world.clock.now(),
+        params={"aspect_id": "capacity", "direction": "out", "steps": 1},
+    )
+    await add_ns(world.redis, world.keys, level=1, operations=[op])
+    await world.finish(grow)
+
+    # The firewall's own CPU policy fires on the same load: its scale-out cools down first.
+    [held] = await world.engine.handle(world.onset("vfw-scale-out", vnf_target("fw1"), "v-cpu"))
+
+    assert held.verdict == "queued" and held.action is Action.SCALE_OUT
+    passed, detail = guard(held, "cooldown")
+    assert not passed and detail.startswith("the last operation under scale:fw-scale ended 0s ago")
