@@ -281,8 +281,11 @@ class Analytics:
                 await self._rebuild(frozenset({0}))
                 self.engine.load(await self._store.load())
                 self._loaded = True
-            await self._follower.refresh()
             if self.ownership is not None:
+                # Independent reads: one wait for Redis, not two.
+                _, raw = await asyncio.gather(
+                    self._follower.refresh(), self._redis.hgetall(self._keys.host_faults())
+                )
                 topology, ownership = self.engine.topology, self.ownership
                 ownership.need_vnfs(
                     (ownership.ns_shard(ns.id), vnf_id)
@@ -290,13 +293,13 @@ class Analytics:
                     if ownership.owns_ns(ns.id)
                     for vnf_id in ns.vnf_ids()
                 )
-            if self._watching_since is None:
-                self._watching_since = now
-            if self.ownership is not None:
-                raw = await self._redis.hgetall(self._keys.host_faults())
                 self.engine.causes.elsewhere = faults_by_host(
                     {reply_text(k): reply_text(v) for k, v in raw.items()}
                 )
+            else:
+                await self._follower.refresh()
+            if self._watching_since is None:
+                self._watching_since = now
             window = self._absence_window(now) if self.engine.has_silence else None
             result = self.engine.evaluate(now, window)
             self._queue(result)
