@@ -178,6 +178,7 @@ class Worker:
         self.last: dict[str, Any] = {"written": 0, "stall_ms": 0.0}
         self.worst_stall_ms = 0.0
         self.worst_busy_ms = 0.0
+        self.worst_gc = (0.0, -1)
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -186,6 +187,9 @@ class Worker:
             self.last = json.loads(line)
             self.worst_stall_ms = max(self.worst_stall_ms, self.last["stall_ms"])
             self.worst_busy_ms = max(self.worst_busy_ms, self.last.get("busy_ms", 0.0))
+            gc_ms = self.last.get("gc_ms", 0.0)
+            if gc_ms > self.worst_gc[0]:
+                self.worst_gc = (gc_ms, self.last.get("gc_generation", -1))
 
 
 async def run_ours(args: argparse.Namespace, base: str, redis_url: str) -> tuple[float, float]:
@@ -220,6 +224,7 @@ async def run_ours(args: argparse.Namespace, base: str, redis_url: str) -> tuple
         written0 = sum(w.last["written"] for w in workers)
         for w in workers:
             w.worst_stall_ms = w.worst_busy_ms = 0.0
+            w.worst_gc = (0.0, -1)
         started = time.monotonic()
         await asyncio.sleep(args.duration)
         elapsed = time.monotonic() - started
@@ -229,12 +234,13 @@ async def run_ours(args: argparse.Namespace, base: str, redis_url: str) -> tuple
         rate = written / elapsed
         stalls = ", ".join(f"{w.worst_stall_ms:.1f}" for w in workers)
         busy = ", ".join(f"{w.worst_busy_ms:.1f}" for w in workers)
+        gcs = ", ".join(f"{w.worst_gc[0]:.1f} (gen {w.worst_gc[1]})" for w in workers)
         per_million = (cpu + redis_cpu) / (written / 1e6) if written else float("inf")
         print(
             f"ours: {len(workers)} collector processes, {rate:,.0f} samples/s to Redis; "
             f"CPU {cpu / elapsed:.2f} cores collectors + {redis_cpu / elapsed:.2f} redis; "
             f"{per_million:.2f} CPU-s/1M; worst loop stall per process {stalls} ms wall, "
-            f"{busy} ms running; "
+            f"{busy} ms running; longest GC {gcs} ms; "
             f"RSS {', '.join(f'{rss_mib(p):.0f}' for p in pids)} MiB"
         )
         return rate, per_million

@@ -38,11 +38,14 @@ async def report(collector: Collector, stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             await asyncio.sleep(1.0)
+            collected, generation = watch.gc_s, watch.gc_generation
             worst, busy = watch.take()
             line = {
                 "written": collector.writer.written,
                 "stall_ms": round(worst * 1000, 2),
                 "busy_ms": round(busy * 1000, 2),
+                "gc_ms": round(collected * 1000, 2),
+                "gc_generation": generation,
                 "rss_mib": round(rss_mib(), 1),
                 "buffered": collector.writer.buffered,
                 "dropped": collector.writer.dropped,

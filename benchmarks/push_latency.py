@@ -17,7 +17,8 @@ they decide and record, and run nothing.
 
 It prints p50/p99 of step -> decision for each source, the worst event-loop
 stall of the server process during the trials (:mod:`benchmarks.loop_stall`:
-wall, and the part its loop spent running code) with the load average, and,
+wall, and the part its loop spent running code), its longest garbage
+collection, the load average, and,
 last, ``push: remote_write p99 A ms, ves p99 B ms``. Target: p99 < 50 ms for
 both.
 
@@ -284,6 +285,7 @@ async def main(count: int, load: int, batch: int, as_json: bool) -> int:
             finally:
                 watching.cancel()
             background = (writer.written - pushed_before) / (time.monotonic() - began)
+            gc_s, gc_generation = watch.gc_s, watch.gc_generation
             stall_s, busy_s = watch.take()
     finally:
         if loader is not None:
@@ -301,6 +303,8 @@ async def main(count: int, load: int, batch: int, as_json: bool) -> int:
         "load_average": os.getloadavg()[0],
         "worst_stall_ms": round(stall_s * 1000, 1),
         "worst_busy_ms": round(busy_s * 1000, 1),
+        "longest_gc_ms": round(gc_s * 1000, 1),
+        "longest_gc_generation": gc_generation,
     }
     for source, values in latencies.items():
         report[f"{source}_p50_ms"] = quantile(values, 0.5) * 1000
@@ -321,8 +325,9 @@ def show(report: dict[str, Any], as_json: bool) -> int:
                   f"p99 {report[f'{source}_p99_ms']:.1f} ms")  # fmt: skip
         print(f"  target p99 < 50 ms for both: {'met' if met else 'NOT met'}")
         print(f"  server process: worst loop stall {report['worst_stall_ms']} ms wall, "
-              f"{report['worst_busy_ms']} ms running; load average {report['load_average']:.2f} "
-              f"on {os.cpu_count()} cores")  # fmt: skip
+              f"{report['worst_busy_ms']} ms running, longest GC {report['longest_gc_ms']} ms "
+              f"(gen {report['longest_gc_generation']}); load average "
+              f"{report['load_average']:.2f} on {os.cpu_count()} cores")  # fmt: skip
     print(
         f"push: remote_write p99 {report['remote_write_p99_ms']:.1f} ms, "
         f"ves p99 {report['ves_p99_ms']:.1f} ms"
