@@ -67,29 +67,43 @@ def pack_samples(
 ) -> PackedBatch:
     """Labelled samples as one packed batch defining every series it holds (tools, tests)."""
     defs: dict[int, SeriesDef] = {}
-    ids: array[int] = array("Q")
-    values: array[float] = array("d")
-    counts: array[int] = array("I")
-    times: array[float] = array("d")
+    columns = Columns()
     for sample in samples:
         sid = series_id(sample.kpi, sample.labels)
         if sid not in defs:
             defs[sid] = SeriesDef(
                 sid, sample.kpi, dict(sample.labels), kind(sample.kpi) if kind else "unknown"
             )
-        ids.append(sid)
-        values.append(sample.value)
-        if times and times[-1] == sample.ts:
-            counts[-1] += 1
-        else:
-            times.append(sample.ts)
-            counts.append(1)
+        columns.add(sid, sample.value, sample.ts)
     return pack(
         source,
         collected_at,
         series=list(defs.values()),
-        ids=ids,
-        values=values,
-        ts_counts=counts,
-        ts_values=times,
+        ids=columns.ids,
+        values=columns.values,
+        ts_counts=columns.counts,
+        ts_values=columns.times,
     )
+
+
+class Columns:
+    """Samples as the columns of a packed batch: series ids and values, and the
+    timestamps as runs (``counts[i]`` consecutive samples share ``times[i]``)."""
+
+    __slots__ = ("counts", "ids", "times", "values")
+
+    def __init__(self) -> None:
+        self.ids: array[int] = array("Q")
+        self.values: array[float] = array("d")
+        self.counts: array[int] = array("I")
+        self.times: array[float] = array("d")
+
+    def add(self, sid: int, value: float, ts: float) -> None:
+        self.ids.append(sid)
+        self.values.append(value)
+        times = self.times
+        if times and times[-1] == ts:
+            self.counts[-1] += 1
+        else:
+            times.append(ts)
+            self.counts.append(1)

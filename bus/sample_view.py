@@ -17,7 +17,7 @@ from typing import Any
 
 from bus.contracts import ContractError, PackedBatch, Sample, SampleBatch, Samples, SeriesDef
 from bus.keys import Keys
-from bus.packing import from_wire
+from bus.packing import Columns, from_wire
 from bus.series import GENERATION_S, SeriesRegistry, series_id
 from bus.streams import read_all
 
@@ -153,28 +153,19 @@ class SeriesResolver:
 
     def _view_v1(self, batch: SampleBatch) -> SampleView:
         new: list[SeriesDef] = []
-        ids: array[int] = array("Q")
-        values: array[float] = array("d")
-        counts: array[int] = array("I")
-        times: array[float] = array("d")
+        columns = Columns()
         current = self._current
         for sample in batch.samples:
             sid = series_id(sample.kpi, sample.labels)
             if sid not in current:
                 self._learn([SeriesDef(sid, sample.kpi, dict(sample.labels))], new)
-            ids.append(sid)
-            values.append(sample.value)
-            if times and times[-1] == sample.ts:
-                counts[-1] += 1
-            else:
-                times.append(sample.ts)
-                counts.append(1)
+            columns.add(sid, sample.value, sample.ts)
         return SampleView(
             batch.source,
             batch.collected_at,
-            ids=ids,
-            values=values,
-            runs=(counts, times),
+            ids=columns.ids,
+            values=columns.values,
+            runs=(columns.counts, columns.times),
             defs=current,
             new=new,
         )

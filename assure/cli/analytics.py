@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from assure.cli.app import CONTEXT, main, settings_of
-from assure.cli.history import duration, history_options, read_history, when
+from assure.cli.history import duration, history_options, read_history, replay_options, when
 
 
 @main.group(context_settings=CONTEXT)
@@ -20,16 +20,7 @@ def analytics() -> None:
 
 @analytics.command("replay", context_settings=CONTEXT)
 @history_options
-@click.option(
-    "--policies",
-    type=click.Path(path_type=Path),
-    help="Policy files or a directory of them [default: the configured policy_dir].",
-)
-@click.option(
-    "--stale-after",
-    help="A series silent this long is unknown [default: the analytics.stale_after setting].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@replay_options
 @click.pass_context
 def replay_command(  # noqa: PLR0917 -- click passes one argument per option
     ctx: click.Context,
@@ -50,8 +41,6 @@ def replay_command(  # noqa: PLR0917 -- click passes one argument per option
     the exit status is then 1 (2 when the history or the policies cannot
     be read at all).
     """
-    from analytics.history import HistoryError  # noqa: PLC0415
-    from analytics.prometheus import PrometheusError  # noqa: PLC0415
     from analytics.replay import replay  # noqa: PLC0415
     from bus.contracts import to_builtins  # noqa: PLC0415
     from policy.conditions import conditions_of  # noqa: PLC0415
@@ -67,16 +56,11 @@ def replay_command(  # noqa: PLR0917 -- click passes one argument per option
         sys.exit(2)
     conditions = conditions_of(loaded.policies)
     stale_s = duration(stale_after) if stale_after else settings.analytics.stale_after
-    try:
-        history = read_history(
-            data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
-            vnfd=vnfd, kpis=(cond.series_kpi for cond in conditions),
-        )  # fmt: skip
-    except (HistoryError, PrometheusError) as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    for row in history.problems:
-        click.echo(row.format(), err=True)
+    history = read_history(
+        data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
+        vnfd=vnfd, kpis=(cond.series_kpi for cond in conditions),
+        fail_status=2,
+    )  # fmt: skip
 
     def show(event: Any) -> None:
         if as_json:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assure.cli.app import CONTEXT, settings_of
-from assure.cli.history import duration, history_options, read_history, when
+from assure.cli.history import duration, history_options, read_history, replay_options, when
 from assure.cli.policy import policy
 
 if TYPE_CHECKING:
@@ -21,21 +21,12 @@ if TYPE_CHECKING:
 
 @policy.command("backtest", context_settings=CONTEXT)
 @history_options
-@click.option(
-    "--policies",
-    type=click.Path(path_type=Path),
-    help="Policy files or a directory of them [default: the configured policy_dir].",
-)
+@replay_options
 @click.option(
     "--vnfds",
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory of the VNFDs the policies act on [default: the configured vnfd_dir].",
 )
-@click.option(
-    "--stale-after",
-    help="A series silent this long is unknown [default: the analytics.stale_after setting].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.pass_context
 def backtest_command(  # noqa: PLR0917 -- click passes one argument per option
     ctx: click.Context,
@@ -59,8 +50,6 @@ def backtest_command(  # noqa: PLR0917 -- click passes one argument per option
     input (an unreadable history, policy or VNFD file, a row that cannot
     be read) is reported with its place, and the exit status is 1.
     """
-    from analytics.history import HistoryError  # noqa: PLC0415
-    from analytics.prometheus import PrometheusError  # noqa: PLC0415
     from analytics.replay import replay  # noqa: PLC0415
     from policy.backtest import backtest  # noqa: PLC0415
     from policy.conditions import conditions_of  # noqa: PLC0415
@@ -75,16 +64,11 @@ def backtest_command(  # noqa: PLR0917 -- click passes one argument per option
         sys.exit(1)
     conditions = conditions_of(loaded.policies)
     stale_s = duration(stale_after) if stale_after else settings.analytics.stale_after
-    try:
-        history = read_history(
-            data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
-            vnfd=vnfd, kpis=(cond.series_kpi for cond in conditions),
-        )  # fmt: skip
-    except (HistoryError, PrometheusError) as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    for row in history.problems:
-        click.echo(row.format(), err=True)
+    history = read_history(
+        data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
+        vnfd=vnfd, kpis=(cond.series_kpi for cond in conditions),
+        fail_status=1,
+    )  # fmt: skip
     events = replay(history.samples, conditions, stale_after_s=stale_s).events
     result = asyncio.run(
         backtest(

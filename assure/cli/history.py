@@ -7,6 +7,7 @@ and one reader, so both commands read the same history the same way.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,29 @@ def history_options(command: F) -> F:
         click.option("--step", default="15s", show_default=True, help="Prometheus: query step."),
         click.option("--vnfd", help="The VNFD of rows (or series) that name none."),
     ]
+    return _apply(command, options)
+
+
+def replay_options(command: F) -> F:
+    """What the offline commands run the history through, and how they print it."""
+    options = [
+        click.option(
+            "--policies",
+            type=click.Path(path_type=Path),
+            help="Policy files or a directory of them [default: the configured policy_dir].",
+        ),
+        click.option(
+            "--stale-after",
+            help=(
+                "A series silent this long is unknown [default: the analytics.stale_after setting]."
+            ),
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
+    ]
+    return _apply(command, options)
+
+
+def _apply(command: F, options: list[Any]) -> F:
     for option in reversed(options):
         command = option(command)
     return command
@@ -66,9 +90,39 @@ def read_history(
     step: str,
     vnfd: str | None,
     kpis: Iterable[str],
+    fail_status: int,
 ) -> History:
-    """The history the options name; raises ``HistoryError`` or ``PrometheusError`` when it
-    cannot be read at all, and a usage error when the options do not name one."""
+    """The history the options name, its unreadable rows reported on stderr.
+
+    A history that cannot be read at all is reported and exits ``fail_status``;
+    options that name none are a usage error.
+    """
+    from analytics.history import HistoryError  # noqa: PLC0415
+    from analytics.prometheus import PrometheusError  # noqa: PLC0415
+
+    try:
+        history = _read(
+            data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
+            vnfd=vnfd, kpis=kpis,
+        )  # fmt: skip
+    except (HistoryError, PrometheusError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(fail_status)
+    for row in history.problems:
+        click.echo(row.format(), err=True)
+    return history
+
+
+def _read(
+    *,
+    data: Path | None,
+    prometheus_url: str | None,
+    start: str | None,
+    end: str | None,
+    step: str,
+    vnfd: str | None,
+    kpis: Iterable[str],
+) -> History:
     from analytics.history import parse_timestamp, read_csv  # noqa: PLC0415
     from analytics.prometheus import fetch_history  # noqa: PLC0415
 
