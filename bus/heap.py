@@ -7,19 +7,54 @@ seconds under load. Once a process has built them (its first collection
 cycle, a push receiver whose sender's series are all known), they are
 frozen (``gc.freeze``) and never walked again; what is made later is
 collected as usual.
+
+What a process builds after that (the caches of targets whose shard it
+took over, of a sender's new series) would be walked by every full
+collection again. So a full collection that took long (over
+:data:`REFREEZE_AFTER_S` of CPU time: it walked many objects that
+survived it) has the next :func:`freeze_heap` call freeze them too, after
+a collection of the young generations. Objects frozen and later dropped
+in a reference cycle are never reclaimed; that happens on the first call
+and after a slow full collection only, rare events, not every cycle.
 """
 
 from __future__ import annotations
 
 import gc
+import time
+from typing import Any
+
+REFREEZE_AFTER_S = 0.005
+"""A full collection taking this much CPU time (or more) has what survived it frozen."""
 
 _frozen = False
+_refreeze = False
+_started = 0.0
 
 
-def freeze_heap_once() -> None:
-    """Freeze what lives now, once per process (whoever gets there first)."""
-    global _frozen  # noqa: PLW0603 - once per process
+def freeze_heap() -> None:
+    """Freeze what lives now, on the first call and after a slow full collection.
+
+    Cheap otherwise: callers call it after every cycle (or request) that
+    found its caches built.
+    """
+    global _frozen, _refreeze  # noqa: PLW0603 - once per process
     if not _frozen:
         _frozen = True
         gc.collect()
         gc.freeze()
+        gc.callbacks.append(_watch_full_collections)
+    elif _refreeze:
+        _refreeze = False
+        gc.collect(1)
+        gc.freeze()
+
+
+def _watch_full_collections(phase: str, info: dict[str, Any]) -> None:
+    global _refreeze, _started  # noqa: PLW0603 - one collector per process
+    if info["generation"] != 2:
+        return
+    if phase == "start":
+        _started = time.thread_time()
+    elif time.thread_time() - _started >= REFREEZE_AFTER_S:
+        _refreeze = True

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 
 from bus.clock import Clock
 from bus.contracts import PROMQL_SOURCE, SCRAPE_SOURCE, VIM_SOURCE
-from bus.heap import freeze_heap_once
+from bus.heap import freeze_heap
 from bus.keys import Keys
 from bus.redis import is_transient
 from bus.series import SeriesRegistry
@@ -247,7 +247,7 @@ class Collector:
             try:
                 await cycle()
                 if cycle_name == SCRAPE_SOURCE:
-                    freeze_heap_once()
+                    freeze_heap()
             except RedisError as exc:
                 # The writer buffers through outages; what reaches here is
                 # an inventory read failing. The next boundary is the retry.

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from bus.clock import Clock
 from bus.contracts import REMOTE_WRITE_SOURCE
-from bus.heap import freeze_heap_once
+from bus.heap import freeze_heap
 from bus.series import series_id
 from collector.chunks import SeriesBook
 from collector.exposition_lines import kind_of
@@ -165,7 +165,7 @@ class RemoteWriteReceiver:
             out.append((*known, series.samples))
         if all_known and write.timeseries:
             # The sender's series are known: the caches are built (see bus.heap).
-            freeze_heap_once()
+            freeze_heap()
         return out
 
     def _map(self, n: int, series: TimeSeries) -> _Mapped:
