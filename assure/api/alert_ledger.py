@@ -146,7 +146,7 @@ class LedgerBatches:
     """
 
     def __init__(self, ledger: AlertLedger, clock: Clock) -> None:
-        self._ledger = ledger
+        self.ledger = ledger
         self._clock = clock
         self._waiting: list[tuple[Sequence[Violation], asyncio.Future[list[Outcome]]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -166,7 +166,7 @@ class LedgerBatches:
                 batch, self._waiting = self._waiting, []
                 events = [e for group, _ in batch for e in group]
                 try:
-                    outcomes = await self._ledger.record(events, self._clock.now())
+                    outcomes = await self.ledger.record(events, self._clock.now())
                 except BaseException as exc:
                     for _, done in batch:
                         if not done.done():

@@ -169,8 +169,10 @@ async def queue_alerts(
     in force (default: those the server loaded).
     """
     targets = AlertTargets(snapshot or InventorySnapshot(deps.inventory), deps.vims)
-    ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
-    batches = batches or LedgerBatches(ledger, deps.clock)
+    if batches is None:
+        ledger = AlertLedger(deps.redis, deps.keys, maxlen=deps.stream_maxlen)
+        batches = LedgerBatches(ledger, deps.clock)
+    ledger = batches.ledger
     now = deps.clock.now()
     events: list[Violation] = []
     # Each alert, with the index of its event (None: it triggers no policy).
