@@ -259,21 +259,23 @@ class PolicyEngine:
             return []
         if violation.status is ViolationStatus.ABATED:
             return await self._abated(violation)
-        active = await active_guard(self._redis, self._keys, violation.id)
+        # Routing only reads: done beside the status check, one wait for Redis, not two.
+        active, route = await asyncio.gather(
+            active_guard(self._redis, self._keys, violation.id),
+            self._router.route(policy, violation),
+            return_exceptions=True,
+        )
+        if isinstance(active, BaseException):
+            raise active
         if not active.passed:
             return await self._unrouted(policy, violation, active)
-        # Independent: counted and routed at once (one wait for Redis, not two).
-        _, route = await asyncio.gather(
-            self._count_onset(violation), self._router.route(policy, violation)
-        )
+        if isinstance(route, BaseException):
+            raise route  # only an ONSET still active needs its route
+        await self._record_onset(violation, list(route.targets))
         if not route.targets:
             return await self._unrouted(
                 policy, violation, GuardResult(TARGET, False, route.why_not)
             )
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(self._keys.violation_vnfs(violation.id), *route.targets)
-            pipe.expire(self._keys.violation_vnfs(violation.id), _ROUTE_TTL_S)
-            await pipe.execute()
         decisions: list[Decision] = []
         for vnf_id, targets in route.targets.items():
 
@@ -349,15 +351,16 @@ class PolicyEngine:
         """Run ``work`` on the VNF's record, save it, then publish and record what it made."""
         async with self._locks.hold(vnf_id):
             for _ in range(_RETRIES):
-                # Unclaimed, looked at again in a while even if this worker dies before
-                # it saves.
-                due_by = None if claimed_until is not None else self._clock.now() + self.claim_s
-                state, version = await self._store.load(vnf_id, due_by=due_by)
-                if state.outbox:
-                    await self._flush(state, version)
-                    state, version = await self._store.load(vnf_id)
-                now = self._clock.now()
                 with self.facts.turn():
+                    self.facts.prefetch(vnf_id)
+                    # Unclaimed, looked at again in a while even if this worker dies
+                    # before it saves.
+                    due_by = None if claimed_until is not None else self._clock.now() + self.claim_s
+                    state, version = await self._store.load(vnf_id, due_by=due_by)
+                    if state.outbox:
+                        await self._flush(state, version)
+                        state, version = await self._store.load(vnf_id)
+                    now = self._clock.now()
                     fx = await work(state, now)
                 state.prune(now)
                 state.outbox = [encode(d) for d in fx.decisions]
@@ -391,7 +394,8 @@ class PolicyEngine:
             await self._store.undue(state.vnf, claimed_until)
 
     # --- helpers ------------------------------------------------------------------
-    async def _count_onset(self, violation: Violation) -> None:
+    async def _record_onset(self, violation: Violation, vnfs: Sequence[str]) -> None:
+        """Count the ONSET (the blast-radius breaker), and remember the VNFs it went to."""
         now = self._clock.now()
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._keys.policy_onsets(), {violation.id: now})
@@ -400,6 +404,9 @@ class PolicyEngine:
                 pipe.sadd(
                     self._keys.policy_failing_hosts(), f"{violation.target.id}|{violation.id}"
                 )
+            if vnfs:
+                pipe.sadd(self._keys.violation_vnfs(violation.id), *vnfs)
+                pipe.expire(self._keys.violation_vnfs(violation.id), _ROUTE_TTL_S)
             await pipe.execute()
 
     async def _unrouted(

@@ -19,6 +19,7 @@ outs, approvals, recent ONSETs, failing hosts, and the concurrency slots
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
@@ -99,10 +100,11 @@ return {1, running + 1, on_host}
 """
 
 
-_TURN_MEMO: contextvars.ContextVar[dict[tuple[object, ...], Any] | None] = contextvars.ContextVar(
-    "policy_turn_memo", default=None
+_TURN_MEMO: contextvars.ContextVar[dict[tuple[object, ...], asyncio.Future[Any]] | None] = (
+    contextvars.ContextVar("policy_turn_memo", default=None)
 )
-"""The facts read in the current turn (see :meth:`RedisFacts.turn`); None: outside one."""
+"""The facts read (or being read) in the current turn (see :meth:`RedisFacts.turn`);
+None: outside one."""
 
 T = TypeVar("T")
 
@@ -112,8 +114,8 @@ async def _memo(key: tuple[object, ...], read: Callable[[], Awaitable[T]]) -> T:
     if memo is None:
         return await read()
     if key not in memo:
-        memo[key] = await read()
-    value: T = memo[key]
+        memo[key] = asyncio.ensure_future(read())
+    value: T = await memo[key]
     return value
 
 
@@ -226,13 +228,32 @@ class RedisFacts:
         them once makes the turn decide on one view of them, in fewer
         round trips to Redis. The memo belongs to the calling task (a
         context variable), so turns running at once in other tasks keep
-        their own.
+        their own. Reads the turn did not wait for are cancelled when it ends.
         """
-        token = _TURN_MEMO.set({})
+        memo: dict[tuple[object, ...], asyncio.Future[Any]] = {}
+        token = _TURN_MEMO.set(memo)
         try:
             yield
         finally:
             _TURN_MEMO.reset(token)
+            for read in memo.values():
+                if not read.done():
+                    read.cancel()
+                elif not read.cancelled():
+                    read.exception()  # retrieved: a failed read nobody awaited is no news
+
+    def prefetch(self, vnf_id: str) -> None:
+        """In a turn, start reading the VNF's record and its descriptor (while the caller
+        reads the loop record): the turn's first questions, asked at once."""
+
+        async def both() -> None:
+            vnf = await self.vnf(vnf_id)
+            if vnf is not None:
+                await self.vnfd_of(vnf)
+
+        memo = _TURN_MEMO.get()
+        if memo is not None:
+            memo[("prefetch", vnf_id)] = asyncio.ensure_future(both())
 
     async def vnf(self, vnf_id: str) -> VnfInstance | None:
         return await _memo(("vnf", vnf_id), lambda: self._inventory.find(vnf_id))
