@@ -172,6 +172,11 @@ class AnomalyScorer:
             self.previous = np.r_[self.previous, np.full(grow, np.nan)]
             self.lags = np.concatenate([self.lags, np.zeros((grow, LAGS + 1, RESIDUALS))])
 
+    def arrays(self) -> list[Floats]:
+        """The per-target arrays (their state), in a fixed order."""
+        parts = (self.new, self.smooth, self.level, self.seasonal, self.step)
+        return [a for part in parts for a in part.arrays()] + [self.previous, self.lags]
+
     def warm(self, idx: Ints) -> Bools:
         """Which of ``idx`` have taken enough values for their residuals to mean something."""
         out: Bools = self.level.count[idx] > WARM
@@ -222,15 +227,51 @@ class AnomalyJudge:
         self.scorer = AnomalyScorer()
         self.likelihood = Likelihood()
         self.scores: Floats = np.full(16, np.nan)
+        self.unsaved: Bools = np.zeros(16, dtype=np.bool_)
+        """Targets whose state changed since :meth:`saved` last took it."""
         self.inline_training = False
         """Train when due, right away (replays); else the stage's keeper trains."""
 
-    def judge(self, targets: Ints, readings: Readings, now: float) -> Judged:
-        """Score the targets' new values; judge every target's latest score."""
-        size = int(targets.max()) + 1 if len(targets) else 0
+    def ensure(self, size: int) -> None:
         self.scorer.ensure(size)
+        self.likelihood.ensure(size)
         if len(self.scores) < size:
             self.scores = np.r_[self.scores, np.full(size - len(self.scores), np.nan)]
+            self.unsaved = np.r_[self.unsaved, np.zeros(size - len(self.unsaved), dtype=np.bool_)]
+
+    def state(self, idx: Ints) -> Floats:
+        """The scoring state of targets ``idx``: one row of floats each (see :meth:`restore`)."""
+        arrays = self._arrays()
+        return np.hstack([a[idx].reshape(len(idx), -1) for a in arrays])
+
+    def restore(self, idx: Ints, rows: Floats) -> None:
+        """Resume scoring targets ``idx`` from ``rows`` of :meth:`state` (of the same width)."""
+        if rows.shape[1] != self.width:
+            raise ValueError(f"a scoring state of {rows.shape[1]} values, expected {self.width}")
+        self.ensure(int(idx.max()) + 1 if len(idx) else 0)
+        at = 0
+        for a in self._arrays():
+            width = int(np.prod(a.shape[1:], dtype=np.int64))
+            a[idx] = rows[:, at : at + width].reshape((len(idx), *a.shape[1:]))
+            at += width
+
+    @property
+    def width(self) -> int:
+        """Floats in a row of :meth:`state`."""
+        return sum(int(np.prod(a.shape[1:], dtype=np.int64)) for a in self._arrays())
+
+    def saved(self) -> Ints:
+        """The targets whose state changed since the last call (marked saved now)."""
+        out: Ints = np.flatnonzero(self.unsaved)
+        self.unsaved[out] = False
+        return out
+
+    def _arrays(self) -> list[Floats]:
+        return [*self.scorer.arrays(), *self.likelihood.arrays(), self.scores]
+
+    def judge(self, targets: Ints, readings: Readings, now: float) -> Judged:
+        """Score the targets' new values; judge every target's latest score."""
+        self.ensure(int(targets.max()) + 1 if len(targets) else 0)
         value, at = readings.value, readings.at
         fresh = self.scorer.new.new(targets, value, at)
         self.scores[targets[np.isnan(value)]] = np.nan
@@ -240,6 +281,7 @@ class AnomalyJudge:
             agreement = self.store.agreement(rows)
             raw = stat if agreement is None else stat * agreement
             self.scores[idx] = self.likelihood.score(idx, raw, value[fresh])
+            self.unsaved[idx] = True
             self.store.add(rows[self.scorer.warm(idx)])
         if self.inline_training and self.store.due(now, self.spec):
             assert self.store.local, "inline training learns from the history kept here"

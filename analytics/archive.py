@@ -168,6 +168,11 @@ class SampleArchive:
         """Samples queued for the next flush."""
         return sum(len(c) for c in self._pending)
 
+    @property
+    def ttl_ms(self) -> int:
+        """How long a shard's keys live after its last write (wall milliseconds)."""
+        return max(1000, math.ceil(self._clock.to_wall((KEEP + 2) * self.segment_s) * 1000))
+
     def due(self, now: float) -> bool:
         return self._flushed_at is None or now - self._flushed_at >= self.flush_s
 
@@ -198,7 +203,7 @@ class SampleArchive:
         the queue for the next flush.
         """
         segment, now = flush.segment, flush.now
-        ttl_ms = max(1000, math.ceil(self._clock.to_wall((KEEP + 2) * self.segment_s) * 1000))
+        ttl_ms = self.ttl_ms
         oldest = now - self.horizon_s
         every = Kept.joined(flush.chunks) if flush.chunks else None
         blobs: dict[int, list[bytes]] = {}

@@ -66,6 +66,10 @@ class Likelihood:
         self.low = grow(self.low, size, np.nan)
         self.high = grow(self.high, size, np.nan)
 
+    def arrays(self) -> list[Floats]:
+        """The per-target arrays (their state), in a fixed order."""
+        return [self.recent, self.count, self.mean, self.var, self.low, self.high]
+
     def score(self, idx: Ints, raw: Floats, x: Floats) -> Floats:
         """The final scores of new values ``x`` of targets ``idx`` with raw scores ``raw``."""
         self.ensure(int(idx.max()) + 1 if len(idx) else 0)

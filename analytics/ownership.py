@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from bus.contracts import Target, TargetKind
 from bus.shards import shard_of
 
 
@@ -42,6 +43,14 @@ class Ownership:
 
     def host_shard(self, host: str) -> int:
         return shard_of(f"host:{host}", self.n_shards)
+
+    def target_shard(self, target: Target) -> int | None:
+        """The shard of a condition's target (None: a VNF-level target without its VNF)."""
+        if target.kind is TargetKind.HOST:
+            return self.host_shard(target.id)
+        if target.kind is TargetKind.NS:
+            return self.ns_shard(target.id)
+        return None if target.vnf is None else self.vnf_shard(target.vnf)
 
     def owns_vnf(self, vnf_id: str, shards: frozenset[int] | None = None) -> bool:
         return self.vnf_shard(vnf_id) in (self.owned if shards is None else shards)

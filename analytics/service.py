@@ -28,10 +28,13 @@ gives up is dropped at once, episodes included (the new owner resumes
 them from Redis, sending nothing twice); a shard it takes over has its
 windows rebuilt from the shard's sample history in Redis
 (:mod:`analytics.archive`, which every owner writes as it keeps samples)
-and the samples stream's entries after it, and its open episodes loaded
-from Redis, before it is evaluated. Unsharded, the one worker keeps the
-same history (as shard 0) and rebuilds its windows from it when it
-starts.
+and the samples stream's entries after it, its open episodes loaded
+from Redis, and its anomaly scorers resumed from the state their last
+owner kept beside the history (:mod:`analytics.scoring_state`), before it
+is evaluated. Unsharded, the one worker keeps the same history and
+scorer state (as shard 0) and resumes from them when it starts. The
+history and the scorer state are written once per ``eval_interval_s``,
+after an evaluation has published its events (not inside it).
 
 Absence is judged against the collector's scrape batches
 (:mod:`analytics.feed`): a collector outage suspends absent conditions
@@ -63,6 +66,7 @@ from analytics.intake import SampleIntake
 from analytics.models import ModelKeeper
 from analytics.ownership import Ownership
 from analytics.publish import ViolationPublisher
+from analytics.scoring_state import ScoringStates
 from analytics.state import DetectorState, StateKey, StateStore
 from bus.clock import Clock
 from bus.conditions import ConditionSpec
@@ -71,6 +75,7 @@ from bus.contracts import (
     PackedBatch,
     SampleBatch,
     Samples,
+    Target,
     TargetKind,
     Violation,
     ViolationStatus,
@@ -151,6 +156,7 @@ class Analytics:
             horizon_s=self.engine.lookback_s, flush_s=eval_interval_s,
         )  # fmt: skip
         self.engine.archive = self.archive
+        self.scoring = ScoringStates(redis, keys, self.engine.evaluators)
         self._resolver = SeriesResolver(SeriesRegistry(redis, keys))
 
     @property
@@ -199,16 +205,11 @@ class Analytics:
         ownership = self.ownership
         rebuilt, read = await self._rebuild(gained)
 
-        def in_gained(state: DetectorState) -> bool:
-            target = state.target
-            if target.kind is TargetKind.HOST:
-                return ownership.host_shard(target.id) in gained
-            if target.kind is TargetKind.NS:
-                return ownership.ns_shard(target.id) in gained
-            return target.vnf is not None and ownership.vnf_shard(target.vnf) in gained
-
         states = await self._store.load()
-        self.engine.load({key: s for key, s in states.items() if in_gained(s)})
+        self.engine.load(
+            {k: s for k, s in states.items() if ownership.target_shard(s.target) in gained}
+        )
+        await self.scoring.restore(gained, lambda t: ownership.target_shard(t) in gained)
         self.takeovers += 1
         self.ready |= gained & ownership.owned
         log.info(
@@ -280,6 +281,7 @@ class Analytics:
             if not self._loaded:
                 await self._rebuild(frozenset({0}))
                 self.engine.load(await self._store.load())
+                await self.scoring.restore({0}, lambda _: True)
                 self._loaded = True
             if self.ownership is not None:
                 # Independent reads: one wait for Redis, not two.
@@ -318,8 +320,9 @@ class Analytics:
         return events
 
     async def keep_history(self, now: float | None = None) -> int:
-        """Write the samples kept since the last write to the owned shards' history, when due
-        (once per ``eval_interval_s`` of clock time); returns how many were written.
+        """Write the samples kept since the last write to the owned shards' history, and the
+        anomaly scorers' changed states (:mod:`analytics.scoring_state`), when due (once per
+        ``eval_interval_s`` of clock time); returns how many samples were written.
 
         The running stage does it after each evaluation has published its
         events, beside the evaluation rather than inside it. Raises the
@@ -331,8 +334,14 @@ class Analytics:
                 return 0  # before the first evaluation, the history is still to be read
             owned = self.ownership.owned if self.ownership is not None else frozenset({0})
             flush = self.archive.take(now, owned, self.intake.handled_id)
+            scoring = self.scoring.take(self._shard_of, owned)
         # Written outside the lock: the next evaluation need not wait for it.
-        return await self.archive.write(flush)
+        written = await self.archive.write(flush)
+        await self.scoring.write(scoring, self.archive.ttl_ms)
+        return written
+
+    def _shard_of(self, target: Target) -> int | None:
+        return 0 if self.ownership is None else self.ownership.target_shard(target)
 
     def _queue(self, result: Pass) -> None:
         self._outbox_events.extend(result.events)

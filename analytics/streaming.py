@@ -41,6 +41,10 @@ class Ewma:
         self.var = grow(self.var, size, 0.0)
         self.count = grow(self.count, size, 0.0)
 
+    def arrays(self) -> list[Floats]:
+        """The per-target arrays (their state), in a fixed order."""
+        return [self.mean, self.var, self.count]
+
     def z(self, idx: Ints, x: Floats) -> Floats:
         """How many standard deviations ``x`` is from each target's mean (NaN: none yet)."""
         mean = self.mean[idx]
@@ -76,6 +80,10 @@ class Seasonal:
 
     def bucket(self, at: Floats) -> Ints:
         return bucket_of(at, self.buckets, self.season_s)
+
+    def arrays(self) -> list[Floats]:
+        """The per-target arrays (their state), in a fixed order."""
+        return [self.mean, self.var, self.count]
 
     def z(self, idx: Ints, x: Floats, at: Floats, warmup: float) -> Floats:
         b = self.bucket(at)
@@ -167,6 +175,10 @@ class NewValues:
 
     def ensure(self, size: int) -> None:
         self.at = grow(self.at, size, -np.inf)
+
+    def arrays(self) -> list[Floats]:
+        """The per-target arrays (their state)."""
+        return [self.at]
 
     def new(self, idx: Ints, value: Floats, at: Floats) -> Bools:
         fresh: Bools = ~np.isnan(value) & np.isfinite(value) & (at > self.at[idx])

@@ -225,6 +225,11 @@ class Keys:
         (the samples-stream entry up to which it holds what the shard needs)."""
         return f"{self.prefix}:{{history:{shard}}}:head"
 
+    def scoring_state(self, shard: int) -> str:
+        """Hash of the anomaly scorers' state of a shard's targets:
+        ``<policy>/<condition>|<target key>`` -> the target and its state."""
+        return f"{self.prefix}:{{history:{shard}}}:scoring"
+
     def model(self, name: str) -> str:
         """Hash of one anomaly model (one per KPI and VNFD): version, calibration, blob."""
         return f"{self.prefix}:{{model:{name}}}:model"
