@@ -7,7 +7,7 @@ from typing import Any
 from analytics.service import Analytics
 from bus.clock import ScaledClock
 from bus.conditions import ConditionSpec
-from bus.contracts import Sample, SampleBatch, TargetKind
+from bus.contracts import Message, Sample, SampleBatch, TargetKind
 from bus.keys import Keys
 from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
@@ -102,3 +102,24 @@ def analytics(redis: Any, keys: Keys, conditions: list[ConditionSpec], **options
     return Analytics(
         redis, keys, Inventory(redis, keys), ScaledClock(speed=1, start=T0), conditions, **options
     )
+
+
+async def reference_of(redis: Any, keys: Keys, fleet: list[VnfInstance]) -> Keys:
+    """A second prefix for a worker never interrupted, both with ``fleet`` in the inventory."""
+    reference = Keys(prefix=f"{keys.prefix}ref")
+    for k in (keys, reference):
+        inventory = Inventory(redis, k)
+        for member in fleet:
+            await inventory.save(member)
+    return reference
+
+
+async def read_stream(worker: Analytics) -> None:
+    """Take in every samples-stream entry the worker has not read yet."""
+
+    async def ingest(message: Message) -> None:
+        assert isinstance(message, SampleBatch)
+        await worker.ingest(message)
+
+    while await worker.intake.read_once(ingest):
+        pass

@@ -21,11 +21,20 @@ from analytics.anomaly import AnomalyJudge
 from analytics.service import Analytics
 from bus.clock import ScaledClock
 from bus.conditions import AnomalySpec
-from bus.contracts import Message, SampleBatch, TargetKind, Violation, ViolationStatus
+from bus.contracts import TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
 from bus.streams import StreamPublisher
 from mano_core.inventory import Inventory
-from tests.analytics_support import CPU, T0, cpu_high, vnf, vnfc, vnfc_batch
+from tests.analytics_support import (
+    CPU,
+    T0,
+    cpu_high,
+    read_stream,
+    reference_of,
+    vnf,
+    vnfc,
+    vnfc_batch,
+)
 
 SHARDS = 4
 STEP = 300.0
@@ -66,11 +75,7 @@ def seen(events: list[Violation]) -> list[tuple[str, str, float]]:
 async def test_a_new_owner_scores_anomalies_on_as_the_killed_worker_would_have(
     redis: Any, keys: Keys
 ) -> None:
-    reference_keys = Keys(prefix=f"{keys.prefix}ref")
-    for k in (keys, reference_keys):
-        inventory = Inventory(redis, k)
-        for member in FLEET:
-            await inventory.save(member)
+    reference_keys = await reference_of(redis, keys, FLEET)
 
     def stage(k: Keys, shards: int | None) -> Analytics:
         return Analytics(
@@ -99,12 +104,7 @@ async def test_a_new_owner_scores_anomalies_on_as_the_killed_worker_would_have(
         if worker is None:
             return  # nobody evaluates: neither does the reference, so both score the same values
 
-        async def ingest(message: Message) -> None:
-            assert isinstance(message, SampleBatch)
-            await worker.ingest(message)
-
-        while await worker.intake.read_once(ingest):
-            pass
+        await read_stream(worker)
         ours.extend(await worker.evaluate(ts))
         await worker.keep_history(ts)
         theirs.extend(await reference.evaluate(ts))

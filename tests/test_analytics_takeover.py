@@ -14,12 +14,21 @@ from typing import Any
 from analytics.archive import KEEP
 from analytics.service import Analytics
 from bus.clock import ScaledClock
-from bus.contracts import Message, SampleBatch, TargetKind, Violation
+from bus.contracts import SampleBatch, TargetKind, Violation
 from bus.keys import Keys
 from bus.streams import StreamPublisher
 from mano_core.inventory import Inventory
 from mano_core.models import VnfInstance
-from tests.analytics_support import CPU, T0, cpu_high, vnf, vnfc, vnfc_batch
+from tests.analytics_support import (
+    CPU,
+    T0,
+    cpu_high,
+    read_stream,
+    reference_of,
+    vnf,
+    vnfc,
+    vnfc_batch,
+)
 
 REQUESTS = "vnf_requests_total"
 SHARDS = 4
@@ -89,11 +98,7 @@ def seen(events: list[Violation]) -> list[tuple[str, str, str, float]]:
 async def test_a_takeover_mid_window_evaluates_as_an_uninterrupted_worker(
     redis: Any, keys: Keys
 ) -> None:
-    reference_keys = Keys(prefix=f"{keys.prefix}ref")
-    for k in (keys, reference_keys):
-        inventory = Inventory(redis, k)
-        for member in FLEET:
-            await inventory.save(member)
+    reference_keys = await reference_of(redis, keys, FLEET)
 
     def stage(k: Keys, shards: int | None) -> Analytics:
         return Analytics(
@@ -116,13 +121,7 @@ async def test_a_takeover_mid_window_evaluates_as_an_uninterrupted_worker(
                 await samples.publish(batch)
                 await reference.ingest(batch)
         if worker is not None:
-
-            async def ingest(message: Message) -> None:
-                assert isinstance(message, SampleBatch)
-                await worker.ingest(message)
-
-            while await worker.intake.read_once(ingest):
-                pass
+            await read_stream(worker)
             ours.extend(await worker.evaluate(T0 + step * STEP))
             await worker.keep_history(T0 + step * STEP)
         theirs.extend(await reference.evaluate(T0 + step * STEP))
@@ -152,11 +151,7 @@ async def test_a_takeover_mid_window_evaluates_as_an_uninterrupted_worker(
 async def test_a_restarted_worker_rebuilds_its_windows_and_the_history_stays_bounded(
     redis: Any, keys: Keys
 ) -> None:
-    reference_keys = Keys(prefix=f"{keys.prefix}ref")
-    for k in (keys, reference_keys):
-        inventory = Inventory(redis, k)
-        for member in FLEET:
-            await inventory.save(member)
+    reference_keys = await reference_of(redis, keys, FLEET)
 
     def stage(k: Keys = keys) -> Analytics:
         clock = ScaledClock(speed=1, start=T0)
