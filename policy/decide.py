@@ -17,7 +17,7 @@ from bus.units import format_duration
 from mano_core.models import VnfInstance
 from mano_core.nfvo.records import NsInstance
 from mano_core.vnfd import Vnfd
-from policy.facts import Facts
+from policy.facts import Facts, hosts_of
 from policy.guards import (
     CAPACITY,
     MODE,
@@ -233,7 +233,7 @@ class Decider:
         """Every guard, in order; the capacity pre-check only when all others passed."""
         guards = policy.spec.guards
         state, now = t.state, t.now
-        hosts = sorted({c.host for c in vnf.vnfcs if c.host}) if plan.host is None else [plan.host]
+        hosts = hosts_of(vnf) if plan.host is None else [plan.host]
         why = await self._facts.opted_out(vnf.id, hosts)
         checks = [
             deny(OPT_OUT, why, now + OPT_OUT_RECHECK_S)

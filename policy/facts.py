@@ -19,6 +19,11 @@ from mano_core.vnfd import Vnfd
 from policy.schema import KpiPolicy, Mode
 
 
+def hosts_of(vnf: VnfInstance) -> list[str]:
+    """The hosts the VNF's VNFCs run on, sorted."""
+    return sorted({c.host for c in vnf.vnfcs if c.host})
+
+
 class Facts(Protocol):
     async def vnf(self, vnf_id: str) -> VnfInstance | None:
         """The VNF instance as the inventory has it now (None: gone)."""

@@ -41,6 +41,7 @@ from mano_core.nfvo.records import NsInstance
 from mano_core.nsd import Nsd
 from mano_core.vim.base import VimDriver
 from mano_core.vnfd import Vnfd
+from policy.facts import hosts_of
 from policy.guards import CAPACITY, CONCURRENCY
 from policy.schema import KpiPolicy, Mode
 from policy.state import VnfLoop, decode_loop, encode_loop
@@ -222,7 +223,8 @@ class RedisFacts:
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        """Within it, a VNF's record, a descriptor and a policy's mode are each read once.
+        """Within it, a VNF's record, a descriptor and the mode overrides are each read
+        once, and the opt-outs of a VNF and its hosts when :meth:`prefetch` started it.
 
         One turn of the loop on a VNF asks for them several times; reading
         them once makes the turn decide on one view of them, in fewer
@@ -243,17 +245,21 @@ class RedisFacts:
                     read.exception()  # retrieved: a failed read nobody awaited is no news
 
     def prefetch(self, vnf_id: str) -> None:
-        """In a turn, start reading the VNF's record and its descriptor (while the caller
-        reads the loop record): the turn's first questions, asked at once."""
+        """In a turn, start reading what its decisions ask first (while the caller reads
+        the loop record): the VNF's record, then its descriptor and the opt-outs of the
+        VNF and its hosts; and the policies' mode overrides."""
 
-        async def both() -> None:
+        async def first_questions() -> None:
             vnf = await self.vnf(vnf_id)
-            if vnf is not None:
+            if vnf is not None and memo is not None:
+                fields = [f"vnf:{vnf.id}", *(f"host:{h}" for h in hosts_of(vnf))]
+                memo[("opt-outs", vnf.id)] = asyncio.ensure_future(self._opt_outs(fields))
                 await self.vnfd_of(vnf)
 
         memo = _TURN_MEMO.get()
         if memo is not None:
-            memo[("prefetch", vnf_id)] = asyncio.ensure_future(both())
+            memo[("prefetch", vnf_id)] = asyncio.ensure_future(first_questions())
+            memo[("modes",)] = asyncio.ensure_future(self._overrides())
 
     async def vnf(self, vnf_id: str) -> VnfInstance | None:
         return await _memo(("vnf", vnf_id), lambda: self._inventory.find(vnf_id))
@@ -281,22 +287,37 @@ class RedisFacts:
         return None if raw is None else decode_loop(raw).inflight
 
     async def mode(self, policy: KpiPolicy) -> Mode:
-        return await _memo(("mode", policy.name), lambda: self._mode(policy))
-
-    async def _mode(self, policy: KpiPolicy) -> Mode:
-        override = reply_text(await self._redis.hget(self._keys.policy_modes(), policy.name))
+        override = (await _memo(("modes",), self._overrides)).get(policy.name)
         for mode in MODES:
             if override == mode:
                 return mode
         return policy.spec.mode
 
+    async def _overrides(self) -> dict[str, str]:
+        """Policy name -> the mode an operator set (a few entries: read whole)."""
+        raw = await self._redis.hgetall(self._keys.policy_modes())
+        return {reply_text(k): reply_text(v) for k, v in raw.items()}
+
     async def opted_out(self, vnf: str, hosts: Sequence[str]) -> str | None:
         fields = [f"vnf:{vnf}", *(f"host:{h}" for h in hosts)]
-        reasons = await self._redis.hmget(self._keys.policy_optouts(), fields)
-        for name, why in zip(fields, reasons, strict=True):
+        memo = _TURN_MEMO.get()
+        read = None if memo is None else memo.get(("opt-outs", vnf))
+        reasons: dict[str, str | None] = {} if read is None else await read
+        if not all(f in reasons for f in fields):
+            reasons = await self._opt_outs(fields)
+        for name in fields:
+            why = reasons[name]
             if why is not None:
-                return f"automation is off for {name}: {reply_text(why) or 'no reason given'}"
+                return f"automation is off for {name}: {why or 'no reason given'}"
         return None
+
+    async def _opt_outs(self, fields: Sequence[str]) -> dict[str, str | None]:
+        """Field -> why automation is off for it (None: it is on)."""
+        reasons = await self._redis.hmget(self._keys.policy_optouts(), list(fields))
+        return {
+            name: None if why is None else reply_text(why)
+            for name, why in zip(fields, reasons, strict=True)
+        }
 
     async def approval(self, decision_id: str) -> tuple[str, str] | None:
         raw = await self._redis.hget(self._keys.policy_approvals(), decision_id)
