@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bus.conditions import WINDOW_FUNCTIONS, ConditionSpec
+from bus.conditions import WINDOW_FUNCTIONS, AnomalySpec, ConditionSpec
 
 
 def check_conditions(conditions: Sequence[ConditionSpec]) -> None:
@@ -42,7 +42,12 @@ def problem_of(cond: ConditionSpec) -> str | None:
         if cond.for_s:
             return "give for_s or n_of_m, not both"
     if cond.kind == "anomaly":
-        return None if cond.op == ">" else "an anomaly condition compares its score with '>'"
+        if cond.op != ">":
+            return "an anomaly condition compares its score with '>'"
+        score = (cond.anomaly or AnomalySpec()).score
+        if cond.clear is not None and cond.clear > score:
+            return f"clear {cond.clear:g} must be <= anomaly.score {score:g}"
+        return None
     if cond.kind == "baseline":
         return None if cond.op in (">", "<", "!=") else "a baseline takes op '>', '<' or '!='"
     if cond.kind == "forecast" and cond.forecast is None:

@@ -269,6 +269,14 @@ class Condition(Strict):
             raise rule_error("a forecast condition needs forecast: {horizon: ...}", "forecast")
         if self.kind == "baseline" and self.op not in (None, ">", "<", "!="):
             raise rule_error("a baseline condition takes op '>', '<' or '!='", "op")
+        if self.kind == "anomaly" and self.clear is not None:
+            score = (self.anomaly or AnomalyModel()).score
+            if self.clear > score:
+                raise rule_error(
+                    f"clear {self.clear:g} must not be above anomaly.score {score:g} "
+                    "(the condition clears when the score falls back to it)",
+                    "clear",
+                )
         return self
 
     @property

@@ -90,6 +90,16 @@ CASES = [
         "clear 80 must not be above threshold 75",
     ),
     (
+        "anomaly clear above its score",
+        bad(
+            '      op: ">"\n      threshold: 75\n      clear: 60\n',
+            "      kind: anomaly\n      clear: 0.9\n      anomaly: {score: 0.8}\n",
+        ),
+        "spec.conditions[0].clear",
+        "clear:",
+        "clear 0.9 must not be above anomaly.score 0.8",
+    ),
+    (
         "duration without unit",
         bad("for: 30s", "for: 30"),
         "spec.conditions[0].for",
