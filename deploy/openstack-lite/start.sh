@@ -90,6 +90,21 @@ done
 
 export OS_CLIENT_CONFIG_FILE="$CLOUDS_YAML"
 "$B/python" "$OS_LITE_DIR/bootstrap.py" wait-computes --count "$N_COMPUTES"
-"$B/nova-manage" "${NC[@]}" cell_v2 discover_hosts >>"$LOGS/discover_hosts.log" 2>&1
+# The scheduler maps new hosts too (discover_hosts_in_cells_interval): when both
+# map one at once, nova-manage fails with "Duplicate host mapping" although the
+# host is mapped. Run it again then; any other failure is shown and stops here.
+for attempt in 1 2 3 4 5; do
+    if "$B/nova-manage" "${NC[@]}" cell_v2 discover_hosts >"$LOGS/discover_hosts.last" 2>&1; then
+        break
+    fi
+    cat "$LOGS/discover_hosts.last" >>"$LOGS/discover_hosts.log"
+    if ! grep -q "Duplicate host mapping" "$LOGS/discover_hosts.last" || ((attempt == 5)); then
+        echo "openstack-lite: nova-manage cell_v2 discover_hosts failed:" >&2
+        tail -5 "$LOGS/discover_hosts.last" >&2
+        exit 1
+    fi
+    sleep 2
+done
+cat "$LOGS/discover_hosts.last" >>"$LOGS/discover_hosts.log"
 "$B/python" "$OS_LITE_DIR/bootstrap.py" seed --count "$N_COMPUTES" --image-dir "$STATE"
 log "all services up in $((SECONDS - T0)) s; OS_CLIENT_CONFIG_FILE=$CLOUDS_YAML"
