@@ -41,6 +41,7 @@ from assure.api.sol005 import (
 from assure.api.state import DEPS, ApiDeps
 from assure.api.tokens import Role
 from mano_core.errors import InvalidRequest, NotFound
+from mano_core.nfvo.lcm import NsBusy
 from mano_core.nfvo.records import NsInstance, NsOperation, NsOpState, NsState
 from mano_core.vnfm import Direction
 
@@ -94,7 +95,7 @@ async def _start(
             if isinstance(exc, NotFound):
                 raise unprocessable(str(exc))
             if isinstance(exc, InvalidRequest):
-                status = 409 if "in progress" in str(exc) else 422
+                status = 409 if isinstance(exc, NsBusy) else 422
                 raise Problem(status, str(exc))
             raise exc
         if loop.time() > deadline:
