@@ -4,7 +4,7 @@ A stall is how late the timer ran, in wall time; on a loaded machine part
 of it is the OS running other processes. ``busy`` is the part the loop's
 thread spent running code meanwhile (its CPU time), which the process
 itself can shorten. It also keeps the longest garbage collection in the
-process (and its generation), one cause of such stalls.
+process (CPU time, and its generation), one cause of such stalls.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ class StallWatch:
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._gc_started = time.perf_counter()
+            self._gc_started = time.thread_time()
             return
-        took = time.perf_counter() - self._gc_started
+        took = time.thread_time() - self._gc_started
         if took > self.gc_s:
             self.gc_s, self.gc_generation = took, info["generation"]
 

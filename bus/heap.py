@@ -13,9 +13,11 @@ took over, of a sender's new series) would be walked by every full
 collection again. So a full collection that took long (over
 :data:`REFREEZE_AFTER_S` of CPU time: it walked many objects that
 survived it) has the next :func:`freeze_heap` call freeze them too, after
-a collection of the young generations. Objects frozen and later dropped
-in a reference cycle are never reclaimed; that happens on the first call
-and after a slow full collection only, rare events, not every cycle.
+a collection of the young generations; so does a call saying the caller
+just built many (``grown``). Objects frozen and later dropped in a
+reference cycle are never reclaimed; that happens on the first call,
+after a slow full collection and when caches grew only, rare events, not
+every cycle.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ _refreeze = False
 _started = 0.0
 
 
-def freeze_heap() -> None:
+def freeze_heap(*, grown: bool = False) -> None:
     """Freeze what lives now, on the first call and after a slow full collection.
 
     Cheap otherwise: callers call it after every cycle (or request) that
-    found its caches built.
+    found its caches built. ``grown``: the caller just built many more (a
+    collector's cycle over the targets of shards it took over); they are
+    frozen now, before a full collection has to walk them.
     """
     global _frozen, _refreeze  # noqa: PLW0603 - once per process
     if not _frozen:
@@ -44,7 +48,7 @@ def freeze_heap() -> None:
         gc.collect()
         gc.freeze()
         gc.callbacks.append(_watch_full_collections)
-    elif _refreeze:
+    elif _refreeze or grown:
         _refreeze = False
         gc.collect(1)
         gc.freeze()

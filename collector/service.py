@@ -74,6 +74,10 @@ SPREAD = 0.5
 """Scheduled scrapes start within this share of the interval, each at its target's offset."""
 
 
+_GROWN_SERIES = 10_000
+"""A scrape cycle defining this many new series has the heap frozen again (bus.heap)."""
+
+
 @dataclass
 class CycleStats:
     """Counts of what the cycles did, per source."""
@@ -106,6 +110,8 @@ class CycleReport:
     to write, or Redis unreachable: then the samples wait in the writer's buffer)."""
     entry_ids: tuple[str, ...] = ()
     """Every stream entry written, in order (at most ``max_batch_samples`` samples each)."""
+    defined: int = 0
+    """Series this cycle defined for the first time (new to this collector)."""
 
 
 class Collector:
@@ -245,9 +251,10 @@ class Collector:
             if await wait_for_stop(stop, self._clock.to_wall(boundary - now)):
                 return
             try:
-                await cycle()
+                report = await cycle()
                 if cycle_name == SCRAPE_SOURCE:
-                    freeze_heap()
+                    # Many series new to this collector: their caches are built now.
+                    freeze_heap(grown=report.defined >= _GROWN_SERIES)
             except RedisError as exc:
                 # The writer buffers through outages; what reaches here is
                 # an inventory read failing. The next boundary is the retry.
@@ -333,6 +340,7 @@ class Collector:
             errors,
             entry_ids[-1] if entry_ids else None,
             entry_ids,
+            sum(len(c.new) for c in chunks),
         )
         self.last[source] = report
         return report

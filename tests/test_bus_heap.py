@@ -48,3 +48,16 @@ def test_a_quick_full_collection_freezes_nothing_more() -> None:
         print(gc.get_freeze_count() == first)
     """)
     assert out == "True"
+
+
+def test_caches_said_to_have_grown_are_frozen_at_once() -> None:
+    out = run("""
+        import gc
+        from bus.heap import freeze_heap
+        freeze_heap()
+        first = gc.get_freeze_count()
+        later = [{"n": [n]} for n in range(50_000)]
+        freeze_heap(grown=True)
+        print(gc.get_freeze_count() - first >= 100_000)
+    """)
+    assert out == "True"

@@ -115,6 +115,7 @@ async def test_a_small_cycle_writes_one_batch_per_source_with_labelled_samples(
     assert sorted(b.source for b in batches) == ["scrape", "vim"]  # not one entry per sample
     scraped = next(b for b in batches if b.source == "scrape")
     assert len(scraped.samples) == scrape.samples == 3 * (4 + 3)  # 4 KPIs + up, duration, count
+    assert scrape.defined == scrape.samples  # every series is new to this collector
     assert scrape.errors == {} and vim.errors == {}
     cpu = {
         s.labels["vnfc"]: (s.value, s.labels)
