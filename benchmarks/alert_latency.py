@@ -35,7 +35,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -50,9 +49,10 @@ from assure.api.tokens import Role
 from assure.platform import Platform
 from assure.settings import load_settings
 from assure.simulation.exporter import ExporterFleet, specs_from_vnfs
+from benchmarks.stream_watch import Watch as StreamWatch
+from benchmarks.stream_watch import is_kind, quantile
 from bus.clock import WallClock
-from bus.contracts import Decision, Violation, ViolationStatus, decode
-from bus.streams import FIELD
+from bus.contracts import Decision
 from policy.loader import LoadResult, parse_text
 from tests.monitoring import Alertmanager, Prometheus
 from tests.redis_server import RedisServer
@@ -96,23 +96,7 @@ asyncio.run(main())
 """
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-class Watch:
-    """Reads the decisions and violations streams from where they end now."""
-
-    def __init__(self, redis: Any, keys: Any) -> None:
-        self.redis = redis
-        self.keys = {keys.stream("decisions"): "$", keys.stream("violations"): "$"}
-
-    async def start(self) -> None:
-        for key in self.keys:
-            newest = await self.redis.xrevrange(key, count=1)
-            self.keys[key] = newest[0][0].decode() if newest else "0-0"
-
+class Watch(StreamWatch):
     async def until(self, wanted: set[str], kind: str, deadline_s: float) -> dict[str, float]:
         """Wait for a decision (or an ABATED) of each policy in ``wanted``; policy -> time."""
         seen: dict[str, float] = {}
@@ -120,16 +104,11 @@ class Watch:
         while set(seen) != wanted:
             if time.monotonic() > end:
                 raise TimeoutError(f"no {kind} of {sorted(wanted - set(seen))}")
-            reply = await self.redis.xread(self.keys, block=200, count=100)
-            for key, entries in reply or []:
-                for entry_id, fields in entries:
-                    self.keys[key.decode()] = entry_id.decode()
-                    message = decode(fields[FIELD])
-                    if kind == "decision" and isinstance(message, Decision):
-                        seen.setdefault(message.policy, message.decided_at)
-                    if (kind == "abated" and isinstance(message, Violation)
-                            and message.status is ViolationStatus.ABATED):  # fmt: skip
-                        seen.setdefault(message.policy, message.at)
+            messages, _ = await self.read(block_ms=200)
+            for message in messages:
+                if is_kind(message, kind):
+                    at = message.decided_at if isinstance(message, Decision) else message.at
+                    seen.setdefault(message.policy, at)
         return seen
 
 

@@ -52,10 +52,10 @@ from assure.api.tokens import Role
 from assure.platform import Platform
 from assure.settings import load_settings
 from benchmarks.loop_stall import StallWatch
+from benchmarks.stream_watch import Watch as StreamWatch
+from benchmarks.stream_watch import is_kind, quantile
 from bus.clock import WallClock
-from bus.contracts import Decision, Violation, ViolationStatus, decode
 from bus.series import SeriesRegistry
-from bus.streams import FIELD
 from collector.instances import InstanceLabels
 from collector.push.remote_write import RemoteWriteReceiver
 from collector.push.remote_write_wire import TimeSeries, encode_write_request
@@ -142,40 +142,13 @@ asyncio.run(main())
 """
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-class Watch:
-    """Reads the decisions and violations streams from where they end now."""
-
-    def __init__(self, redis: Any, keys: Any) -> None:
-        self.redis = redis
-        self.keys = {keys.stream("decisions"): "$", keys.stream("violations"): "$"}
-
-    async def start(self) -> None:
-        for key in self.keys:
-            newest = await self.redis.xrevrange(key, count=1)
-            self.keys[key] = newest[0][0].decode() if newest else "0-0"
-
+class Watch(StreamWatch):
     async def until(self, policy: str, kind: str, deadline_s: float = 10.0) -> float:
         """Wait for a decision (or an ABATED) of ``policy``; the time it was read."""
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
-            reply = await self.redis.xread(self.keys, block=100, count=100)
-            read_at = time.perf_counter()
-            found = False
-            for key, entries in reply or []:
-                for entry_id, fields in entries:
-                    self.keys[key.decode()] = entry_id.decode()
-                    message = decode(fields[FIELD])
-                    if not isinstance(message, Decision | Violation) or message.policy != policy:
-                        continue
-                    found |= kind == "decision" and isinstance(message, Decision)
-                    found |= (kind == "abated" and isinstance(message, Violation)
-                              and message.status is ViolationStatus.ABATED)  # fmt: skip
-            if found:
+            messages, read_at = await self.read(block_ms=100)
+            if any(m.policy == policy and is_kind(m, kind) for m in messages):
                 return read_at
         raise TimeoutError(f"no {kind} of {policy} within {deadline_s:g} s")
 
