@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from analytics.anomaly import AnomalyJudge, ModelStore
 from analytics.archive import Kept, SampleArchive
@@ -27,8 +28,9 @@ from analytics.evaluator import ConditionEvaluator
 from analytics.feed import ScrapeFeed, ScrapeWindow
 from analytics.ownership import Ownership
 from analytics.readings import FunctionCache
+from analytics.routing import Route, Routes
 from analytics.state import DetectorState, StateKey
-from analytics.table import SeriesTable
+from analytics.table import NO_CODE, SeriesTable
 from analytics.topology import Topology
 from analytics.validate import check_conditions
 from bus.conditions import AnomalySpec, ConditionSpec
@@ -95,7 +97,7 @@ class Engine:
         self.host_kpis = frozenset(
             c.series_kpi for c in self.conditions if c.scope is TargetKind.HOST
         )
-        self._routes: dict[int, tuple[int, int, tuple[int, ...]]] = {}
+        self._routes = Routes()
         self._routed_for = 0
         self.samples_ingested = 0
         """Samples taken in (of a watched KPI)."""
@@ -169,8 +171,9 @@ class Engine:
 
         Each series id is routed once to its table row and the owned shards
         that need it (or to nothing: a KPI no condition reads, or a series
-        of another worker's shards); later samples of it cost a dictionary
-        look-up. ``shards``: keep only what those shards need (a takeover).
+        of another worker's shards); later batches find their samples'
+        routes with one vectorised look-up (:mod:`analytics.routing`).
+        ``shards``: keep only what those shards need (a takeover).
         The samples kept go to the :attr:`archive` too, unless ``archive``
         is false (samples read back from it).
         """
@@ -186,33 +189,22 @@ class Engine:
         ts = np.repeat(times, counts)
         values = np.frombuffer(view.values, dtype=np.float64)
         # A takeover routes for its shards alone, and does not disturb the cache.
-        routes = self._routes if shards is None or self.ownership is None else {}
+        routes = self._routes if shards is None or self.ownership is None else Routes()
         tables = list(self.tables.values())
-        which = np.empty(len(ids), dtype=np.int64)
-        rows = np.empty(len(ids), dtype=np.int64)
-        owner = np.empty(len(ids), dtype=np.int64)
-        extra: list[tuple[int, int]] = []
-        labels: list[Mapping[str, str]] = []
-        for i, sid in enumerate(ids.tolist()):
-            route = routes.get(sid)
-            if route is None:
-                route = routes[sid] = self._route(view.defs[sid], tables, shards)
-            which[i], rows[i], owners = route
-            if owners:
-                owner[i] = owners[0]
-                extra.extend((i, s) for s in owners[1:])
-            labels.append(view.defs[sid].labels)
+        routed = routes.route(ids, lambda sid: self._route(view.defs[sid], tables, shards))
+        which, rows = routed.table, routed.row
         kept = 0
         for t, table in enumerate(tables):
             sel = np.flatnonzero(which == t)
             if len(sel):
-                table.append(rows[sel], ts[sel], values[sel], [labels[i] for i in sel.tolist()])
+                labels = _LabelsOf(view.defs, ids[sel])
+                table.append(rows[sel], ts[sel], values[sel], labels, routed.host[sel])
                 kept += len(sel)
         if kept and archive and self.archive is not None:
             sel = np.flatnonzero(which >= 0)
-            shard = owner[sel]
-            if extra:  # samples some other owned shard needs too (a host's, an NS's)
-                more = np.asarray(extra, dtype=np.int64)
+            shard = routed.owner[sel]
+            if routed.extra:  # samples some other owned shard needs too (a host's, an NS's)
+                more = np.asarray(routed.extra, dtype=np.int64)
                 sel, shard = np.r_[sel, more[:, 0]], np.r_[shard, more[:, 1]]
             self.archive.add(Kept(shard, ids[sel], ts[sel], values[sel], which[sel], rows[sel]))
         self.samples_ingested += kept
@@ -223,18 +215,19 @@ class Engine:
         definition: SeriesDef,
         tables: list[SeriesTable],
         shards: frozenset[int] | None = None,
-    ) -> tuple[int, int, tuple[int, ...]]:
+    ) -> Route:
         table = self.tables.get(definition.kpi)
         if table is None:
-            return -1, -1, ()
+            return Route(-1, -1, (), NO_CODE)
         if self.ownership is None:
             owners: tuple[int, ...] = (0,)
         else:
             host_kpi = definition.kpi in self.host_kpis
             owners = self.ownership.shards_for(definition.labels, host_kpi, shards)
             if not owners:
-                return -1, -1, ()
-        return tables.index(table), table.row(definition.labels), owners
+                return Route(-1, -1, (), NO_CODE)
+        host = table.host_code(definition.labels)
+        return Route(tables.index(table), table.row(definition.labels), owners, host)
 
     def load(self, states: Mapping[StateKey, DetectorState]) -> None:
         """Resume the open episodes persisted by an earlier worker (of owned targets)."""
@@ -295,3 +288,14 @@ class Engine:
     def nbytes(self) -> int:
         """Memory held by the windows."""
         return sum(table.nbytes() for table in self.tables.values())
+
+
+class _LabelsOf:
+    """The labels of each sample of a batch, by position (looked up when asked for)."""
+
+    def __init__(self, defs: Mapping[int, SeriesDef], ids: npt.NDArray[np.uint64]) -> None:
+        self._defs = defs
+        self._ids = ids
+
+    def __getitem__(self, i: int) -> Mapping[str, str]:
+        return self._defs[int(self._ids[i])].labels

@@ -27,7 +27,7 @@ timestamp the series already has is a duplicate and dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,12 @@ A = TypeVar("A", bound=npt.NDArray[Any])
 
 NO_CODE = -1
 """The code of a label a series does not carry."""
+
+
+class LabelsAt(Protocol):
+    """Each sample's labels by position (a list, or a look-up)."""
+
+    def __getitem__(self, i: int, /) -> Mapping[str, str]: ...
 
 
 def identity(labels: Mapping[str, str]) -> int:
@@ -169,11 +175,18 @@ class SeriesTable:
 
     # --- samples ---------------------------------------------------------
     def append(
-        self, rows: Ints, ts: Floats, values: Floats, labels: list[Mapping[str, str]]
+        self,
+        rows: Ints,
+        ts: Floats,
+        values: Floats,
+        labels: LabelsAt,
+        hosts: Ints | None = None,
     ) -> Ints:
         """Add samples (``labels``: each sample's full labels); returns the rows changed.
 
-        Samples may come in any order, several per row.
+        Samples may come in any order, several per row. ``hosts``: the code
+        of each sample's ``host`` label (:meth:`host_code`), when known: then
+        only the rows whose host changed read their labels.
         """
         if len(rows) == 0:
             return rows
@@ -188,7 +201,10 @@ class SeriesTable:
         for k in range(int(rank.max()) + 1):
             sel = np.flatnonzero(rank == k)
             changed.extend(self._append_round(rows[sel], ts[sel], values[sel]))
-        for i in np.flatnonzero(np.r_[rows[1:] != rows[:-1], True]):
+        newest = np.flatnonzero(np.r_[rows[1:] != rows[:-1], True])
+        if hosts is not None:
+            newest = newest[hosts[order[newest]] != self.host[rows[newest]]]
+        for i in newest.tolist():
             # The newest sample of each row says which host it is on now.
             self._note_host(int(rows[i]), float(ts[i]), labels[int(order[i])])
         out = np.unique(np.asarray(changed, dtype=np.int64))
@@ -241,13 +257,16 @@ class SeriesTable:
     def _note_host(self, row: int, ts: float, labels: Mapping[str, str]) -> None:
         if ts < self.last[row]:
             return
-        host = labels.get("host")
-        code = self.codes.code(host) if host else NO_CODE
-        if code != self.host[row]:
+        if self.host_code(labels) != self.host[row]:
             assert self.info[row] is not None
             self.info[row] = dict(labels)
             self._set_codes(row, labels)
             self.membership += 1
+
+    def host_code(self, labels: Mapping[str, str]) -> int:
+        """The code of the host ``labels`` name (NO_CODE: none)."""
+        host = labels.get("host")
+        return self.codes.code(host) if host else NO_CODE
 
     def prune(self, before: float) -> int:
         """Drop the series whose newest sample is older than ``before``; returns how many."""
