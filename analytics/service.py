@@ -80,6 +80,7 @@ from bus.contracts import (
     Violation,
     ViolationStatus,
 )
+from bus.heap import freeze_heap
 from bus.keys import Keys
 from bus.redis import Backoff, is_transient, reply_text
 from bus.sample_view import SeriesResolver
@@ -88,6 +89,10 @@ from bus.shards import ShardOwner
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 
 log = logging.getLogger(__name__)
+
+_GROWN_SERIES = 10_000
+"""Series new to the windows since the heap was last frozen that have it frozen again
+(:mod:`bus.heap`)."""
 
 
 class Analytics:
@@ -150,6 +155,7 @@ class Analytics:
         self._lock = asyncio.Lock()
         self._landed = asyncio.Event()
         self._evaluated = asyncio.Event()
+        self._frozen_series = 0
         self.models = ModelKeeper(redis, keys, self.engine, clock, check_s=eval_interval_s * 5)
         self.archive = SampleArchive(
             redis, keys, clock, list(self.engine.tables.values()),
@@ -450,7 +456,22 @@ class Analytics:
                     log.warning("evaluation works again")
                 failing = False
                 self._evaluated.set()
+                self._freeze_heap()
             await self._until_landed(stop, failing)
+
+    def _freeze_heap(self) -> None:
+        """Keep the windows' bookkeeping (series, routes, labels) out of full collections.
+
+        At 200,000 series a full collection walking them stalls the loop for
+        a few hundred milliseconds; frozen after the first evaluation, and
+        again once many series are new (a takeover, a fleet grown), they are
+        never walked again.
+        """
+        series = sum(len(table) for table in self.engine.tables.values())
+        grown = series - self._frozen_series >= _GROWN_SERIES
+        if grown:
+            self._frozen_series = series
+        freeze_heap(grown=grown)
 
     async def _keep_history_after_evaluations(self, stop: asyncio.Event) -> None:
         """Write the history after an evaluation published its events, when due."""
