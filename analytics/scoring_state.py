@@ -4,9 +4,11 @@ The streaming scorer of ``kind: anomaly`` (:mod:`analytics.anomaly`: the
 EWMAs and time-of-day baselines of a target's values, the likelihood of its
 recent scores) learns from every value a target ever had, far more than its
 windows hold, so it cannot be rebuilt from the sample history. Each owner
-therefore writes, with the sample history (once per flush, after the
-evaluations), the state of every owned target whose scorer took a value
-since the last write: one hash per shard, ``keys.scoring_state(shard)``,
+therefore writes, with the sample history (after the evaluations, at most
+once per ``every_s`` of clock time: :data:`EVERY_S` by default, which
+bounds the writes at scale to one per target and interval), the state of
+every owned target whose scorer took a value since the last write: one
+hash per shard, ``keys.scoring_state(shard)``,
 field ``<condition key>|<target key>``, value the target and its state (a
 row of float64). A worker that takes a shard over, or a restarted one,
 restores its targets' scorers from it before its first evaluation: it
@@ -14,9 +16,9 @@ neither scores from cold (no false ONSET while its baselines are still
 narrow, no anomaly missed while it warms up) nor learns the likelihood
 over again.
 
-A crash loses what the scorers took in since the last write (one flush
-interval at most): the new owner judges the next values against a state
-that much older. The hash expires a little after its last write, with the
+A crash loses what the scorers took in since the last write (``every_s``
+at most): the new owner judges the next values against a state that much
+older. The hash expires a little after its last write, with the
 shard's history (a shard nobody owns leaves nothing behind); the fields
 of targets gone from the inventory stay until then. A state of another
 width (written by another version of the scorer) is logged and dropped,
@@ -42,6 +44,9 @@ from bus.keys import Keys
 log = logging.getLogger(__name__)
 
 F64 = np.dtype("<f8")
+
+EVERY_S = 30.0
+"""How often (clock seconds) the changed scorer states are written, at most."""
 
 ShardOf = Callable[[Target], "int | None"]
 """The shard of a target (None: none)."""
@@ -74,15 +79,33 @@ class Scoring:
 class ScoringStates:
     """Writes the changed scorer states of owned targets, and restores a shard's."""
 
-    def __init__(self, redis: Any, keys: Keys, evaluators: Iterable[ConditionEvaluator]) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        evaluators: Iterable[ConditionEvaluator],
+        *,
+        every_s: float = EVERY_S,
+    ) -> None:
+        if every_s <= 0:
+            raise ValueError(f"the scorer states' write interval must be positive, got {every_s}")
         self._redis = redis
         self._keys = keys
         self.evaluators = [e for e in evaluators if isinstance(e.judge, AnomalyJudge)]
+        self.every_s = every_s
+        self._taken_at: float | None = None
         self.restored = 0
         """Target states restored so far."""
 
-    def take(self, shard_of: ShardOf, owned: frozenset[int]) -> Scoring:
+    def due(self, now: float) -> bool:
+        """Whether the changed states are to be written at ``now``."""
+        if not self.evaluators:
+            return False
+        return self._taken_at is None or now - self._taken_at >= self.every_s
+
+    def take(self, now: float, shard_of: ShardOf, owned: frozenset[int]) -> Scoring:
         """The states changed since the last take, of targets in ``owned`` shards (synchronous)."""
+        self._taken_at = now
         out = Scoring()
         for evaluator in self.evaluators:
             judge = evaluator.judge

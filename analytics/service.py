@@ -33,8 +33,8 @@ from Redis, and its anomaly scorers resumed from the state their last
 owner kept beside the history (:mod:`analytics.scoring_state`), before it
 is evaluated. Unsharded, the one worker keeps the same history and
 scorer state (as shard 0) and resumes from them when it starts. The
-history and the scorer state are written once per ``eval_interval_s``,
-after an evaluation has published its events (not inside it).
+history is written once per ``eval_interval_s`` (the scorer state less
+often), after an evaluation has published its events (not inside it).
 
 Absence is judged against the collector's scrape batches
 (:mod:`analytics.feed`): a collector outage suspends absent conditions
@@ -326,9 +326,9 @@ class Analytics:
         return events
 
     async def keep_history(self, now: float | None = None) -> int:
-        """Write the samples kept since the last write to the owned shards' history, and the
-        anomaly scorers' changed states (:mod:`analytics.scoring_state`), when due (once per
-        ``eval_interval_s`` of clock time); returns how many samples were written.
+        """Write the samples kept since the last write to the owned shards' history when due
+        (once per ``eval_interval_s`` of clock time), and the anomaly scorers' changed states
+        (:mod:`analytics.scoring_state`, less often); returns how many samples were written.
 
         The running stage does it after each evaluation has published its
         events, beside the evaluation rather than inside it. Raises the
@@ -340,10 +340,13 @@ class Analytics:
                 return 0  # before the first evaluation, the history is still to be read
             owned = self.ownership.owned if self.ownership is not None else frozenset({0})
             flush = self.archive.take(now, owned, self.intake.handled_id)
-            scoring = self.scoring.take(self._shard_of, owned)
+            scoring = None
+            if self.scoring.due(now):
+                scoring = self.scoring.take(now, self._shard_of, owned)
         # Written outside the lock: the next evaluation need not wait for it.
         written = await self.archive.write(flush)
-        await self.scoring.write(scoring, self.archive.ttl_ms)
+        if scoring is not None:
+            await self.scoring.write(scoring, self.archive.ttl_ms)
         return written
 
     def _shard_of(self, target: Target) -> int | None:

@@ -7,7 +7,8 @@ beside their sample history, so the worker that takes its shards over
 scores the next values as the dead one would have: the same scores as a
 worker never interrupted, no false ONSET while a cold scorer's baselines
 would still be narrow, and an anomaly soon after the takeover (before a
-cold scorer has even warmed up) is detected.
+cold scorer has even warmed up) is detected. A restarted worker resumes
+its scorers the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import asyncio
 import math
 import random
 from typing import Any
+
+import numpy as np
 
 from analytics.anomaly import AnomalyJudge
 from analytics.service import Analytics
@@ -136,3 +139,32 @@ async def test_a_new_owner_scores_anomalies_on_as_the_killed_worker_would_have(
     assert onsets_after_takeover(theirs) == spike
     assert onsets_after_takeover(ours) == spike
     assert seen(ours) == seen(theirs)
+
+
+async def test_a_restarted_worker_resumes_its_scorers_from_redis(redis: Any, keys: Keys) -> None:
+    await Inventory(redis, keys).save(FLEET[0])
+
+    def stage() -> Analytics:
+        return Analytics(
+            redis, keys, Inventory(redis, keys), ScaledClock(speed=1, start=T0), [ODD],
+            read_block_ms=1,
+        )  # fmt: skip
+
+    def state(worker: Analytics) -> Any:
+        (evaluator,) = worker.engine.evaluators
+        assert isinstance(evaluator.judge, AnomalyJudge)
+        idx = evaluator.index.find("vnfc:fw-0-a")
+        assert idx is not None
+        return evaluator.judge.state(np.asarray([idx]))
+
+    before = stage()
+    ts = T0
+    for step in range(40):
+        ts = T0 + step * STEP
+        await before.ingest(vnfc_batch(FLEET[0], CPU, {"fw-0-a": cpu(0, step)}, ts))
+        await before.evaluate(ts)
+        await before.keep_history(ts)
+    after = stage()  # a restart: nothing in memory
+    await after.evaluate(ts)
+    assert after.scoring.restored == 1
+    np.testing.assert_array_equal(state(after), state(before))  # NaNs where no value yet
