@@ -97,46 +97,30 @@ def read_history(
     A history that cannot be read at all is reported and exits ``fail_status``;
     options that name none are a usage error.
     """
-    from analytics.history import HistoryError  # noqa: PLC0415
-    from analytics.prometheus import PrometheusError  # noqa: PLC0415
+    from analytics.history import HistoryError, parse_timestamp, read_csv  # noqa: PLC0415
+    from analytics.prometheus import PrometheusError, fetch_history  # noqa: PLC0415
 
+    if (data is None) == (prometheus_url is None):
+        raise click.UsageError("give --data FILE or --prometheus URL (one of them)")
+    if data is None and (start is None or end is None):
+        raise click.UsageError("--prometheus needs --from and --to")
     try:
-        history = _read(
-            data=data, prometheus_url=prometheus_url, start=start, end=end, step=step,
-            vnfd=vnfd, kpis=kpis,
-        )  # fmt: skip
+        if data is not None:
+            history = read_csv(data, vnfd=vnfd)
+        else:
+            assert prometheus_url is not None and start is not None and end is not None
+            try:
+                t0, t1 = parse_timestamp(start), parse_timestamp(end)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc)) from exc
+            history = asyncio.run(
+                fetch_history(
+                    prometheus_url, set(kpis), start=t0, end=t1, step_s=duration(step), vnfd=vnfd
+                )
+            )
     except (HistoryError, PrometheusError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(fail_status)
     for row in history.problems:
         click.echo(row.format(), err=True)
     return history
-
-
-def _read(
-    *,
-    data: Path | None,
-    prometheus_url: str | None,
-    start: str | None,
-    end: str | None,
-    step: str,
-    vnfd: str | None,
-    kpis: Iterable[str],
-) -> History:
-    from analytics.history import parse_timestamp, read_csv  # noqa: PLC0415
-    from analytics.prometheus import fetch_history  # noqa: PLC0415
-
-    if (data is None) == (prometheus_url is None):
-        raise click.UsageError("give --data FILE or --prometheus URL (one of them)")
-    if data is not None:
-        return read_csv(data, vnfd=vnfd)
-    assert prometheus_url is not None
-    if start is None or end is None:
-        raise click.UsageError("--prometheus needs --from and --to")
-    try:
-        t0, t1 = parse_timestamp(start), parse_timestamp(end)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    return asyncio.run(
-        fetch_history(prometheus_url, set(kpis), start=t0, end=t1, step_s=duration(step), vnfd=vnfd)
-    )
