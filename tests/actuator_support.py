@@ -146,11 +146,13 @@ async def running(actuator: Actuator) -> AsyncIterator[None]:
         await asyncio.wait_for(task, 5)
 
 
-async def until(check: Callable[[], Awaitable[bool]], wall_s: float = 5.0) -> None:
-    """Wait until ``check`` holds; fail the test if it does not within ``wall_s``."""
+async def until(
+    check: Callable[[], Awaitable[bool]], wall_s: float = 5.0, what: str = "condition"
+) -> None:
+    """Wait until ``check`` holds; fail the test, naming ``what``, if not within ``wall_s``."""
     deadline = asyncio.get_running_loop().time() + wall_s
     while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        assert asyncio.get_running_loop().time() < deadline, f"no {what} within {wall_s:g} s"
         await asyncio.sleep(0.01)
 
 

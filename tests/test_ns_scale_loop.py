@@ -15,7 +15,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 
 from assure.platform import Platform
 from assure.settings import Settings
@@ -27,6 +26,7 @@ from collector.chunks import SeriesBook
 from collector.writer import SampleWriter
 from policy.audit import AuditTrail
 from policy.loader import LoadResult
+from tests.actuator_support import until
 from tests.nfvo_support import EDGE, nfvo_world
 from tests.policy_support import policies_from
 
@@ -43,14 +43,6 @@ spec:
   verify: 10m
   guards: {cooldown: 10m}
 """
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, wall_s: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wall_s
-    while not await check():
-        assert loop.time() < deadline, f"no {what} within {wall_s:g} s"
-        await asyncio.sleep(0.05)
 
 
 async def test_an_ns_whose_latency_breaks_its_objective_is_scaled_out_and_recovers(
@@ -84,7 +76,7 @@ async def test_an_ns_whose_latency_breaks_its_objective_is_scaled_out_and_recove
         async def scaled() -> bool:
             return (await world.nslcm.get(ns.id)).scale_levels == {"capacity": 1}
 
-        await eventually(scaled, "NS scale-out")
+        await until(scaled, 60, "NS scale-out")
         latency[0] = 12.0
         decision = next(d for d in await _decisions(p) if d.approved)
         audit = AuditTrail(p.redis, p.keys, p.clock)
@@ -93,7 +85,7 @@ async def test_an_ns_whose_latency_breaks_its_objective_is_scaled_out_and_recove
             record = await audit.episode_of(decision.id)
             return record is not None and record.episode.result == "recovered"
 
-        await eventually(recovered, "recovery")
+        await until(recovered, 60, "recovery")
         samples.cancel()
         stop.set()
         await asyncio.wait_for(roles, 30)
