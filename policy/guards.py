@@ -204,7 +204,7 @@ def settle_check(state: VnfLoop, settle_s: float, now: float) -> Check | None:
     """
     if settle_s <= 0:
         return None
-    changed = state.changed_at
+    changed = state.last_completed()
     if changed is None or now - changed >= settle_s:
         return ok(SETTLE, "the KPIs have had time to show the last operation on the VNF")
     return deny(

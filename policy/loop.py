@@ -166,11 +166,8 @@ class ClosedLoop(Chain):
         t = Turn(state, now)
         if state.inflight == result.decision_id:
             state.inflight = None
-            wake = now
-            if result.state is OpState.COMPLETED:
-                state.changed_at = now
-                wake += self._decider.settle_s
-            _wake_queued(state, wake)
+            changed = result.state is OpState.COMPLETED
+            _wake_queued(state, now + self._decider.settle_s if changed else now)
         await self._facts.release_slot(result.decision_id)
         found = find_step(state, result.decision_id)
         if found is None:
@@ -198,7 +195,6 @@ class ClosedLoop(Chain):
     def scaled_by_ns(self, state: VnfLoop, aspect: str, ended_at: float, now: float) -> Effects:
         """An NS scale that ended at ``ended_at`` stepped the VNF's ``aspect``: as after a
         scale of its own, its KPIs settle and its scaling of that aspect cools down."""
-        state.changed_at = max(state.changed_at or ended_at, ended_at)
         key = scale_cooldown_key(Action.SCALE_OUT, aspect)
         state.completions[key] = max(state.completions.get(key, ended_at), ended_at)
         _wake_queued(state, max(now, ended_at + self._decider.settle_s))

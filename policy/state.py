@@ -191,8 +191,6 @@ class VnfLoop(msgspec.Struct, kw_only=True):
     ``<policy>|<target key>``."""
     inflight: str | None = None
     """The decision running on the VNF now: one at a time."""
-    changed_at: float | None = None
-    """When the last operation the loop ran on the VNF completed (the settle guard)."""
     completions: dict[str, float] = {}
     """Cooldown marks: when the last operation under each cooldown key ended."""
     actions: list[tuple[str, float]] = []
@@ -201,6 +199,10 @@ class VnfLoop(msgspec.Struct, kw_only=True):
     """Recent VNFC counts recommended per scaling aspect (stabilisation)."""
     outbox: list[bytes] = []
     """Encoded decisions saved but perhaps not published yet (published after saving)."""
+
+    def last_completed(self) -> float | None:
+        """When the last operation on the VNF completed (the latest cooldown mark)."""
+        return max(self.completions.values(), default=None)
 
     def next_at(self) -> float | None:
         times = [t for e in self.episodes.values() if (t := e.due_at()) is not None]
