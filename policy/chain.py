@@ -12,6 +12,7 @@ the policy's receiver of the results it asks for (escalation).
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 
 from bus.contracts import Action
 from policy.facts import Facts
@@ -40,14 +41,16 @@ _RESULT_OF = {
 }
 
 
-class Chain:
-    """The part of the closed loop that follows an episode's outcomes."""
+class Chain(ABC):
+    """The part of the closed loop that follows an episode's outcomes; the closed loop
+    (:class:`policy.loop.ClosedLoop`) supplies the deciding."""
 
     _policies: dict[str, KpiPolicy]
     _facts: Facts
 
+    @abstractmethod
     async def _decide(self, t: Turn, policy: KpiPolicy, episode: Episode) -> None:
-        raise NotImplementedError  # the closed loop decides
+        """Decide the episode's current step now, and act on the verdict."""
 
     async def _completed(
         self, t: Turn, policy: KpiPolicy, episode: Episode, step: StepRecord
