@@ -261,7 +261,7 @@ class PolicyEngine:
             return await self._abated(violation)
         # Routing only reads: done beside the status check, one wait for Redis, not two.
         active, route = await asyncio.gather(
-            active_guard(self._redis, self._keys, violation.id),
+            active_guard(self._redis, self._keys, violation.id, violation.source),
             self._router.route(policy, violation),
             return_exceptions=True,
         )

@@ -29,10 +29,12 @@ VNF or of one NS), ``frequency`` and ``concurrency`` (global and per-host
 caps on operations under way). ``blast_radius`` and ``stabilisation`` count
 one VNF's VNFCs: NS decisions skip them.
 
-``active``: the violation has not abated meanwhile. The analytics stage
-records each violation's latest status at ``keys.violation_state(id)``; an
-ONSET read after a backlog may describe a condition that cleared minutes
-ago. No record (expired) passes.
+``active``: the violation has not abated meanwhile; an ONSET read after a
+backlog may describe a condition that cleared minutes ago. Each producer
+records a violation's latest status where it queues its events: the
+analytics stage at ``keys.violation_state(id)``, the Alertmanager and VES
+receivers in their alert ledger (``keys.alert_ledger("status")``), in the
+same atomic step as the event. No record (expired, forgotten) passes.
 """
 
 from __future__ import annotations
@@ -103,9 +105,16 @@ def deny(guard: str, detail: str, retry_at: float | None = None) -> Check:
     return Check(GuardResult(guard, False, detail), retry_at)
 
 
-async def active_guard(redis: Any, keys: Keys, violation_id: str) -> GuardResult:
-    """Whether the violation is still active, per the status the analytics stage recorded."""
-    status = reply_text(await redis.get(keys.violation_state(violation_id)))
+async def active_guard(
+    redis: Any, keys: Keys, violation_id: str, source: str = "analytics"
+) -> GuardResult:
+    """Whether the violation is still active, per the status its producer (``source``,
+    as :attr:`bus.contracts.Violation.source` names it) recorded."""
+    if source == "analytics":
+        raw = await redis.get(keys.violation_state(violation_id))
+    else:
+        raw = await redis.hget(keys.alert_ledger("status"), violation_id)
+    status = reply_text(raw)
     if status == ViolationStatus.ABATED:
         return GuardResult(ACTIVE, False, "the violation already abated")
     if status == ViolationStatus.ONSET:

@@ -15,11 +15,12 @@ from assure.api.tokens import Role
 from assure.platform import Platform
 from assure.settings import Settings
 from bus.clock import WallClock
-from bus.contracts import Action, TargetKind, Violation, ViolationStatus
+from bus.contracts import Action, GuardResult, TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
 from bus.streams import read_all
 from mano_core.models import VnfInstance
 from policy.engine import PolicyEngine
+from policy.guards import active_guard
 from policy.loader import parse_text
 from policy.schema import KpiPolicy
 from tests.api_support import Api, running_api
@@ -117,7 +118,8 @@ async def test_a_firing_alert_is_an_onset_once_and_its_resolve_an_abated_once(
     assert onset.target.kind is TargetKind.VNFC and onset.target.id == vnfc.id
     assert onset.target.vnf == world.vnf.id
     assert onset.evidence.description == "the VNFC stopped answering"
-    assert await redis.get(keys.violation_state(onset.id)) == b"ONSET"
+    still = GuardResult("active", True, "the violation is still active")
+    assert await active_guard(redis, keys, onset.id, onset.source) == still
 
     resolved = notification(alert("resolved", {"vnfc_id": vnfc.id}))
     assert (await (await world.post(resolved)).json())["alerts"][0]["outcome"] == "queued"
@@ -130,7 +132,10 @@ async def test_a_firing_alert_is_an_onset_once_and_its_resolve_an_abated_once(
         (onset.id, ViolationStatus.ONSET),
         (onset.id, ViolationStatus.ABATED),
     ]
-    assert await redis.get(keys.violation_state(onset.id)) == b"ABATED"
+    abated = GuardResult("active", False, "the violation already abated")
+    assert await active_guard(redis, keys, onset.id, onset.source) == abated, (
+        "the policy stage's active guard sees the resolve as soon as it is queued"
+    )
 
 
 async def test_an_ha_pair_sending_the_same_notification_at_once_queues_it_once(

@@ -271,6 +271,24 @@ async def test_an_onset_whose_violation_already_abated_is_denied(world: World) -
     assert next_one.approved
 
 
+async def test_an_alert_onset_is_checked_against_the_alert_ledgers_status(world: World) -> None:
+    # The webhook records an episode's status in its ledger, with the event, not at
+    # keys.violation_state: an alert resolved before its ONSET is handled is not acted on.
+    await world.add_vnf("fw1", [("c1", "h1"), ("c2", "h2")])
+    await world.redis.hset(world.keys.alert_ledger("status"), "v-1", "ABATED")
+    await world.redis.set(world.keys.violation_state("v-1"), b"ONSET", ex=86_400)
+    onset = world.onset("vfw-scale-out", vnf_target("fw1"), "v-1", source="alertmanager")
+
+    [decision] = await world.engine.handle(onset)
+
+    assert not decision.approved
+    assert GuardResult("active", False, "the violation already abated") in decision.guards
+    [next_one] = await world.engine.handle(
+        world.onset("vfw-scale-out", vnf_target("fw1"), "v-2", source="alertmanager")
+    )
+    assert next_one.approved, "an episode the ledger never saw is taken as active"
+
+
 @pytest.mark.parametrize("recorded", [b"ONSET", None])
 async def test_an_onset_still_active_or_with_no_recorded_status_is_approved(
     world: World, recorded: bytes | None

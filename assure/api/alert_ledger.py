@@ -7,7 +7,10 @@ to the violations stream in the same atomic step, only when the status
 changes (ONSET for an episode not seen before, ABATED for one that is
 ONSET). A repeat, or a duplicate from the other Alertmanager, changes
 nothing and queues nothing. Its keys share the violations stream's hash
-tag, so that step is atomic on Redis Cluster too.
+tag, so that step is atomic on Redis Cluster too. The status it records is
+the one the policy stage's ``active`` guard reads for these violations
+(:func:`policy.guards.active_guard`): an ABATED is known the moment its
+event is queued, with no second write.
 
 Each notification touches its episode, and an episode untouched for
 ``retention_s`` (a week by default: resolved alerts are not re-sent, open
@@ -33,10 +36,6 @@ from bus.contracts import Violation, ViolationStatus, decode, encode
 from bus.keys import Keys
 from bus.redis import reply_text
 from bus.streams import FIELD
-
-VIOLATION_STATE_TTL_S = 86_400
-"""How long (wall seconds) the status the policy stage reads (``keys.violation_state``) lives,
-as the analytics stage keeps it."""
 
 _RECORD = """
 local status, onsets, seen, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -112,16 +111,7 @@ class AlertLedger:
             ],
             args=args,
         )
-        outcomes = [Outcome(reply_text(r)) for r in replies]
-        queued = [e for e, o in zip(events, outcomes, strict=True) if o is Outcome.QUEUED]
-        if queued:
-            # For the policy stage's "active" guard, as the analytics stage records it.
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in queued:
-                    pipe.set(k.violation_state(event.id), event.status.value,
-                             ex=VIOLATION_STATE_TTL_S)  # fmt: skip
-                await pipe.execute()
-        return outcomes
+        return [Outcome(reply_text(r)) for r in replies]
 
     async def onset(self, violation_id: str) -> Violation | None:
         """The queued ONSET of an episode still open, if there is one."""
