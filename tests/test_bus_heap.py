@@ -61,30 +61,3 @@ def test_caches_said_to_have_grown_are_frozen_at_once() -> None:
         print(gc.get_freeze_count() - first >= 100_000)
     """)
     assert out == "True"
-
-
-def test_the_api_server_freezes_what_it_built_once_it_starts() -> None:
-    out = run("""
-        import asyncio, dataclasses, gc
-        from assure.platform import Platform
-        from assure.settings import load_settings
-        from bus.clock import WallClock
-        from tests.api_support import running_api
-        from tests.redis_server import RedisServer
-
-        async def main() -> None:
-            server = RedisServer()
-            defaults = load_settings()
-            redis = dataclasses.replace(defaults.redis, url=server.url)
-            platform = await Platform.open(dataclasses.replace(defaults, redis=redis), WallClock())
-            before = gc.get_freeze_count()
-            async with running_api(platform) as api:
-                started = gc.get_freeze_count()
-                answered = (await api.client.get("/healthz")).status
-            await platform.aclose()
-            server.stop()
-            print(before == 0, started > 10_000, answered)
-
-        asyncio.run(main())
-    """)
-    assert out == "True True 200"

@@ -47,7 +47,6 @@ from assure.api.state import DEPS, METRICS, ROUTE_OF, ApiDeps, route_key
 from assure.api.tokens import Role, TokenStore
 from assure.api.views import ViewBuilder
 from assure.platform import Platform
-from bus.heap import freeze_heap
 from bus.tasks import cancel_and_wait
 from policy.schema import KpiPolicy
 
@@ -146,14 +145,7 @@ def build_app(
         table[key] = route
         app.router.add_route(route.method, route.path, route.handler)
     app[ROUTE_OF] = table
-    app.on_startup.append(_freeze_heap)
     return app
-
-
-async def _freeze_heap(_app: web.Application) -> None:
-    # What the server built (its routes, models, connections) lives as long as it does:
-    # kept out of the full collections that would stall every request in flight.
-    freeze_heap()
 
 
 async def run_api(

@@ -19,7 +19,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from assure.api.routing import Handler
-from bus.heap import freeze_heap
 
 WEBHOOK_PATH = "/api/v1/alerts"
 
@@ -73,4 +72,3 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     finally:
         request.app[HTTP_METRICS].observe(request, status, time.perf_counter() - start)
-        freeze_heap()  # cheap, but for the rare refreeze after a slow full collection
