@@ -105,9 +105,7 @@ def deny(guard: str, detail: str, retry_at: float | None = None) -> Check:
     return Check(GuardResult(guard, False, detail), retry_at)
 
 
-async def active_guard(
-    redis: Any, keys: Keys, violation_id: str, source: str = "analytics"
-) -> GuardResult:
+async def active_guard(redis: Any, keys: Keys, violation_id: str, source: str) -> GuardResult:
     """Whether the violation is still active, per the status its producer (``source``,
     as :attr:`bus.contracts.Violation.source` names it) recorded."""
     if source == "analytics":
