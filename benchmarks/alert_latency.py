@@ -238,6 +238,7 @@ async def alertmanager_load(platform: Platform, vnfc_id: str, count: int, tag: s
         })  # fmt: skip
         await alertmanager.start()
         try:
+            url_v2 = f"{alertmanager.url}/api/v2/alerts"
             async with aiohttp.ClientSession() as session:
                 for burst in range(BURSTS + 1):
                     if burst == 1:
@@ -247,7 +248,6 @@ async def alertmanager_load(platform: Platform, vnfc_id: str, count: int, tag: s
                     alerts = [{"labels": {"alertname": "BenchLatencyHigh", "vnfc_id": vnfc_id,
                                           "bench_alert": f"{tag}-{burst}-{i}"},
                                "startsAt": starts} for i in range(count)]  # fmt: skip
-                    url_v2 = f"{alertmanager.url}/api/v2/alerts"
                     async with session.post(url_v2, json=alerts) as response:
                         assert response.status == 200, await response.text()
                     deadline = time.monotonic() + 30
