@@ -148,6 +148,7 @@ class Scraper:
         *,
         spread_s: float = 0.0,
         still_ours: Callable[[ScrapeTarget], bool] | None = None,
+        on_result: Callable[[ScrapeResult], None] | None = None,
     ) -> list[ScrapeResult]:
         """Scrape every target; results in the order of ``targets``.
 
@@ -155,13 +156,17 @@ class Scraper:
         many wall seconds (fixed by its URL, as Prometheus offsets its
         targets), so that a thousand scrapes do not start in one event-loop
         round and stall it. A target for which ``still_ours`` says False
-        when its turn comes is skipped (no result).
+        when its turn comes is skipped (no result). ``on_result`` is called
+        with each result as soon as its scrape ends, before the others end.
         """
         bound = asyncio.Semaphore(self.concurrency)
 
         async def bounded(target: ScrapeTarget) -> ScrapeResult:
             async with bound:
-                return await self.scrape(target)
+                result = await self.scrape(target)
+            if on_result is not None:
+                on_result(result)
+            return result
 
         if spread_s <= 0:
             return list(await asyncio.gather(*(bounded(t) for t in targets)))

@@ -8,7 +8,11 @@ boundaries of its interval in clock time. Each
 cycle reads a fresh inventory snapshot and writes its samples to the
 samples stream as :class:`~bus.contracts.PackedBatch` entries of at most
 ``max_batch_samples`` samples each (many samples per entry, never one entry
-per sample), all in one pipelined round trip (:mod:`collector.writer`). The
+per sample), each write one pipelined round trip (:mod:`collector.writer`).
+The VIM and PromQL cycles write once, when they end; the scrape cycle
+writes while its scrapes finish (:mod:`collector.cycle_writes`: full
+batches at once, the rest within 2% of the interval), so a target scraped early in the
+spread is not held back until the last one ends. The
 bound is what makes the stream's ``maxlen`` (counted in entries) a bound on
 Redis memory. Cycles of one source never overlap, and a late one runs once,
 at the next boundary.
@@ -48,8 +52,9 @@ from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from collector.chunks import Chunk, SeriesBook
+from collector.cycle_writes import LINGER_SHARE, CycleWrites
 from collector.promql_source import PromQLQuery, PromQLSource
-from collector.scrape import Scraper
+from collector.scrape import Scraper, ScrapeResult
 from collector.targets import AccessReader, InventoryReader, ScrapeTarget, Topology, discover
 from collector.vim_source import VimSource
 from collector.writer import SampleWriter
@@ -286,18 +291,36 @@ class Collector:
         collected_at = self._clock.now()
         targets = [t for t in topology.targets if self.owns(target_key(t))]
         self._scraper.forget_except(targets)
-        spread_s = self._clock.to_wall(self.scrape_interval_s) * SPREAD if spread else 0.0
-        results = await self._scraper.scrape_all(
-            targets, spread_s=spread_s, still_ours=lambda t: self.owns(target_key(t))
+        interval_s = self._clock.to_wall(self.scrape_interval_s)
+        spread_s = interval_s * SPREAD if spread else 0.0
+        writes = CycleWrites(
+            self.writer, SCRAPE_SOURCE, collected_at, linger_s=interval_s * LINGER_SHARE
         )
-        # A shard lost while scraping is no longer ours to write.
-        results = [r for r in results if self.owns(target_key(r.target))]
+        results: list[ScrapeResult] = []
+
+        def finished(result: ScrapeResult) -> None:
+            # A shard lost while scraping is no longer ours to write.
+            if self.owns(target_key(result.target)):
+                results.append(result)
+                writes.add((result.chunk, result.meta))
+
+        try:
+            await self._scraper.scrape_all(
+                targets,
+                spread_s=spread_s,
+                still_ours=lambda t: self.owns(target_key(t)),
+                on_result=finished,
+            )
+            entry_ids = await writes.close()
+        except BaseException:
+            await writes.cancel()
+            raise
         errors = {r.target.name: r.error for r in results if r.error is not None}
         for r in results:
             for problem in r.problems:
                 errors.setdefault(r.target.name, f"{r.target.name}: {problem}")
         chunks = [c for r in results for c in (r.chunk, r.meta)]
-        return await self._finish(SCRAPE_SOURCE, collected_at, chunks, errors)
+        return self._report(SCRAPE_SOURCE, collected_at, chunks, errors, entry_ids)
 
     async def vim_cycle(self, topology: Topology | None = None) -> CycleReport:
         """Read VIM telemetry, label it through the inventory; write its batches."""
@@ -329,6 +352,16 @@ class Collector:
         self, source: str, collected_at: float, chunks: list[Chunk], errors: dict[str, str]
     ) -> CycleReport:
         entry_ids = tuple(await self.writer.write(source, collected_at, chunks))
+        return self._report(source, collected_at, chunks, errors, entry_ids)
+
+    def _report(
+        self,
+        source: str,
+        collected_at: float,
+        chunks: list[Chunk],
+        errors: dict[str, str],
+        entry_ids: tuple[str, ...],
+    ) -> CycleReport:
         self._log_changes(source, errors)
         self.stats.cycles[source] += 1
         self.stats.failures[source] += len(errors)

@@ -111,7 +111,15 @@ class SampleWriter:
         Returns ``[]`` when Redis is unreachable: the batches stay queued
         (within the bound) and are sent when it answers again.
         """
-        mine = await self._enqueue(source, collected_at, chunks)
+        return await self.write_batches(source, collected_at, self.batches(chunks))
+
+    async def write_batches(
+        self, source: str, collected_at: float, batches: Sequence[Chunk]
+    ) -> list[str]:
+        """:meth:`write` for chunks already regrouped by :meth:`batches` (one entry each)."""
+        if any(len(b) > self.max_batch_samples for b in batches):
+            raise ValueError(f"a batch holds more than {self.max_batch_samples} samples")
+        mine = await self._enqueue(source, collected_at, batches)
         if not mine or self._retrying is not None:
             return []
         try:
@@ -134,9 +142,9 @@ class SampleWriter:
         self._queued_samples = 0
 
     # --- batches -----------------------------------------------------------
-    async def _enqueue(self, source: str, collected_at: float, chunks: Sequence[Chunk]) -> int:
+    async def _enqueue(self, source: str, collected_at: float, batches: Sequence[Chunk]) -> int:
         queued = 0
-        for n, batch in enumerate(self._batches(chunks)):
+        for n, batch in enumerate(batches):
             if n and n % _BATCHES_PER_STEP == 0:
                 await asyncio.sleep(0)  # a large cycle's packing must not stall the loop
             defs = batch.new + batch.again
@@ -155,8 +163,12 @@ class SampleWriter:
         self._trim()
         return queued
 
-    def _batches(self, chunks: Sequence[Chunk]) -> list[Chunk]:
-        """The chunks' samples regrouped into batches of at most ``max_batch_samples``."""
+    def batches(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """The chunks' samples regrouped into batches of at most ``max_batch_samples``.
+
+        Every batch but the last holds exactly ``max_batch_samples``; writing
+        the batches again regroups them into themselves.
+        """
         limit = self.max_batch_samples
         out: list[Chunk] = []
         current = Chunk()

@@ -18,12 +18,18 @@ from collector.service import Collector
 
 
 async def scraped_up(platform: Platform, since: int) -> list[dict[str, Sample]]:
-    """The ``up`` samples of each scrape batch written after the first ``since`` entries."""
-    out = []
+    """The ``up`` samples of each scrape cycle written after the first ``since`` entries.
+
+    A cycle writes its targets as they finish, in one entry or several; its
+    entries share its ``collected_at``. Only cycles a later one followed are
+    given: the latest may still be writing.
+    """
+    cycles: dict[float, dict[str, Sample]] = {}
     for _entry, batch in (await read_samples(platform.redis, platform.keys))[since:]:
         if batch.source == "scrape":
-            out.append({s.labels["vnfc"]: s for s in batch.samples if s.kpi == "up"})
-    return out
+            ups = cycles.setdefault(batch.collected_at, {})
+            ups.update({s.labels["vnfc"]: s for s in batch.samples if s.kpi == "up"})
+    return list(cycles.values())[:-1]
 
 
 async def until_scraped(

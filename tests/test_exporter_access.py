@@ -91,8 +91,8 @@ def vnfd_text(vnfd_id: str, exporter: str) -> str:
 
 async def up_of(redis: Any, keys: Keys, collector: Collector) -> tuple[dict[str, float], Any]:
     report = await collector.scrape_cycle()
-    _entry, batch = (await read_samples(redis, keys))[-1]
-    up = {s.labels["vnfc"]: s.value for s in batch.samples if s.kpi == "up"}
+    written = [b for entry, b in await read_samples(redis, keys) if entry in report.entry_ids]
+    up = {s.labels["vnfc"]: s.value for b in written for s in b.samples if s.kpi == "up"}
     return up, report
 
 
