@@ -15,6 +15,12 @@ deployment for a collector outage. So absence is judged against the feed:
   (the feed's first batch counts as a resumption too). A VNFC written
   in a later batch of the resumed cycle is therefore not taken for silent.
 
+A scrape cycle writes its targets as they finish, in several entries;
+only the last one is ``complete``. The feed counts complete batches only,
+so silence is known up to the newest cycle that is all written, and a
+VNFC scraped late in a cycle is not taken for silent while the cycle's
+first entries are in and its own is still to come.
+
 Times are the collector's ``collected_at``, in clock seconds.
 """
 
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bus.contracts import SCRAPE_SOURCE, Samples
+from bus.contracts import SCRAPE_SOURCE, SampleBatch, Samples
 from bus.sample_view import SampleView
 
 
@@ -47,8 +53,9 @@ class ScrapeFeed:
         """The first batch after the latest gap longer than ``stale_after_s``."""
 
     def note(self, batch: Samples | SampleView) -> None:
-        """Take in a batch of any source (only scrape batches count)."""
-        if batch.source != SCRAPE_SOURCE:
+        """Take in a batch of any source (only the scrape batches that complete a cycle count)."""
+        complete = True if isinstance(batch, SampleBatch) else batch.complete
+        if batch.source != SCRAPE_SOURCE or not complete:
             return
         at = batch.collected_at
         if self.last is None or at - self.last > self.stale_after_s:

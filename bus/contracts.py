@@ -121,6 +121,10 @@ class PackedBatch(msgspec.Struct, tag="samples.v2", frozen=True):
     values: bytes
     ts_counts: bytes
     ts_values: bytes
+    complete: bool = True
+    """False for an entry of a collection cycle that more entries (with the same
+    ``collected_at``) follow: a scrape cycle writes its targets as they finish, and
+    only its last entry says the cycle is all written (what absence is judged on)."""
 
 
 # --------------------------------------------------------------------------

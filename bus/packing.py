@@ -46,6 +46,7 @@ def pack(
     values: array[float],
     ts_counts: array[int],
     ts_values: array[float],
+    complete: bool = True,
 ) -> PackedBatch:
     """A :class:`PackedBatch` of arrays: ids ``'Q'``, values ``'d'``, runs ``'I'`` and ``'d'``."""
     return PackedBatch(
@@ -56,6 +57,7 @@ def pack(
         _to_wire(values),
         _to_wire(ts_counts),
         _to_wire(ts_values),
+        complete,
     )
 
 

@@ -36,6 +36,7 @@ class SampleView:
     __slots__ = (
         "_timestamps",
         "collected_at",
+        "complete",
         "defs",
         "ids",
         "new",
@@ -56,9 +57,12 @@ class SampleView:
         defs: Mapping[int, SeriesDef],
         new: list[SeriesDef],
         unresolved: int = 0,
+        complete: bool = True,
     ) -> None:
         self.source = source
         self.collected_at = collected_at
+        self.complete = complete
+        """Whether the batch ends its collection cycle (see :attr:`PackedBatch.complete`)."""
         self.ids = ids
         self.values = values
         self.runs = runs
@@ -213,6 +217,7 @@ class SeriesResolver:
             defs=current,
             new=new,
             unresolved=unresolved,
+            complete=batch.complete,
         )
 
 

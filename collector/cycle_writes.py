@@ -13,7 +13,10 @@ seconds) after its scrape ended, plus the write itself, and a cycle makes
 at most one write per ``linger_s`` of its spread beyond its full batches.
 
 Every entry of the cycle carries the cycle's ``collected_at``; entries are
-written in the order their samples were added.
+written in the order their samples were added, and only the last is
+``complete`` (:attr:`bus.contracts.PackedBatch.complete`): when what is
+still pending at the close is nothing, the close writes an empty entry to
+say so.
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ class CycleWrites:
         self._closing = False
         self._wake = asyncio.Event()
         self._ids: list[str] = []
+        self._written = 0
+        """Writes made (each one or more entries)."""
+        self._completed = False
+        """Whether the latest write completed the cycle."""
         self._task = asyncio.create_task(self._run(), name=f"{source} cycle writes")
 
     def add(self, chunks: Sequence[Chunk]) -> None:
@@ -95,6 +102,9 @@ class CycleWrites:
         while True:
             if not self._pending:
                 if self._closing:
+                    if self._written and not self._completed:
+                        # Everything went out in full batches: an empty entry ends the cycle.
+                        await self._send([Chunk()], complete=True)
                     return
                 await self._wake.wait()
                 self._wake.clear()
@@ -119,6 +129,17 @@ class CycleWrites:
             self._pending, self._pending_samples = [rest], len(rest)
         else:
             self._oldest = None
+        # Only a write at the close, with nothing left to come, completes the cycle.
+        final = self._closing and not self._pending
         if batches:
-            written = await self._writer.write_batches(self._source, self._collected_at, batches)
-            self._ids.extend(written)
+            await self._send(batches, complete=final)
+        elif final and self._written:
+            await self._send([Chunk()], complete=True)
+
+    async def _send(self, batches: list[Chunk], *, complete: bool) -> None:
+        self._written += 1
+        self._completed = complete
+        ids = await self._writer.write_batches(
+            self._source, self._collected_at, batches, complete=complete
+        )
+        self._ids.extend(ids)

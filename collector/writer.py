@@ -108,18 +108,22 @@ class SampleWriter:
     async def write(self, source: str, collected_at: float, chunks: Sequence[Chunk]) -> list[str]:
         """Queue one cycle's chunks and send what is queued; returns the entry ids written.
 
-        Returns ``[]`` when Redis is unreachable: the batches stay queued
-        (within the bound) and are sent when it answers again.
+        The last entry is marked as completing the cycle. Returns ``[]``
+        when Redis is unreachable: the batches stay queued (within the
+        bound) and are sent when it answers again.
         """
         return await self.write_batches(source, collected_at, self.batches(chunks))
 
     async def write_batches(
-        self, source: str, collected_at: float, batches: Sequence[Chunk]
+        self, source: str, collected_at: float, batches: Sequence[Chunk], *, complete: bool = True
     ) -> list[str]:
-        """:meth:`write` for chunks already regrouped by :meth:`batches` (one entry each)."""
+        """:meth:`write` for chunks already regrouped by :meth:`batches` (one entry each).
+
+        ``complete``: the last entry completes the cycle (else the cycle writes more).
+        """
         if any(len(b) > self.max_batch_samples for b in batches):
             raise ValueError(f"a batch holds more than {self.max_batch_samples} samples")
-        mine = await self._enqueue(source, collected_at, batches)
+        mine = await self._enqueue(source, collected_at, batches, complete)
         if not mine or self._retrying is not None:
             return []
         try:
@@ -142,8 +146,11 @@ class SampleWriter:
         self._queued_samples = 0
 
     # --- batches -----------------------------------------------------------
-    async def _enqueue(self, source: str, collected_at: float, batches: Sequence[Chunk]) -> int:
+    async def _enqueue(
+        self, source: str, collected_at: float, batches: Sequence[Chunk], complete: bool
+    ) -> int:
         queued = 0
+        last = len(batches) - 1
         for n, batch in enumerate(batches):
             if n and n % _BATCHES_PER_STEP == 0:
                 await asyncio.sleep(0)  # a large cycle's packing must not stall the loop
@@ -156,6 +163,7 @@ class SampleWriter:
                 values=batch.values,
                 ts_counts=batch.ts_counts,
                 ts_values=batch.ts_values,
+                complete=complete and n == last,
             )
             self._queue.append(_Queued(encode(packed), len(batch), source, defs, mine=True))
             self._queued_samples += len(batch)

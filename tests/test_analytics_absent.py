@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from analytics.service import Analytics
-from bus.contracts import TargetKind, Violation, ViolationStatus
+from bus.contracts import PackedBatch, TargetKind, Violation, ViolationStatus
 from bus.keys import Keys
+from bus.packing import pack_samples
 from mano_core.inventory import Inventory
 from mano_core.models import VnfInstance
 from tests.analytics_support import RPS, T0, analytics, rps_absent, vnf, vnfc, vnfc_batch
@@ -189,3 +192,32 @@ async def test_an_outage_keeps_a_firing_episode_open_until_the_vnfc_returns(
             await scrape(stage, fw, ["c2"] if offset < 250 else ["c1", "c2"], T0 + offset)
         statuses += [(offset, v.status) for v in await stage.evaluate(now=T0 + offset)]
     assert statuses == [(45, ONSET), (250, ABATED)]
+
+
+async def test_a_vnfc_whose_scrape_ends_late_in_its_cycle_is_not_taken_for_silent(
+    redis: Any, keys: Keys
+) -> None:
+    """A cycle writes its targets as they finish: until its complete entry is in, a VNFC
+    still to come in it has not missed the cycle (absent for one 5 s interval here)."""
+    fw = vnf("fw-1", [vnfc("c0"), vnfc("c1")])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(for_s=5.0)])
+
+    def entry(answering: str, cycle: float, *, complete: bool) -> PackedBatch:
+        labelled = vnfc_batch(fw, RPS, {answering: 100.0}, cycle)
+        packed = pack_samples("scrape", cycle, labelled.samples)
+        return msgspec.structs.replace(packed, complete=complete)
+
+    events: list[Violation] = []
+    for cycle in (T0, T0 + 5, T0 + 10):
+        # c0 answers at once; c1's scrape (started with the cycle) ends later, in the last entry.
+        await stage.ingest(entry("c0", cycle, complete=False))
+        events += await stage.evaluate(now=cycle + 1)
+        await stage.ingest(entry("c1", cycle, complete=True))
+        events += await stage.evaluate(now=cycle + 2)
+    assert events == []
+
+    # c1 misses a whole cycle: the cycle's complete entry (c0 alone) shows it.
+    await stage.ingest(entry("c0", T0 + 15, complete=True))
+    (onset,) = await stage.evaluate(now=T0 + 16)
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 10)

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from assure.simulation.exporter import VnfcExporter
 from bus.clock import ScaledClock
-from bus.contracts import Sample, SampleBatch
+from bus.contracts import PackedBatch, Sample, SampleBatch
 from bus.keys import Keys
 from bus.sample_view import read_samples
+from bus.streams import read_all
 from collector.service import Collector
 from mano_core.inventory import Inventory
 from mano_core.models import InstantiationState, VnfcInstance, VnfInstance
@@ -41,6 +42,11 @@ class World:
 
     async def batches(self) -> list[SampleBatch]:
         return [m for _, m in await read_samples(self.redis, self.keys)]
+
+    async def packed(self, source: str) -> list[PackedBatch]:
+        """The stream's entries of ``source`` as written."""
+        entries = await read_all(self.redis, self.keys.stream("samples"))
+        return [m for _, m in entries if isinstance(m, PackedBatch) and m.source == source]
 
     async def cycles(self, *, finished_only: bool = False) -> list[list[Sample]]:
         """The samples of each scrape cycle, in order.
@@ -287,6 +293,23 @@ async def test_a_finished_scrape_is_written_before_the_cycles_slow_target_answer
     up = {s.labels["vnfc"]: s.value for s in samples if s.kpi == "up"}
     assert up == {"vnfc-fast": 1.0, "vnfc-held": 1.0}
     assert len(samples) == report.samples
+    assert [e.complete for e in await world.packed("scrape")] == [False, True]
+
+
+async def test_a_cycle_written_in_full_batches_ends_with_an_empty_complete_entry(
+    world: World,
+) -> None:
+    """What completes a cycle must be said even when no samples are left for its last write."""
+    async with http_server("127.77.6.26", text_handler(queue_depths(40))) as url:
+        await world.inventory.save(vnf("vnf-1", [vnfc("vnfc-0", "s1", "host-a", url)]))
+        collector = world.collector(max_batch_samples=40 + 3)  # the target fills one batch
+        try:
+            report = await collector.scrape_cycle()
+        finally:
+            await collector.stop()
+    entries = await world.packed("scrape")
+    assert [(e.complete, len(e.ids) // 8) for e in entries] == [(False, 43), (True, 0)]
+    assert len(report.entry_ids) == 2 and report.samples == 43
 
 
 async def test_scheduled_cycles_never_overlap(world: World) -> None:
@@ -361,14 +384,17 @@ async def test_a_cycle_over_the_batch_limit_is_split_into_bounded_entries(world:
     for report in (scrape, vim):
         written = [(entry_id, m) for entry_id, m in entries if m.source == report.source]
         sizes = [len(batch.samples) for _, batch in written]
+        if sizes[-1] == 0:  # a cycle whose last write had nothing left ends with an empty entry
+            sizes.pop()
         # Full entries but for at most one per write: the scrape cycle writes targets as they
         # finish (three targets here, so at most three writes), the VIM cycle once.
         writes = 3 if report.source == "scrape" else 1
-        assert math.ceil(report.samples / limit) <= len(written), sizes
-        assert len(written) <= math.ceil(report.samples / limit) + writes - 1, sizes
+        assert math.ceil(report.samples / limit) <= len(sizes), sizes
+        assert len(sizes) <= math.ceil(report.samples / limit) + writes - 1, sizes
         assert sum(size < limit for size in sizes) <= writes, sizes
         assert all(0 < size <= limit for size in sizes), sizes
         assert sum(sizes) == report.samples
+        assert len(written) - len(sizes) <= 1
         assert {batch.collected_at for _, batch in written} == {report.collected_at}
         assert report.entry_ids == tuple(entry_id for entry_id, _ in written)
         assert report.entry_id == report.entry_ids[-1]
