@@ -217,7 +217,10 @@ async def test_a_vnfc_whose_scrape_ends_late_in_its_cycle_is_not_taken_for_silen
         events += await stage.evaluate(now=cycle + 2)
     assert events == []
 
-    # c1 misses a whole cycle: the cycle's complete entry (c0 alone) shows it.
-    await stage.ingest(entry("c0", T0 + 15, complete=True))
-    (onset,) = await stage.evaluate(now=T0 + 16)
+    # c1 misses a whole cycle: the cycle's complete entry shows it (here the empty one a
+    # cycle ends with when its samples all went out before).
+    await stage.ingest(entry("c0", T0 + 15, complete=False))
+    assert await stage.evaluate(now=T0 + 16) == []
+    await stage.ingest(pack_samples("scrape", T0 + 15, []))
+    (onset,) = await stage.evaluate(now=T0 + 17)
     assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 10)
