@@ -74,14 +74,13 @@ class CycleWrites:
         """Take the chunks of one finished scrape (written by the task, not now)."""
         if self._closing:
             raise RuntimeError("the cycle's writes are closed")
-        if self._oldest is None:
+        first = self._oldest is None  # nothing pending: the linger starts now
+        if first:
             self._oldest = self._loop.time()
         self._pending.extend(chunks)
         self._pending_samples += sum(len(c) for c in chunks)
-        if self._pending_samples >= self._writer.max_batch_samples:
+        if first or self._pending_samples >= self._writer.max_batch_samples:
             self._wake.set()
-        elif len(self._pending) == len(chunks):
-            self._wake.set()  # the first pending chunks: the linger starts now
 
     async def close(self) -> tuple[str, ...]:
         """Write what is pending; every entry id this cycle wrote, in order.
@@ -129,12 +128,10 @@ class CycleWrites:
             self._pending, self._pending_samples = [rest], len(rest)
         else:
             self._oldest = None
-        # Only a write at the close, with nothing left to come, completes the cycle.
-        final = self._closing and not self._pending
         if batches:
-            await self._send(batches, complete=final)
-        elif final and self._written:
-            await self._send([Chunk()], complete=True)
+            # Only a write at the close, with nothing left to come, completes the cycle
+            # (else the close ends it with an empty entry: see _run).
+            await self._send(batches, complete=self._closing and not self._pending)
 
     async def _send(self, batches: list[Chunk], *, complete: bool) -> None:
         self._written += 1

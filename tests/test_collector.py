@@ -49,18 +49,8 @@ class World:
         return [m for _, m in entries if isinstance(m, PackedBatch) and m.source == source]
 
     async def cycles(self, *, finished_only: bool = False) -> list[list[Sample]]:
-        """The samples of each scrape cycle, in order.
-
-        A cycle writes its targets as they finish, in one entry or several;
-        its entries share its ``collected_at``. ``finished_only`` leaves out
-        the latest cycle, which a running collector may still be writing.
-        """
-        cycles: dict[float, list[Sample]] = {}
-        for batch in await self.batches():
-            if batch.source == "scrape":
-                cycles.setdefault(batch.collected_at, []).extend(batch.samples)
-        out = list(cycles.values())
-        return out[:-1] if finished_only else out
+        """The samples of each scrape cycle, in order (see :func:`scrape_cycles`)."""
+        return scrape_cycles(await self.batches(), finished_only=finished_only)
 
     async def server(self, name: str) -> tuple[str, str, str]:
         """A new ACTIVE server: ``(server id, address, host)``."""
@@ -70,6 +60,21 @@ class World:
         info = await self.vim.get_server(created.id)
         assert info.address is not None and info.host is not None
         return info.id, info.address, info.host
+
+
+def scrape_cycles(batches: list[SampleBatch], *, finished_only: bool = False) -> list[list[Sample]]:
+    """The samples of each scrape cycle among ``batches``, in order.
+
+    A cycle writes its targets as they finish, in one entry or several; its
+    entries share its ``collected_at``. ``finished_only`` leaves out the
+    latest cycle, which a running collector may still be writing.
+    """
+    cycles: dict[float, list[Sample]] = {}
+    for batch in batches:
+        if batch.source == "scrape":
+            cycles.setdefault(batch.collected_at, []).extend(batch.samples)
+    out = list(cycles.values())
+    return out[:-1] if finished_only else out
 
 
 @pytest.fixture

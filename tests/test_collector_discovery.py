@@ -15,21 +15,17 @@ from bus.clock import WallClock
 from bus.contracts import OpState, Sample
 from bus.sample_view import read_samples
 from collector.service import Collector
+from tests.test_collector import scrape_cycles
 
 
 async def scraped_up(platform: Platform, since: int) -> list[dict[str, Sample]]:
-    """The ``up`` samples of each scrape cycle written after the first ``since`` entries.
-
-    A cycle writes its targets as they finish, in one entry or several; its
-    entries share its ``collected_at``. Only cycles a later one followed are
-    given: the latest may still be writing.
-    """
-    cycles: dict[float, dict[str, Sample]] = {}
-    for _entry, batch in (await read_samples(platform.redis, platform.keys))[since:]:
-        if batch.source == "scrape":
-            ups = cycles.setdefault(batch.collected_at, {})
-            ups.update({s.labels["vnfc"]: s for s in batch.samples if s.kpi == "up"})
-    return list(cycles.values())[:-1]
+    """The ``up`` samples of each finished scrape cycle written after the first ``since``
+    entries (the latest cycle may still be writing)."""
+    batches = [b for _, b in (await read_samples(platform.redis, platform.keys))[since:]]
+    return [
+        {s.labels["vnfc"]: s for s in samples if s.kpi == "up"}
+        for samples in scrape_cycles(batches, finished_only=True)
+    ]
 
 
 async def until_scraped(
