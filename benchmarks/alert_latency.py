@@ -71,6 +71,8 @@ from tests.redis_server import RedisServer
 SCRAPE_S = 1.0
 BURSTS = 5
 """Bursts of 200 notifications each webhook figure is taken over."""
+GROUPED = 20
+"""Notifications of 200 alerts each, one after the other, for the grouped figure."""
 SCRAPE = f"{SCRAPE_S:g}s"
 KPI = "vnf_request_latency_seconds"
 LOW, HIGH, THRESHOLD = 0.01, 0.2, 0.05
@@ -302,7 +304,9 @@ async def main(trials: int, as_json: bool) -> int:
         stop.set()
         await asyncio.wait_for(roles, 30)
         handling = await webhook_load(platform, vnfc_id, 200, "alone")
-        grouped = await webhook_load(platform, vnfc_id, 1, "grouped", alerts_each=200, bursts=20)
+        grouped = await webhook_load(
+            platform, vnfc_id, 1, "grouped", alerts_each=200, bursts=GROUPED
+        )
         delivered = await alertmanager_load(platform, vnfc_id, 200, f"delivered-{time.time()}")
     finally:
         stop.set()
@@ -356,7 +360,7 @@ async def main(trials: int, as_json: bool) -> int:
             f"p99 {report['webhook_handling_p99_ms']:.2f} ms"
         )
         print(
-            f"webhook handling, 20 x one notification of 200 alerts, the API alone: "
+            f"webhook handling, {GROUPED} x one notification of 200 alerts, the API alone: "
             f"p50 {report['webhook_grouped_p50_ms']:.2f} ms, "
             f"p99 {report['webhook_grouped_p99_ms']:.2f} ms"
         )
