@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from assure.api.alerts import Alert, violation_id
 from assure.api.tokens import Role
 from assure.platform import Platform
 from assure.settings import Settings
@@ -136,6 +137,18 @@ async def test_a_firing_alert_is_an_onset_once_and_its_resolve_an_abated_once(
     assert await active_guard(redis, keys, onset.id, onset.source) == abated, (
         "the policy stage's active guard sees the resolve as soon as it is queued"
     )
+
+
+def test_an_episodes_violation_id_is_the_one_earlier_releases_gave_it() -> None:
+    # The ledger keeps each episode's status under this id: a resolve sent after an
+    # upgrade must name the ONSET queued before it (a version 5 UUID of fingerprint,
+    # startsAt and policy).
+    first = Alert.model_validate(alert("firing", {"vnfc_id": "c"}))
+    assert violation_id(first, "heal-on-alert") == "d8bc0afc-9580-56db-8b61-2a86a3a339f4"
+    later = Alert.model_validate(
+        {**alert("resolved", {}, fingerprint="é-fp"), "startsAt": "2026-01-01T10:00:00.25Z"}
+    )
+    assert violation_id(later, "p") == "1225e39e-e264-5438-8f2e-7055e3c95d6d"
 
 
 async def test_an_ha_pair_sending_the_same_notification_at_once_queues_it_once(
