@@ -4,9 +4,9 @@ Caches, modules and connections live as long as the process; a full
 collection walking them all takes tens of milliseconds, which stalls the
 event loop (and with it every scrape, push and lease renewal) every few
 seconds under load. Once a process has built them (its first collection
-cycle, a push receiver whose sender's series are all known), they are
-frozen (``gc.freeze``) and never walked again; what is made later is
-collected as usual.
+cycle, a push receiver whose sender's series are all known, an API server
+set up and about to take requests), they are frozen (``gc.freeze``) and
+never walked again; what is made later is collected as usual.
 
 What a process builds after that (the caches of targets whose shard it
 took over, of a sender's new series) would be walked by every full
@@ -17,11 +17,13 @@ a collection of the young generations; so does a call saying the caller
 just built many (``grown``). Objects frozen and later dropped in a
 reference cycle are never reclaimed; that happens on the first call,
 after a slow full collection and when caches grew only, rare events, not
-every cycle.
+every cycle. A process with no cycle of its own (an API server) calls
+:func:`keep_heap_frozen`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from typing import Any
@@ -52,6 +54,13 @@ def freeze_heap(*, grown: bool = False) -> None:
         _refreeze = False
         gc.collect(1)
         gc.freeze()
+
+
+async def keep_heap_frozen(every_s: float = 1.0) -> None:
+    """Call :func:`freeze_heap` now and every ``every_s`` seconds, until cancelled."""
+    while True:
+        freeze_heap()
+        await asyncio.sleep(every_s)
 
 
 def _watch_full_collections(phase: str, info: dict[str, Any]) -> None:

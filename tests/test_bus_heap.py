@@ -61,3 +61,42 @@ def test_caches_said_to_have_grown_are_frozen_at_once() -> None:
         print(gc.get_freeze_count() - first >= 100_000)
     """)
     assert out == "True"
+
+
+def test_an_api_server_freezes_its_heap_before_its_first_request_and_after_a_slow_collection() -> (
+    None
+):
+    out = run("""
+        import asyncio, dataclasses, gc
+        from aiohttp.test_utils import TestServer
+        from prometheus_client import CollectorRegistry
+        from assure.api.app import build_app, deps_of
+        from assure.platform import Platform
+        from assure.settings import load_settings
+        from bus.clock import WallClock
+        from tests.redis_server import RedisServer
+
+        async def main():
+            redis_server = RedisServer()
+            defaults = load_settings()
+            settings = dataclasses.replace(
+                defaults, redis=dataclasses.replace(defaults.redis, url=redis_server.url))
+            platform = await Platform.open(settings, WallClock())
+            before = gc.get_freeze_count()
+            try:
+                async with TestServer(build_app(deps_of(platform, [], CollectorRegistry()))):
+                    first = gc.get_freeze_count()
+                    later = [{"n": [n]} for n in range(300_000)]  # built while serving
+                    gc.collect()  # a slow full collection
+                    deadline = asyncio.get_running_loop().time() + 20
+                    while gc.get_freeze_count() - first < 600_000:
+                        assert asyncio.get_running_loop().time() < deadline, "never refrozen"
+                        await asyncio.sleep(0.05)
+                    print(before == 0, first > 0, len(later))
+            finally:
+                await platform.aclose()
+                redis_server.stop()
+
+        asyncio.run(main())
+    """)
+    assert out == "True True 300000"

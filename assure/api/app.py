@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -47,6 +47,7 @@ from assure.api.state import DEPS, METRICS, ROUTE_OF, ApiDeps, route_key
 from assure.api.tokens import Role, TokenStore
 from assure.api.views import ViewBuilder
 from assure.platform import Platform
+from bus.heap import freeze_heap, keep_heap_frozen
 from bus.tasks import cancel_and_wait
 from policy.schema import KpiPolicy
 
@@ -145,7 +146,21 @@ def build_app(
         table[key] = route
         app.router.add_route(route.method, route.path, route.handler)
     app[ROUTE_OF] = table
+    app.cleanup_ctx.append(_frozen_heap)
     return app
+
+
+async def _frozen_heap(_app: web.Application) -> AsyncIterator[None]:
+    """Keep what the server built out of full collections (:mod:`bus.heap`): frozen once
+    it is set up, before it takes a request, and again after a slow full collection.
+
+    A full collection walking a platform's modules and caches stalls every request
+    in flight for tens of milliseconds, a burst of webhook notifications included.
+    """
+    freeze_heap()
+    keeping = asyncio.create_task(keep_heap_frozen(), name="frozen heap")
+    yield
+    await cancel_and_wait([keeping])
 
 
 async def run_api(
