@@ -125,6 +125,11 @@ class PackedBatch(msgspec.Struct, tag="samples.v2", frozen=True):
     """False for an entry of a collection cycle that more entries (with the same
     ``collected_at``) follow: a scrape cycle writes its targets as they finish, and
     only its last entry says the cycle is all written (what absence is judged on)."""
+    collector: str = ""
+    """The collector that wrote the batch (its shard member name): sharded collectors
+    each write their own cycles, and absence waits for every live one's. Empty from
+    earlier releases and from writers that are not a collector (older readers
+    ignore the field)."""
 
 
 # --------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def pack(
     ts_counts: array[int],
     ts_values: array[float],
     complete: bool = True,
+    collector: str = "",
 ) -> PackedBatch:
     """A :class:`PackedBatch` of arrays: ids ``'Q'``, values ``'d'``, runs ``'I'`` and ``'d'``."""
     return PackedBatch(
@@ -58,6 +59,7 @@ def pack(
         _to_wire(ts_counts),
         _to_wire(ts_values),
         complete,
+        collector,
     )
 
 

@@ -36,6 +36,7 @@ class SampleView:
     __slots__ = (
         "_timestamps",
         "collected_at",
+        "collector",
         "complete",
         "defs",
         "ids",
@@ -58,11 +59,14 @@ class SampleView:
         new: list[SeriesDef],
         unresolved: int = 0,
         complete: bool = True,
+        collector: str = "",
     ) -> None:
         self.source = source
         self.collected_at = collected_at
         self.complete = complete
         """Whether the batch ends its collection cycle (see :attr:`PackedBatch.complete`)."""
+        self.collector = collector
+        """Which collector wrote the batch (see :attr:`PackedBatch.collector`)."""
         self.ids = ids
         self.values = values
         self.runs = runs
@@ -218,6 +222,7 @@ class SeriesResolver:
             new=new,
             unresolved=unresolved,
             complete=batch.complete,
+            collector=batch.collector,
         )
 
 

@@ -25,6 +25,9 @@ on the interval's boundaries, a target whose shard moves to another
 collector is scraped once per interval, by its owner at that boundary; the
 targets of a collector that died are scraped again within the shards' TTL.
 A collector that loses a shard mid-cycle writes nothing more of it.
+Every entry a collector writes carries its name (its shard member name,
+:attr:`Collector.name`), so analytics waits for each live collector's
+cycle before it takes a VNFC for silent (:mod:`analytics.feed`).
 
 Redis being unreachable never fails a cycle: the writer buffers (bounded)
 and retries. Per-target failures never fail a cycle either: they become
@@ -50,6 +53,7 @@ from bus.keys import Keys
 from bus.redis import is_transient
 from bus.series import SeriesRegistry
 from bus.shards import ShardOwner
+from bus.streams import consumer_name
 from bus.tasks import cancel_and_wait, raise_if_cancelled, wait_for_stop
 from collector.chunks import Chunk, SeriesBook
 from collector.cycle_writes import LINGER_SHARE, CycleWrites
@@ -159,6 +163,8 @@ class Collector:
         self.vim_interval_s = vim_interval_s
         self.scrape_timeout_s = scrape_timeout_s
         self.max_batch_samples = max_batch_samples
+        self.name = owner.worker if owner is not None else consumer_name("collector")
+        """This collector's name: its shard member name when sharded; written in its entries."""
         self.writer = SampleWriter(
             redis,
             keys,
@@ -166,6 +172,7 @@ class Collector:
             maxlen=maxlen,
             max_batch_samples=max_batch_samples,
             max_buffered_samples=max_buffered_samples,
+            collector=self.name,
         )
         self._vim_book = SeriesBook(self.writer)
         self._scraper = Scraper(

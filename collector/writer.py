@@ -5,7 +5,9 @@ into :class:`~bus.contracts.PackedBatch` entries of at most
 ``max_batch_samples`` samples each and sends them in one pipelined round
 trip, after the registration of the series definitions they need (see
 :mod:`bus.series`): definitions reach the registry before the first entry
-that uses them.
+that uses them. Every entry names the collector that wrote it
+(``collector``), so that a reader can tell the cycles of sharded
+collectors apart.
 
 When Redis cannot be reached (or does not answer within ``timeout_s``),
 the batches stay queued in memory, at most ``max_buffered_samples``
@@ -67,6 +69,7 @@ class SampleWriter:
         max_batch_samples: int,
         max_buffered_samples: int = 2_000_000,
         timeout_s: float = 5.0,
+        collector: str = "",
     ) -> None:
         if max_batch_samples < 1:
             raise ValueError(f"max_batch_samples must be at least 1, got {max_batch_samples}")
@@ -77,6 +80,8 @@ class SampleWriter:
         self.max_batch_samples = max_batch_samples
         self.max_buffered_samples = max_buffered_samples
         self.timeout_s = timeout_s
+        self.collector = collector
+        """Written in every entry's ``collector`` (:attr:`bus.contracts.PackedBatch.collector`)."""
         self.token = 0
         """Changes when every series must be defined again (the registry was lost)."""
         self.written = 0
@@ -164,6 +169,7 @@ class SampleWriter:
                 ts_counts=batch.ts_counts,
                 ts_values=batch.ts_values,
                 complete=complete and n == last,
+                collector=self.collector,
             )
             self._queue.append(_Queued(encode(packed), len(batch), source, defs, mine=True))
             self._queued_samples += len(batch)

@@ -23,6 +23,7 @@ from bus.contracts import (
     encode,
     to_builtins,
 )
+from bus.packing import pack_samples
 from bus.units import format_duration, parse_duration
 
 TARGET = Target(kind=TargetKind.VNFC, id="c1", vnf="v1", vnfd="vfw", host="h1")
@@ -84,6 +85,25 @@ def test_unknown_versions_and_garbage_are_refused_clearly() -> None:
         decode(future)
     with pytest.raises(ContractError):
         decode(b"\x00\x01garbage")
+
+
+def test_a_packed_batch_reads_across_releases_with_and_without_its_collector() -> None:
+    """A rolling upgrade: entries of the previous release name no collector, and its
+    readers skip the field this one adds."""
+    batch = pack_samples("scrape", 1.0, [Sample("cpu", {"vnfc": "c1"}, 1.0, 5.0)])
+    raw = msgspec.msgpack.decode(encode(msgspec.structs.replace(batch, collector="collector-a")))
+    assert raw["collector"] == "collector-a"
+    del raw["collector"]
+    assert decode(msgspec.msgpack.encode(raw)) == batch  # collector "" when not named
+
+    class PreviousPackedBatch(msgspec.Struct, tag="samples.v2"):
+        source: str
+        collected_at: float
+        complete: bool = True
+
+    named = encode(msgspec.structs.replace(batch, complete=False, collector="collector-a"))
+    previous = msgspec.msgpack.decode(named, type=PreviousPackedBatch)
+    assert (previous.source, previous.complete) == ("scrape", False)
 
 
 def test_json_form_is_plain_data() -> None:

@@ -16,6 +16,7 @@ from bus.clock import ScaledClock
 from bus.contracts import PackedBatch, Sample, SampleBatch
 from bus.keys import Keys
 from bus.sample_view import read_samples
+from bus.shards import ShardOwner
 from bus.streams import read_all
 from collector.service import Collector
 from mano_core.inventory import Inventory
@@ -315,6 +316,35 @@ async def test_a_cycle_written_in_full_batches_ends_with_an_empty_complete_entry
     entries = await world.packed("scrape")
     assert [(e.complete, len(e.ids) // 8) for e in entries] == [(False, 43), (True, 0)]
     assert len(report.entry_ids) == 2 and report.samples == 43
+
+
+async def test_every_entry_names_the_collector_that_wrote_it(world: World) -> None:
+    """Analytics waits for each live collector's own cycles, so each entry says whose it is:
+    the shard member name of a sharded collector, a name of its own for one alone."""
+    async with http_server("127.77.6.27", text_handler(queue_depths(40))) as url:
+        await world.inventory.save(vnf("vnf-1", [vnfc("vnfc-0", "s1", "host-a", url)]))
+        owner = ShardOwner(
+            world.redis, world.keys, world.clock,
+            group="collector", n_shards=4, ttl_s=3600.0, worker="collector-a",
+        )  # fmt: skip
+        await owner.rebalance()  # the only member: every shard is its own
+        sharded = world.collector(owner=owner, max_batch_samples=20)
+        alone = world.collector()
+        try:
+            await sharded.collect_once()
+            await alone.collect_once()
+        finally:
+            await sharded.stop()
+            await alone.stop()
+            await owner.leave()
+    assert sharded.name == "collector-a"
+    assert alone.name.startswith("collector-") and alone.name != sharded.name
+    entries = await read_all(world.redis, world.keys.stream("samples"))
+    written = [(m.source, m.collector) for _, m in entries if isinstance(m, PackedBatch)]
+    # Several entries of the sharded collector's scrape cycle (20 samples each), then the other's.
+    assert written.count(("scrape", "collector-a")) >= 3
+    names = {(source, name) for source in ("scrape", "vim") for name in (sharded.name, alone.name)}
+    assert set(written) == names
 
 
 async def test_scheduled_cycles_never_overlap(world: World) -> None:
