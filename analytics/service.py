@@ -36,9 +36,10 @@ scorer state (as shard 0) and resumes from them when it starts. The
 history is written once per ``eval_interval_s`` (the scorer state less
 often), after an evaluation has published its events (not inside it).
 
-Absence is judged against the collector's scrape batches
+Absence is judged against the collectors' scrape batches
 (:mod:`analytics.feed`): a collector outage suspends absent conditions
-instead of reporting every VNFC absent at once.
+instead of reporting every VNFC absent at once, and silence is known only
+as far as every live collector has written its cycles.
 
 Events are published before the state that records them, so a crash in
 between re-sends them (at least once, same violation ids) rather than
@@ -149,6 +150,7 @@ class Analytics:
         self._loaded = shards is not None
         self._watching_since: float | None = None
         self._feed_live: bool | None = None
+        self._feed_since: float | None = None
         self._outbox_events: list[Violation] = []
         self._outbox_changes: dict[StateKey, DetectorState | None] = {}
         self._pruned_at: float | None = None
@@ -401,8 +403,15 @@ class Analytics:
                     now - feed.last,
                 )
             self._feed_live = live
+        elif window is not None and window.since != self._feed_since:
+            log.warning(
+                "absence counts from %.3f (a collector stopped writing scrape cycles, "
+                "or the feed resumed)",
+                window.since,
+            )
         if window is None:
             return None
+        self._feed_since = window.since
         return ScrapeWindow(since=max(window.since, self._watching_since), until=window.until)
 
     def _prune(self, now: float) -> None:

@@ -224,3 +224,62 @@ async def test_a_vnfc_whose_scrape_ends_late_in_its_cycle_is_not_taken_for_silen
     await stage.ingest(pack_samples("scrape", T0 + 15, []))
     (onset,) = await stage.evaluate(now=T0 + 17)
     assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 10)
+
+
+# --- sharded collectors --------------------------------------------------------
+def cycle_of(
+    collector: str, owner: VnfInstance, answering: list[str], at: float, *, complete: bool = True
+) -> PackedBatch:
+    """An entry of ``collector``'s scrape cycle ``at`` in which ``answering`` VNFCs answered."""
+    labelled = vnfc_batch(owner, RPS, dict.fromkeys(answering, 100.0), at)
+    packed = pack_samples("scrape", at, labelled.samples)
+    return msgspec.structs.replace(packed, complete=complete, collector=collector)
+
+
+async def test_a_vnfc_of_a_collector_still_writing_its_cycle_is_not_taken_for_silent(
+    redis: Any, keys: Keys
+) -> None:
+    """Collector A scrapes c0, B scrapes c1 and c2; B's cycles complete after A's. Absent
+    for one 5 s interval: only B's own complete cycle can show that c1 missed one."""
+    fw = vnf("fw-1", [vnfc("c0"), vnfc("c1"), vnfc("c2")])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(for_s=5.0)])
+    events: list[Violation] = []
+    for cycle in (T0, T0 + 5, T0 + 10):
+        await stage.ingest(cycle_of("A", fw, ["c0"], cycle))
+        events += await stage.evaluate(now=cycle + 1)
+        await stage.ingest(cycle_of("B", fw, ["c1", "c2"], cycle))
+        events += await stage.evaluate(now=cycle + 2)
+    assert events == []
+
+    # c1 misses B's cycle T0+15: known once B's cycle is complete, not before.
+    await stage.ingest(cycle_of("A", fw, ["c0"], T0 + 15))
+    await stage.ingest(cycle_of("B", fw, ["c2"], T0 + 15, complete=False))
+    assert await stage.evaluate(now=T0 + 16) == []
+    await stage.ingest(cycle_of("B", fw, [], T0 + 15))
+    (onset,) = await stage.evaluate(now=T0 + 17)
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 10)
+
+
+async def test_a_dead_collectors_vnfcs_are_not_taken_for_silent_while_they_move(
+    redis: Any, keys: Keys
+) -> None:
+    """B (c1, c2) dies after its cycle T0+10; A takes c1 over from its cycle T0+30 (the
+    shards' TTL, then a boundary); c2 died with B's host. The shipped heal numbers:
+    absent for 15 s, stale after 15 s."""
+    fw = vnf("fw-1", [vnfc("c0"), vnfc("c1"), vnfc("c2")])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(for_s=15.0)], stale_after_s=15.0)
+    events: dict[int, list[Violation]] = {}
+    for offset in range(61):  # evaluated every second
+        at = T0 + offset
+        if offset % 5 == 0:
+            await stage.ingest(cycle_of("A", fw, ["c0"] if offset < 30 else ["c0", "c1"], at))
+            if offset <= 10:
+                await stage.ingest(cycle_of("B", fw, ["c1", "c2"], at))
+        events[offset] = await stage.evaluate(now=at)
+
+    # c2 is silent from B's leaving (15 s after its last cycle) and fires 15 s later.
+    assert [offset for offset, got in events.items() if got] == [40]
+    (onset,) = events[40]
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c2", T0 + 25)
