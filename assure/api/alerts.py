@@ -25,6 +25,7 @@ abates its violation: the target is taken from the queued ONSET.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections import Counter
@@ -76,6 +77,11 @@ class Alert(_Lenient):
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1)
 
+    @functools.cached_property
+    def started_at(self) -> float:
+        """``startsAt`` in epoch seconds."""
+        return self.startsAt.timestamp()
+
 
 class Notification(_Lenient):
     """Alertmanager's webhook payload, version 4."""
@@ -113,9 +119,8 @@ def violation_id(alert: Alert, policy: str) -> str:
     The version 5 UUID of that name in the webhook's namespace, as ``uuid.uuid5``
     makes it, without building a UUID object (a notification may carry hundreds).
     """
-    started = alert.startsAt.timestamp()
     digest = _ID_HASH.copy()
-    digest.update(f"{alert.fingerprint}|{started!r}|{policy}".encode())
+    digest.update(f"{alert.fingerprint}|{alert.started_at!r}|{policy}".encode())
     raw = bytearray(digest.digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -140,7 +145,7 @@ def _evidence(alert: Alert, now: float) -> Evidence:
     return Evidence(
         value=value,
         values={},
-        window_s=max(0.0, now - alert.startsAt.timestamp()),
+        window_s=max(0.0, now - alert.started_at),
         threshold=None,
         description=description,
     )
@@ -162,7 +167,7 @@ def _violation(
         condition=f"alert:{alert.labels.get('alertname', '')}",
         target=target,
         evidence=_evidence(alert, now),
-        started_at=alert.startsAt.timestamp(),
+        started_at=alert.started_at,
         at=now,
         # As analytics names its events: the ledger queues each (episode, status) once.
         request_id=f"{vid}.{status.value.lower()}",
