@@ -57,10 +57,11 @@ def freeze_heap(*, grown: bool = False) -> None:
 
 
 async def keep_heap_frozen(every_s: float = 1.0) -> None:
-    """Call :func:`freeze_heap` now and every ``every_s`` seconds, until cancelled."""
+    """Call :func:`freeze_heap` every ``every_s`` seconds, until cancelled (the caller
+    makes the first call, where its start-up ends)."""
     while True:
-        freeze_heap()
         await asyncio.sleep(every_s)
+        freeze_heap()
 
 
 def _watch_full_collections(phase: str, info: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ abates its violation: the target is taken from the queued ONSET.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import uuid
@@ -132,10 +133,8 @@ def _evidence(alert: Alert, now: float) -> Evidence:
     value: float | None = None
     raw = alert.annotations.get("value")
     if raw:
-        try:
+        with contextlib.suppress(ValueError):
             value = float(raw)
-        except ValueError:
-            value = None
     name = alert.labels.get("alertname", "")
     description = (
         alert.annotations.get("summary")
