@@ -33,6 +33,7 @@ from bus.streams import read_all
 from mano_core.models import VnfInstance
 from mano_core.nfvo.records import NsOpState, NsState
 from mano_core.vim.base import ServerStatus
+from mano_core.vnfm.instantiate import vnf_id_for
 
 FAST = {
     "NFVA_VIM_BOOT": "1s",
@@ -106,16 +107,40 @@ async def split_platform(
             assert process.returncode == 0, stderr.decode()[-2000:]
 
 
+@contextlib.asynccontextmanager
+async def serving(platform: Platform, vnf_id: str) -> AsyncIterator[None]:
+    """The VNF's users and exporters, in the background from now on: the exporter of each
+    VNFC serves from the moment its server is ACTIVE, as a real VNFC's would, so none is
+    silent for longer than a tick before the test crashes one."""
+    vnf = await platform.inventory.get(vnf_id)
+    workload = Workload(platform.sims[vnf.vim], platform.inventory, vnf_id, seed=1,
+                        offered_rps=300.0)  # fmt: skip
+
+    async def tick() -> None:
+        while True:
+            await workload.tick(platform.clock.now())
+            await asyncio.sleep(0.2)
+
+    task = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await workload.aclose()
+
+
 async def crash_and_wait_for_the_heal(
     platform: Platform,
     env: dict[str, str],
     processes: list[asyncio.subprocess.Process],
     vnf: VnfInstance,
 ) -> None:
-    """Serve the VNF's exporters, crash one of its servers from the command line once
-    they have been scraped, and wait for the split roles to heal it automatically."""
+    """Once the VNF's exporters (served by :func:`serving`) have been scraped, crash one of
+    its servers from the command line, and wait for the split roles to heal it
+    automatically."""
     sim = platform.sims[vnf.vim]
-    workload = Workload(sim, platform.inventory, vnf.id, seed=1, offered_rps=300.0)
     victim = vnf.vnfcs[0]
 
     async def heal_result() -> OpResult | None:
@@ -128,30 +153,41 @@ async def crash_and_wait_for_the_heal(
                 return message
         return None
 
-    try:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        crashed = False
-        result = None
-        while result is None:
-            assert loop.time() - start < 90, "no heal within 90 s"
-            for process in processes:
-                assert process.returncode is None, "a role process stopped"
-            await workload.tick(platform.clock.now())
-            if not crashed and loop.time() - start > 6:  # the exporters have been scraped
-                await cli(env, "sim", "fault", "crash-server", victim.server_id)
-                assert (await sim.get_server(victim.server_id)).status is ServerStatus.ERROR
-                crashed = True
-            result = await heal_result()
-            await asyncio.sleep(0.5)
-    finally:
-        await workload.aclose()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    crashed = False
+    result = None
+    while result is None:
+        assert loop.time() - start < 90, "no heal within 90 s"
+        for process in processes:
+            assert process.returncode is None, "a role process stopped"
+        if not crashed and loop.time() - start > 6:  # the exporters have been scraped
+            await cli(env, "sim", "fault", "crash-server", victim.server_id)
+            assert (await sim.get_server(victim.server_id)).status is ServerStatus.ERROR
+            crashed = True
+        result = await heal_result()
+        await asyncio.sleep(0.5)
     assert result.target.id == victim.id
     healed = await sim.get_server(victim.server_id)
     assert healed.status is ServerStatus.ACTIVE, "the crashed server runs again"
     heals = [o for o in await platform.ops.list(vnf.id) if o.operation == "HEAL"]
     assert heals and all(o.is_automatic for o in heals)
     assert heals[0].state is OpState.COMPLETED
+
+
+async def member_vnf(platform: Platform, ns_ref: str, member: str) -> str:
+    """The id of NS ``ns_ref``'s VNF ``member``, as soon as its VNFM has recorded the VNF
+    (before its servers are ACTIVE): placement names the member's operation, and the VNF's
+    id follows from that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        ns = await platform.nslcm.get(ns_ref)
+        op_id = next((v.op_id for v in ns.vnfs if v.member == member), None)
+        if op_id is not None and await platform.inventory.find(vnf_id_for(op_id)) is not None:
+            return vnf_id_for(op_id)
+        assert loop.time() < deadline, f"no {member} VNF recorded in 60 s"
+        await asyncio.sleep(0.05)
 
 
 async def test_split_roles_heal_a_server_crashed_from_the_command_line(
@@ -161,7 +197,8 @@ async def test_split_roles_heal_a_server_crashed_from_the_command_line(
         await platform.onboard_dir(platform.settings.policy.vnfd_dir)
         vnf, op = await platform.vnfm.instantiate("vfw", "vfw-1")
         assert op.state is OpState.COMPLETED, op.error
-        await crash_and_wait_for_the_heal(platform, env, processes, vnf)
+        async with serving(platform, vnf.id):
+            await crash_and_wait_for_the_heal(platform, env, processes, vnf)
 
 
 async def test_split_roles_assure_an_ns_created_from_the_command_line(
@@ -172,15 +209,17 @@ async def test_split_roles_assure_an_ns_created_from_the_command_line(
         await cli(env, "vnfd", "onboard", str(vnfds / "vfw.yaml"), str(vnfds / "vlb.yaml"))
         await cli(env, "nsd", "onboard", str(DEFAULTS_DIR / "nsds" / "edge.yaml"))
         await cli(env, "ns", "create", "edge", "shop")
-        done = json.loads(await cli(env, "ns", "instantiate", "shop", "--json"))
-        assert done["operation"]["state"] == "COMPLETED", done
-        ns = await platform.nslcm.get("shop")
-        fw = next(v for v in ns.vnfs if v.member == "fw")
-        assert fw.vnf_id is not None
-        vnf = await platform.inventory.get(fw.vnf_id)
-        assert vnf.ns_id == ns.id
-
-        await crash_and_wait_for_the_heal(platform, env, processes, vnf)
+        # The firewall's exporters serve as soon as its servers are ACTIVE, while the rest
+        # of the NS (the balancer, which depends on it) is instantiated.
+        instantiating = asyncio.create_task(cli(env, "ns", "instantiate", "shop", "--json"))
+        fw_id = await member_vnf(platform, "shop", "fw")
+        async with serving(platform, fw_id):
+            done = json.loads(await instantiating)
+            assert done["operation"]["state"] == "COMPLETED", done
+            ns = await platform.nslcm.get("shop")
+            vnf = await platform.inventory.get(fw_id)
+            assert vnf.ns_id == ns.id
+            await crash_and_wait_for_the_heal(platform, env, processes, vnf)
 
         # The loop healed the member in place: the NS is as the NFVO left it.
         after = await platform.nslcm.get("shop")
