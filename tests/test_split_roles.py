@@ -184,8 +184,9 @@ async def member_vnf(platform: Platform, ns_ref: str, member: str) -> str:
     while True:
         ns = await platform.nslcm.get(ns_ref)
         op_id = next((v.op_id for v in ns.vnfs if v.member == member), None)
-        if op_id is not None and await platform.inventory.find(vnf_id_for(op_id)) is not None:
-            return vnf_id_for(op_id)
+        vnf_id = None if op_id is None else vnf_id_for(op_id)
+        if vnf_id is not None and await platform.inventory.find(vnf_id) is not None:
+            return vnf_id
         assert loop.time() < deadline, f"no {member} VNF recorded in 60 s"
         await asyncio.sleep(0.05)
 
@@ -217,6 +218,8 @@ async def test_split_roles_assure_an_ns_created_from_the_command_line(
             done = json.loads(await instantiating)
             assert done["operation"]["state"] == "COMPLETED", done
             ns = await platform.nslcm.get("shop")
+            fw = next(v for v in ns.vnfs if v.member == "fw")
+            assert fw.vnf_id == fw_id
             vnf = await platform.inventory.get(fw_id)
             assert vnf.ns_id == ns.id
             await crash_and_wait_for_the_heal(platform, env, processes, vnf)
