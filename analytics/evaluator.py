@@ -15,7 +15,9 @@ FIRING. A PENDING episode of either resets.
 Absence (``absent``, ``stale``): a VNFC that scrape batches went without
 for ``for_s`` (see :mod:`analytics.feed`) fires at once, its episode
 started when the silence began, and abates when a sample newer than that
-arrives. ``stale`` watches only VNFCs that did send the KPI.
+arrives. ``stale`` watches only VNFCs that did send the KPI; for ``absent``,
+the silence of a VNFC that never sent it begins ``startup_s`` after its
+creation.
 """
 
 from __future__ import annotations
@@ -208,6 +210,8 @@ class ConditionEvaluator:
         last = np.full(len(present), np.nan)
         last[m.obj_tgt] = grouped("max", m.row_obj, self.table.last[m.rows], m.n_obj)
         created = np.asarray(m.created_at, dtype=np.float64)
+        # A VNFC that never sent the KPI is still starting for startup_s after its creation.
+        created = np.where(np.isnan(last), created + self.cond.startup_s, created)
         began = np.fmax(np.fmax(created, window.since), last)
         silent = window.until - began
         phase = self.episodes.phase[present]
@@ -224,7 +228,8 @@ class ConditionEvaluator:
         self.episodes.fire(present[starting], began[starting], now)
         for pos in starting.tolist():
             idx = int(present[pos])
-            evidence = self._explain.silent(float(began[pos]), now)
+            never_sent = bool(np.isnan(last[pos]))
+            evidence = self._explain.silent(float(began[pos]), now, never_sent=never_sent)
             self._onset(idx, float(began[pos]), now, evidence, out)
         for idx in present[np.r_[returned, starting]].tolist():
             out.changes[self.index.targets[idx].key()] = self.state_of(idx)

@@ -120,14 +120,18 @@ class Explainer:
             detector=self.detector,
         )
 
-    def silent(self, since: float, now: float) -> Evidence:
-        """Why an absent (or stale) condition started: the VNFC went silent."""
+    def silent(self, since: float, now: float, *, never_sent: bool = False) -> Evidence:
+        """Why an absent (or stale) condition started: the VNFC went silent
+        (``never_sent``: it has sent no sample since its creation)."""
+        description = f"no {self.cond.kpi} sample for {format_duration(now - since)}"
+        if never_sent and self.cond.startup_s > 0:
+            description += f" after its {format_duration(self.cond.startup_s)} startup"
         return Evidence(
             value=None,
             values={},
             window_s=now - since,
             threshold=None,
-            description=f"no {self.cond.kpi} sample for {format_duration(now - since)}",
+            description=description,
             detector=self.cond.kind,
         )
 

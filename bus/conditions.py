@@ -160,6 +160,9 @@ class ConditionSpec(msgspec.Struct, frozen=True):
     for_s: float = 0.0
     """How long the condition must hold before ONSET, timed from sample
     timestamps; for ``absent``/``stale``, how long the series must be silent."""
+    startup_s: float = 0.0
+    """``absent``: a VNFC that has sent no sample yet is silent only from this
+    long after its creation (its guest boots first)."""
     n_of_m: tuple[int, int] | None = None
     """Instead of ``for_s``: ONSET once N of the target's last M values hold."""
     clear_for_s: float = 0.0

@@ -57,6 +57,7 @@ def condition_spec(policy: KpiPolicy, condition: Condition) -> ConditionSpec:
         threshold=threshold,
         clear=condition.clear,
         for_s=condition.for_s,
+        startup_s=condition.startup or 0.0,
         n_of_m=condition.n_of_m,
         clear_for_s=condition.clear_for or 0.0,
         labels=dict(condition.labels),

@@ -145,6 +145,11 @@ class Condition(Strict):
     for_: Duration | None = Field(default=None, alias="for")
     """How long the condition must hold, timed from sample timestamps
     (``absent``/``stale``: how long the series is silent)."""
+    startup: Duration | None = None
+    """``absent`` only: how long a new VNFC's guest may take to boot and start
+    its exporter. A VNFC that has sent no sample yet is silent only from this
+    long after it was listed ACTIVE (the cloud reports a server ACTIVE before
+    its guest has booted); once it has sent one, silence counts as usual."""
     n_of_m: tuple[StrictInt, StrictInt] | None = None
     """Instead of ``for``: N of the target's last M values must hold."""
     clear_for: Duration | None = None
@@ -214,6 +219,11 @@ class Condition(Strict):
     @model_validator(mode="after")
     def _silence_rules(self) -> Condition:
         if self.kind not in ("absent", "stale"):
+            if self.startup is not None:
+                raise rule_error(
+                    "startup is for absent conditions (how long a new VNFC may stay silent)",
+                    "startup",
+                )
             return self
         # Absence is detected per VNFC the inventory knows (a VNFC that stopped answering).
         if self.scope != "vnfc":
@@ -225,6 +235,12 @@ class Condition(Strict):
                 f"an {self.kind} condition needs for (how long the series must be silent, "
                 "e.g. '15s')",
                 "for",
+            )
+        if self.startup is not None and self.kind == "stale":
+            raise rule_error(
+                "a stale condition watches only VNFCs that sent the KPI: it has no startup "
+                "(use kind absent)",
+                "startup",
             )
         return self
 

@@ -1,8 +1,9 @@
 """Absent conditions: a VNFC of the inventory that stopped sending a KPI.
 
-Silence counts from the VNFC's last sample or its creation, whichever is
-later, and only scrape batches that went without the VNFC prove it: a
-collector outage (no batches at all) reports nobody absent. A VNFC that
+Silence counts from the VNFC's last sample or its creation (plus the
+condition's ``startup`` while it has sent none), whichever is later, and
+only scrape batches that went without the VNFC prove it: a collector
+outage (no batches at all) reports nobody absent. A VNFC that
 leaves the inventory (scale-in) is never reported absent.
 """
 
@@ -45,6 +46,45 @@ async def test_a_vnfc_that_never_reported_fires_for_s_after_its_creation(
     assert onset.target.kind is TargetKind.VNFC
     assert (onset.target.id, onset.target.vnf, onset.target.vnfd) == ("c1", "fw-1", "fw")
     assert onset.started_at == T0
+    assert onset.evidence.description == "no vnf_requests_per_second sample for 45s"
+
+
+async def test_a_new_vnfc_gets_its_startup_before_its_silence_counts(
+    redis: Any, keys: Keys
+) -> None:
+    """A guest boots after the cloud reports its server ACTIVE: with ``startup``, a VNFC that
+    never reported fires for_s after its startup ended, not for_s after its creation."""
+    fw = vnf("fw-1", [vnfc("c0", created_at=T0), vnfc("c1", created_at=T0)])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(startup_s=60.0)])
+    events: dict[int, list[Violation]] = {}
+    for offset in range(0, 121, 5):
+        await scrape(stage, fw, ["c0"], T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
+
+    assert [offset for offset, got in events.items() if got] == [105]
+    (onset,) = events[105]
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 60)
+    assert (
+        onset.evidence.description
+        == "no vnf_requests_per_second sample for 45s after its 1m startup"
+    )
+
+
+async def test_startup_ends_with_the_first_sample(redis: Any, keys: Keys) -> None:
+    """A VNFC that reported once, then stopped, within its startup is silent from its last
+    sample: the startup is for guests still booting, not a blind spot."""
+    fw = vnf("fw-1", [vnfc("c0", created_at=T0), vnfc("c1", created_at=T0)])
+    await Inventory(redis, keys).save(fw)
+    stage = analytics(redis, keys, [rps_absent(startup_s=600.0)])
+    events: dict[int, list[Violation]] = {}
+    for offset in range(0, 121, 5):
+        await scrape(stage, fw, ["c0", "c1"] if offset == 10 else ["c0"], T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
+
+    assert [offset for offset, got in events.items() if got] == [55]
+    (onset,) = events[55]
+    assert (onset.status, onset.target.id, onset.started_at) == (ONSET, "c1", T0 + 10)
     assert onset.evidence.description == "no vnf_requests_per_second sample for 45s"
 
 

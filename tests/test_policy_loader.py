@@ -138,6 +138,23 @@ CASES = [
         "did you mean 'scale_out'?",
     ),
     (
+        "startup on a threshold condition",
+        bad("      for: 30s\n", "      for: 30s\n      startup: 2m\n"),
+        "spec.conditions[0].startup",
+        "startup: 2m",
+        "startup is for absent conditions",
+    ),
+    (
+        "startup on a stale condition",
+        bad(
+            '      scope: vnf\n      op: ">"\n      threshold: 75\n      clear: 60\n',
+            "      scope: vnfc\n      kind: stale\n      startup: 2m\n",
+        ),
+        "spec.conditions[0].startup",
+        "startup: 2m",
+        "a stale condition watches only VNFCs that sent the KPI: it has no startup",
+    ),
+    (
         "absent on a whole VNF",
         bad('      op: ">"\n      threshold: 75\n      clear: 60\n', "      kind: absent\n"),
         "spec.conditions[0].scope",
