@@ -13,7 +13,8 @@ both decisions, steps it back down and waits for both violations to abate.
 It prints p50/p99 of step -> decision for each chain and their ratio, then
 the webhook's own handling time (from its handler's start to its answer)
 p50/p99 over five bursts of 200 notifications arriving at once from another
-process, after a burst that warms the server up: first
+process (one connection each, as Alertmanager opens one per notification it
+has in flight), after a burst that warms the server up: first
 with the collector, analytics and policy roles still running in the same
 process (``nfv-assure serve``), then with the API alone in it (``nfv-assure
 run --role api``), which the target is about; and last, with the API alone,
@@ -106,7 +107,7 @@ LOAD = """
 import asyncio, json, sys, aiohttp
 url, token, body = sys.argv[1], sys.argv[2], json.loads(sys.stdin.read())
 async def main():
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
         async def one(n):
             async with s.post(url, json=n, headers={"Authorization": "Bearer " + token}) as r:
                 assert r.status == 200, await r.text()
