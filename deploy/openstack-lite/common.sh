@@ -79,3 +79,17 @@ wait_http() {
 
 pid_of() { awk -v n="$1" '$1 == n {p = $2} END {print p}' "$PIDS" 2>/dev/null; }
 alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+# stray_rabbit: the PID of this cloud's RabbitMQ node when it runs but $PIDS does not
+# record it: a start interrupted between launching it (in a session of its own, which
+# no process-group signal reaches) and recording it. Empty otherwise.
+stray_rabbit() {
+    local file="$BASE/rabbitmq/rabbit.pid" p
+    [ -s "$file" ] || return 0
+    p=$(cat "$file")
+    [ "$p" != "$(pid_of rabbitmq)" ] || return 0
+    # the pid file's process, if it is still this node (a PID is reused once it exits)
+    kill -0 "$p" 2>/dev/null && tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+        grep -qx -- "RABBITMQ_PID_FILE=$file" && echo "$p"
+    return 0
+}

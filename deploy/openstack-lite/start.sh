@@ -41,6 +41,11 @@ epmd_pid() { ss -ltnpH "sport = :4369" | grep -o 'pid=[0-9]*' | head -1 | cut -d
 
 # ------------------------------------------------------------------ infrastructure
 start_bg mysqld mariadbd --defaults-file="$MYSQL_CNF"
+stray=$(stray_rabbit)
+if [ -n "$stray" ] && ! alive rabbitmq; then
+    echo "rabbitmq $stray" >>"$PIDS"
+    log "adopted rabbitmq (pid $stray), left running by an interrupted start"
+fi
 if ! alive rabbitmq; then
     (
         rabbit_env

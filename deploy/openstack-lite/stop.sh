@@ -6,6 +6,9 @@
 # Usage: stop.sh
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# A RabbitMQ node a start launched but was interrupted before recording is stopped too.
+stray=$(stray_rabbit)
+[ -z "$stray" ] || [ -n "${ONLY:-}" ] || echo "rabbitmq $stray" >>"$PIDS"
 [ -s "$PIDS" ] || exit 0
 
 # stop_all GRACE NAME:PID...
