@@ -210,8 +210,9 @@ class ConditionEvaluator:
         last = np.full(len(present), np.nan)
         last[m.obj_tgt] = grouped("max", m.row_obj, self.table.last[m.rows], m.n_obj)
         created = np.asarray(m.created_at, dtype=np.float64)
+        never_sent = np.isnan(last)
         # A VNFC that never sent the KPI is still starting for startup_s after its creation.
-        created = np.where(np.isnan(last), created + self.cond.startup_s, created)
+        created = np.where(never_sent, created + self.cond.startup_s, created)
         began = np.fmax(np.fmax(created, window.since), last)
         silent = window.until - began
         phase = self.episodes.phase[present]
@@ -228,8 +229,9 @@ class ConditionEvaluator:
         self.episodes.fire(present[starting], began[starting], now)
         for pos in starting.tolist():
             idx = int(present[pos])
-            never_sent = bool(np.isnan(last[pos]))
-            evidence = self._explain.silent(float(began[pos]), now, never_sent=never_sent)
+            evidence = self._explain.silent(
+                float(began[pos]), now, never_sent=bool(never_sent[pos])
+            )
             self._onset(idx, float(began[pos]), now, evidence, out)
         for idx in present[np.r_[returned, starting]].tolist():
             out.changes[self.index.targets[idx].key()] = self.state_of(idx)

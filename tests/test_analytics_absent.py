@@ -9,6 +9,7 @@ leaves the inventory (scale-in) is never reported absent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -29,16 +30,25 @@ async def scrape(stage: Analytics, owner: VnfInstance, answering: list[str], at:
     await stage.ingest(vnfc_batch(owner, RPS, dict.fromkeys(answering, 100.0), at))
 
 
+async def timeline(
+    stage: Analytics, owner: VnfInstance, offsets: range, answering: Callable[[int], list[str]]
+) -> dict[int, list[Violation]]:
+    """A scrape cycle (of the VNFCs ``answering`` names) and an evaluation at each offset
+    from T0; the events of each evaluation."""
+    events: dict[int, list[Violation]] = {}
+    for offset in offsets:
+        await scrape(stage, owner, answering(offset), T0 + offset)
+        events[offset] = await stage.evaluate(now=T0 + offset)
+    return events
+
+
 async def test_a_vnfc_that_never_reported_fires_for_s_after_its_creation(
     redis: Any, keys: Keys
 ) -> None:
     fw = vnf("fw-1", [vnfc("c0", created_at=T0), vnfc("c1", created_at=T0)])
     await Inventory(redis, keys).save(fw)
     stage = analytics(redis, keys, [rps_absent()])
-    events: dict[int, list[Violation]] = {}
-    for offset in range(0, 61, 5):
-        await scrape(stage, fw, ["c0"], T0 + offset)
-        events[offset] = await stage.evaluate(now=T0 + offset)
+    events = await timeline(stage, fw, range(0, 61, 5), lambda _: ["c0"])
 
     assert [offset for offset, got in events.items() if got] == [45]
     (onset,) = events[45]
@@ -57,10 +67,7 @@ async def test_a_new_vnfc_gets_its_startup_before_its_silence_counts(
     fw = vnf("fw-1", [vnfc("c0", created_at=T0), vnfc("c1", created_at=T0)])
     await Inventory(redis, keys).save(fw)
     stage = analytics(redis, keys, [rps_absent(startup_s=60.0)])
-    events: dict[int, list[Violation]] = {}
-    for offset in range(0, 121, 5):
-        await scrape(stage, fw, ["c0"], T0 + offset)
-        events[offset] = await stage.evaluate(now=T0 + offset)
+    events = await timeline(stage, fw, range(0, 121, 5), lambda _: ["c0"])
 
     assert [offset for offset, got in events.items() if got] == [105]
     (onset,) = events[105]
@@ -77,10 +84,9 @@ async def test_startup_ends_with_the_first_sample(redis: Any, keys: Keys) -> Non
     fw = vnf("fw-1", [vnfc("c0", created_at=T0), vnfc("c1", created_at=T0)])
     await Inventory(redis, keys).save(fw)
     stage = analytics(redis, keys, [rps_absent(startup_s=600.0)])
-    events: dict[int, list[Violation]] = {}
-    for offset in range(0, 121, 5):
-        await scrape(stage, fw, ["c0", "c1"] if offset == 10 else ["c0"], T0 + offset)
-        events[offset] = await stage.evaluate(now=T0 + offset)
+    events = await timeline(
+        stage, fw, range(0, 121, 5), lambda offset: ["c0", "c1"] if offset == 10 else ["c0"]
+    )
 
     assert [offset for offset, got in events.items() if got] == [55]
     (onset,) = events[55]
@@ -94,10 +100,9 @@ async def test_silence_counts_from_the_last_sample_and_abates_when_samples_retur
     fw = vnf("fw-1", [vnfc("c1"), vnfc("c2")])
     await Inventory(redis, keys).save(fw)
     stage = analytics(redis, keys, [rps_absent()])
-    events: dict[int, list[Violation]] = {}
-    for offset in range(10, 66, 5):
-        await scrape(stage, fw, ["c1", "c2"] if offset in (10, 60) else ["c2"], T0 + offset)
-        events[offset] = await stage.evaluate(now=T0 + offset)
+    events = await timeline(
+        stage, fw, range(10, 66, 5), lambda offset: ["c1", "c2"] if offset in (10, 60) else ["c2"]
+    )
 
     assert [offset for offset, got in events.items() if got] == [55, 60]
     (onset,) = events[55]
